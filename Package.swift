@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "MPITrain",
+    products: [
+        .executable(name: "mpitrain", targets: ["mpitrain"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Sharding", targets: ["Sharding"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "MPIShim", path: "Sources/MPIShim", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(
+            name: "BLASShim", path: "Sources/BLASShim", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Models", dependencies: ["BLASShim"]),
+        .target(name: "Sharding", dependencies: ["Models"]),
+        .target(name: "Distributed", dependencies: ["MPIShim", "Models", "Sharding"]),
+        .executableTarget(
+            name: "mpitrain",
+            dependencies: [
+                "Distributed", "Models", "Sharding",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models"]),
+        .testTarget(name: "ShardingTests", dependencies: ["Sharding", "Models"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Models"]),
+    ]
+)
