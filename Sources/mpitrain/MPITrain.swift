@@ -4,5 +4,8 @@ import ArgumentParser
 struct MPITrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mpitrain",
-        abstract: "Train DLRM and deep GNNs across MPI ranks, and plan where embedding tables go.")
+        abstract: "Train DLRM and deep GNNs across MPI ranks, and plan where embedding tables go.",
+        subcommands: [
+            BenchCommand.self,
+        ])
 }

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `mpitrain bench ...`: benchmarks that print tables (and write JSON), never timed tests.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure communication, training and sketch throughput on this machine.",
+        subcommands: [
+        ])
+}
