@@ -6,5 +6,6 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure communication, training and sketch throughput on this machine.",
         subcommands: [
+            BenchCommCommand.self,
         ])
 }

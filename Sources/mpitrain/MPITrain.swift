@@ -1,11 +1,50 @@
 import ArgumentParser
+import Distributed
+import Foundation
 
 @main
 struct MPITrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mpitrain",
         abstract: "Train DLRM and deep GNNs across MPI ranks, and plan where embedding tables go.",
+        discussion: "Run one rank directly, or many with `./launch run -n N -- <command> ...` (mpirun).",
         subcommands: [
             BenchCommand.self,
+            SelfTestCommand.self,
         ])
+
+    /// Parses, runs, and shuts MPI down; errors print one line and exit non-zero. When ranks can
+    /// no longer agree (MPI is running with more than one rank), the process exits without
+    /// finalising so that mpirun stops the others instead of leaving them waiting.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            try MPIRuntime.finalize()
+        } catch {
+            exitReporting(error)
+        }
+    }
+
+    private static func exitReporting(_ error: Error) -> Never {
+        let code = exitCode(for: error)
+        if code == .success {
+            // Help and version requests: ArgumentParser prints them.
+            exit(withError: error)
+        }
+        if error is MPIError || error is SelfTestFailure || error is CommandError {
+            JobReport.error("\(error)")
+        } else if JobReport.launchRank == 0 {
+            // Parse and validation errors are the same on every rank: the first rank speaks.
+            let message = fullMessage(for: error).split(separator: "\n", omittingEmptySubsequences: true).first ?? "invalid arguments"
+            FileHandle.standardError.write(Data("mpitrain: \(message)\n".utf8))
+        }
+        JobReport.exit(code: code == .success ? 1 : code.rawValue)
+    }
+}
+
+/// A failure of a command, already worded for the user.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,38 @@
+import Foundation
+
+/// How a process of the job speaks and stops: one line per error, named by rank, and an exit
+/// that stops the whole job when other ranks are still running.
+public enum JobReport {
+    /// This process's rank as the launcher set it, before MPI starts; 0 outside `mpirun`.
+    public static var launchRank: Int {
+        let environment = ProcessInfo.processInfo.environment
+        for key in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"] {
+            if let value = environment[key], let rank = Int(value) { return rank }
+        }
+        return 0
+    }
+
+    /// Number of processes the launcher started; 1 outside `mpirun`.
+    public static var launchSize: Int {
+        let environment = ProcessInfo.processInfo.environment
+        for key in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"] {
+            if let value = environment[key], let size = Int(value) { return size }
+        }
+        return 1
+    }
+
+    /// Prints `mpitrain: error: <message>` on standard error, naming the rank in a multi-rank job.
+    public static func error(_ message: String) {
+        let who = launchSize > 1 ? "rank \(launchRank) of \(launchSize): " : ""
+        FileHandle.standardError.write(Data("mpitrain: error: \(who)\(message)\n".utf8))
+    }
+
+    /// Exits with `code`. A multi-rank job that is still running exits without finalising, so
+    /// that mpirun ends the other ranks; otherwise MPI is finalised first.
+    public static func exit(code: Int32) -> Never {
+        if launchSize <= 1 || !MPIRuntime.isActive {
+            try? MPIRuntime.finalize()
+        }
+        Foundation.exit(code)
+    }
+}

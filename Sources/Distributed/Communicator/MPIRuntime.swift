@@ -1,0 +1,83 @@
+import MPIShim
+import Synchronization
+
+/// The process's MPI library: initialised once on first use, finalised once at exit.
+public enum MPIRuntime {
+    private enum Phase: UInt8 { case uninitialized, active, finalized }
+
+    private static let phase = Atomic<UInt8>(Phase.uninitialized.rawValue)
+    private static let lock = Mutex<Communicator?>(nil)
+
+    /// The communicator of every process in the job (`MPI_COMM_WORLD`), initialising MPI with
+    /// `MPI_THREAD_FUNNELED` and `MPI_ERRORS_RETURN` on first use. Size 1 without `mpirun`.
+    public static func world() throws(MPIError) -> Communicator {
+        let result: Result<Communicator, MPIError> = lock.withLock { world in
+            if let world { return .success(world) }
+            if phase.load(ordering: .acquiring) == Phase.finalized.rawValue {
+                return .failure(finalizedError("MPI_Init_thread"))
+            }
+            do throws(MPIError) {
+                let created = try initialize()
+                world = created
+                return .success(created)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// True between the first `world()` and `finalize()`.
+    public static var isActive: Bool { phase.load(ordering: .acquiring) == Phase.active.rawValue }
+
+    /// Shuts MPI down (`MPI_Finalize`); later calls on any communicator throw. No-op if never started.
+    public static func finalize() throws(MPIError) {
+        let result: Result<Void, MPIError> = lock.withLock { world in
+            guard phase.load(ordering: .acquiring) == Phase.active.rawValue else { return .success(()) }
+            world = nil
+            phase.store(Phase.finalized.rawValue, ordering: .releasing)
+            return MPI_Finalize() == MPI_SUCCESS ? .success(()) : .failure(
+                MPIError(call: "MPI_Finalize", errorClass: MPI_ERR_OTHER, reason: "MPI_ERR_OTHER: finalize failed"))
+        }
+        try result.get()
+    }
+
+    /// Ends every process of the job with `code` (`MPI_Abort`); used when ranks can no longer agree.
+    public static func abort(code: Int32) -> Never {
+        if isActive { _ = MPI_Abort(MPIShim_COMM_WORLD(), code) }
+        exit(code)
+    }
+
+    /// Throws unless MPI is initialised and not finalised; the first line of every wrapper.
+    @inline(__always)
+    static func ensureActive(_ call: StaticString) throws(MPIError) {
+        if phase.load(ordering: .relaxed) != Phase.active.rawValue {
+            throw finalizedError("\(call)")
+        }
+    }
+
+    private static func finalizedError(_ call: String) -> MPIError {
+        MPIError(call: call, errorClass: MPI_ERR_OTHER,
+                 reason: "MPI_ERR_OTHER: MPI has been finalized; no MPI call is allowed after MPI_Finalize")
+    }
+
+    private static func initialize() throws(MPIError) -> Communicator {
+        var provided: Int32 = 0
+        try check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
+        phase.store(Phase.active.rawValue, ordering: .releasing)
+        // Without this OpenMPI aborts the job on the first error instead of returning it.
+        try check(MPI_Comm_set_errhandler(MPIShim_COMM_WORLD(), MPIShim_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
+        try check(MPI_Comm_set_errhandler(MPIShim_COMM_SELF(), MPIShim_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
+        guard provided >= Int32(MPI_THREAD_FUNNELED) else {
+            throw MPIError(call: "MPI_Init_thread", errorClass: MPI_ERR_OTHER,
+                           reason: "MPI_ERR_OTHER: thread level \(provided) provided, MPI_THREAD_FUNNELED needed")
+        }
+        return try Communicator(adopting: MPIShim_COMM_WORLD(), owned: false, name: "world")
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Distributed
+import Foundation
+
+/// `mpitrain bench comm`: latency and bandwidth of the collectives, OSU style.
+struct BenchCommCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "comm",
+        abstract: "Latency and bandwidth of allreduce, alltoall, broadcast and ping-pong, 8 B to 64 MiB.",
+        discussion: "Run under mpirun for several ranks: ./launch run -n 4 -- bench comm")
+
+    @Option(parsing: .upToNextOption, help: "Operations: \(CommunicationBenchmark.Operation.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var ops: [CommunicationBenchmark.Operation] = CommunicationBenchmark.Operation.allCases
+
+    @Option(help: "Smallest message in bytes.")
+    var minSize: Int = 8
+
+    @Option(help: "Largest message in bytes.")
+    var maxSize: Int = 64 << 20
+
+    @Option(help: "Untimed iterations before each size.")
+    var warmup: Int = 10
+
+    @Option(help: "Timed iterations per size (default: 1000, fewer for large messages).")
+    var iterations: Int?
+
+    @Option(help: "Also write the figures as JSON to this file.")
+    var json: String?
+
+    func validate() throws {
+        guard minSize >= 1, maxSize >= minSize else { throw ValidationError("need 1 <= --min-size <= --max-size") }
+        guard maxSize <= 1 << 30 else { throw ValidationError("--max-size is at most 1 GiB") }
+        guard warmup >= 0, (iterations ?? 1) >= 1 else { throw ValidationError("--warmup must be >= 0 and --iterations >= 1") }
+    }
+
+    func run() throws {
+        let world = try MPIRuntime.world()
+        var benchmark = CommunicationBenchmark()
+        benchmark.operations = ops
+        benchmark.minBytes = minSize
+        benchmark.maxBytes = maxSize
+        benchmark.warmupIterations = warmup
+        if let iterations { benchmark.iterations = { _ in iterations } }
+        if world.isRoot {
+            print("# mpitrain bench comm: \(world.size) rank\(world.size == 1 ? "" : "s") on \(try world.processorName())")
+            print("# latency: each rank's mean over the timed iterations (ping-pong: half the round trip);")
+            print("# avg/min/max across ranks; bandwidth = bytes / avg latency (alltoall: bytes each rank sends in all)")
+        }
+        var current: CommunicationBenchmark.Operation?
+        let rows = try benchmark.run(on: world) { row in
+            if row.operation != current {
+                current = row.operation
+                print("\n\(row.operation.rawValue)")
+                print(pad("bytes", 10) + pad("avg µs", 12) + pad("min µs", 12) + pad("max µs", 12) + pad("MB/s", 12) + pad("iters", 7))
+            }
+            print(pad(String(row.bytes), 10) + pad(fixed(row.averageMicroseconds), 12) + pad(fixed(row.minMicroseconds), 12)
+                  + pad(fixed(row.maxMicroseconds), 12) + pad(fixed(row.bandwidthMBps), 12) + pad(String(row.iterations), 7))
+        }
+        let overhead = try benchmark.measureOverhead(on: world)
+        if world.isRoot {
+            print("\nswift layer overhead, 8-byte allreduce: MPI_Allreduce \(fixed(overhead.rawMicroseconds)) µs, "
+                  + "Communicator.allreduce \(fixed(overhead.wrappedMicroseconds)) µs (medians)")
+            if let json {
+                let report = Report(ranks: world.size, host: try world.processorName(), rows: rows, overhead: overhead)
+                try JSONOutput.write(report, to: json)
+                print("wrote \(json)")
+            }
+        }
+    }
+
+    struct Report: Codable {
+        let ranks: Int
+        let host: String
+        let rows: [CommunicationBenchmark.Row]
+        let overhead: CommunicationBenchmark.Overhead
+    }
+}
+
+extension CommunicationBenchmark.Operation: ExpressibleByArgument {}
+
+/// Right-aligns `text` in a column of `width` characters.
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? " " + text : String(repeating: " ", count: width - text.count) + text
+}
+
+/// A number with a precision that suits its size.
+func fixed(_ value: Double) -> String {
+    String(format: value >= 100 ? "%.1f" : value >= 1 ? "%.2f" : "%.3f", value)
+}

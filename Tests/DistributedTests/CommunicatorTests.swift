@@ -1,0 +1,107 @@
+import Distributed
+import Foundation
+import Testing
+
+/// Every collective checked under mpirun at 1-4 ranks, and the ways a job must fail cleanly.
+@Suite(.serialized)
+struct CommunicatorTests {
+    static let passing = CommunicatorSelfTest.passing.map(\.rawValue)
+
+    @Test(arguments: [1, 2, 3, 4])
+    func everyScenarioPasses(ranks: Int) throws {
+        let run = try MPIRun.mpitrain(["selftest", "all", "--timeout", "60"], ranks: ranks)
+        #expect(run.status == 0, "exit \(run.status): \(run.stderr)")
+        for scenario in Self.passing {
+            let oks = run.lines(startingWith: "ok \(scenario) rank ")
+            #expect(oks.count == ranks, "\(scenario): \(oks.count) of \(ranks) ranks printed ok\n\(run.stderr)")
+        }
+    }
+
+    @Test(arguments: [2, 4])
+    func aRankLeavingEarlyStopsTheJobWithinTheDeadline(ranks: Int) throws {
+        let run = try MPIRun.mpitrain(["selftest", "early-exit", "--timeout", "2"], ranks: ranks, timeLimit: 60)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("MPI_Allreduce did not complete within 2 s (a peer is gone or hung)"), "\(run.stderr)")
+        #expect(run.stderr.contains("mpitrain: error: rank 0 of \(ranks)"), "\(run.stderr)")
+        #expect(run.seconds < 20, "took \(run.seconds) s")
+    }
+
+    @Test(arguments: [1, 3])
+    func disagreeingAlltoallvSizesThrowOnEveryRank(ranks: Int) throws {
+        let run = try MPIRun.mpitrain(["selftest", "size-mismatch"], ranks: ranks)
+        #expect(run.status == 1)
+        let target = ranks > 1 ? 1 : 0
+        let errors = run.stderr.split(separator: "\n").filter {
+            $0.contains("MPI_Alltoallv failed: MPI_ERR_TRUNCATE: rank 0 sends 12 bytes to rank \(target), which expects 8")
+        }
+        #expect(errors.count == ranks, "\(run.stderr)")
+        #expect(!run.stderr.contains("mpirun detected"), "mpirun's banner should be quiet: \(run.stderr)")
+    }
+
+    @Test func callsAfterFinalizeThrow() throws {
+        let run = try MPIRun.mpitrain(["selftest", "after-finalize"])
+        #expect(run.status == 1)
+        #expect(run.stderr == "mpitrain: error: MPI_Allreduce failed: MPI_ERR_OTHER: MPI has been finalized; "
+                + "no MPI call is allowed after MPI_Finalize (class 16, code 16)\n")
+    }
+
+    @Test(arguments: [1, 2])
+    func unknownFlagsGiveOneLine(ranks: Int) throws {
+        let run = try MPIRun.mpitrain(["selftest", "--no-such-flag"], ranks: ranks)
+        #expect(run.status != 0)
+        let lines = run.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(run.stderr)")
+        #expect(lines.first?.contains("--no-such-flag") == true, "\(run.stderr)")
+    }
+
+    @Test func benchCommPrintsEveryOperationAndWritesJSON() throws {
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-comm-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        let run = try MPIRun.mpitrain(["bench", "comm", "--max-size", "4096", "--iterations", "20", "--json", json.path], ranks: 2)
+        #expect(run.status == 0, "\(run.stderr)")
+        for operation in ["allreduce", "alltoall", "broadcast", "ping-pong"] {
+            #expect(run.stdout.contains("\n\(operation)\n"), "no \(operation) table")
+        }
+        struct Report: Decodable {
+            struct Row: Decodable { let operation: String; let bytes: Int; let averageMicroseconds: Double }
+            let ranks: Int
+            let rows: [Row]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: json))
+        #expect(report.ranks == 2)
+        // 8 B to 4 KiB is 10 sizes, for each of 4 operations.
+        #expect(report.rows.count == 40)
+        #expect(report.rows.allSatisfy { $0.averageMicroseconds > 0 })
+    }
+}
+
+/// The launcher's choices for this environment and its refusals of bad input.
+@Suite(.serialized)
+struct LaunchTests {
+    @Test func dryRunShowsTheWholeMpirunLine() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let run = try MPIRun.launch(["run", "-n", String(cores + 1), "--threads", "3", "--dry-run", "--", "bench", "comm"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let line = run.stdout
+        #expect(line.contains("mpirun -q -n \(cores + 1) --bind-to none"))
+        #expect(line.contains("--oversubscribe"))
+        #expect(line.contains("-x OPENBLAS_NUM_THREADS=3"))
+        #expect(line.hasSuffix("mpitrain bench comm\n"))
+        #expect(line.contains("--allow-run-as-root") == (getuid() == 0))
+        let fits = try MPIRun.launch(["run", "-n", "1", "--dry-run", "--", "selftest"])
+        #expect(!fits.stdout.contains("--oversubscribe"))
+    }
+
+    @Test(arguments: [
+        (["run", "-n", "0", "--", "selftest"], "-n must be a whole number of ranks, at least 1"),
+        (["run", "--", "selftest"], "-n N is required"),
+        (["run", "-n", "2", "--hostfile", "/no/such/hostfile", "--", "selftest"], "hostfile '/no/such/hostfile' does not exist"),
+        (["run", "-n", "2", "--frobnicate", "--", "selftest"], "unknown option '--frobnicate'"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+    ])
+    func badInputGivesOneLineAndNonZeroExit(arguments: [String], message: String) throws {
+        let run = try MPIRun.launch(arguments)
+        #expect(run.status != 0)
+        #expect(run.stderr.split(separator: "\n").last?.contains(message) == true, "\(run.stderr)")
+    }
+}

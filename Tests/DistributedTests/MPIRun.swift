@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+/// Runs the built `mpitrain` on N ranks through `./launch run` (N = 1: directly, as an MPI
+/// singleton) and collects what it printed, ending the whole job if it outlives a time limit.
+struct MPIRun {
+    struct Outcome {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        let seconds: Double
+
+        /// Lines of standard output that start with `prefix`.
+        func lines(startingWith prefix: String) -> [Substring] {
+            stdout.split(separator: "\n").filter { $0.hasPrefix(prefix) }
+        }
+    }
+
+    /// The repository root, found from this file's path.
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `mpitrain` built beside this test bundle, or `MPITRAIN_BIN`.
+    static func executable() throws -> URL {
+        if let override = ProcessInfo.processInfo.environment["MPITRAIN_BIN"] {
+            return URL(fileURLWithPath: override)
+        }
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // Inside an .xctest bundle on some platforms: walk up to the build directory.
+        while directory.path.contains(".xctest") { directory.deleteLastPathComponent() }
+        let candidate = directory.appendingPathComponent("mpitrain")
+        guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
+            throw HarnessError("no mpitrain executable at \(candidate.path); build it first (./launch build, or swift build)")
+        }
+        return candidate
+    }
+
+    /// Runs `mpitrain arguments` on `ranks` ranks and waits at most `timeLimit` seconds.
+    static func mpitrain(_ arguments: [String], ranks: Int = 1, timeLimit: Double = 120) throws -> Outcome {
+        let binary = try executable()
+        if ranks == 1 {
+            return try run(binary, arguments, environment: [:], timeLimit: timeLimit)
+        }
+        let launch = repositoryRoot.appendingPathComponent("launch")
+        return try run(launch, ["run", "-n", String(ranks), "--"] + arguments,
+                       environment: ["MPITRAIN_BIN": binary.path], timeLimit: timeLimit)
+    }
+
+    /// Runs `./launch arguments` as a user would.
+    static func launch(_ arguments: [String], environment: [String: String] = [:], timeLimit: Double = 60) throws -> Outcome {
+        try run(repositoryRoot.appendingPathComponent("launch"), arguments, environment: environment, timeLimit: timeLimit)
+    }
+
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String], timeLimit: Double) throws -> Outcome {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("stdout"), err = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
+        let start = Date()
+        try process.run()
+        if finished.wait(timeout: .now() + timeLimit) == .timedOut {
+            // mpirun forwards SIGTERM to its ranks; SIGKILL if it does not stop.
+            process.terminate()
+            if finished.wait(timeout: .now() + 5) == .timedOut { kill(process.processIdentifier, SIGKILL) }
+            throw HarnessError("mpitrain \(arguments.joined(separator: " ")) did not finish within \(Int(timeLimit)) s")
+        }
+        return Outcome(status: process.terminationStatus,
+                       stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
+                       seconds: Date().timeIntervalSince(start))
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
