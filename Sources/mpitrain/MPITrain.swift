@@ -36,8 +36,9 @@ struct MPITrain: ParsableCommand {
             JobReport.error("\(error)")
         } else if JobReport.launchRank == 0 {
             // Parse and validation errors are the same on every rank: the first rank speaks.
-            let message = fullMessage(for: error).split(separator: "\n", omittingEmptySubsequences: true).first ?? "invalid arguments"
-            FileHandle.standardError.write(Data("mpitrain: \(message)\n".utf8))
+            var message = fullMessage(for: error).split(separator: "\n", omittingEmptySubsequences: true).first ?? "invalid arguments"
+            if message.hasPrefix("Error: ") { message = message.dropFirst("Error: ".count) }
+            FileHandle.standardError.write(Data("mpitrain: error: \(message)\n".utf8))
         }
         JobReport.exit(code: code == .success ? 1 : code.rawValue)
     }

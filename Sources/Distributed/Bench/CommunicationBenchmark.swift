@@ -77,9 +77,13 @@ public struct CommunicationBenchmark: Sendable {
                 let elapsed = ContinuousClock.now - start
                 var mean = Self.microseconds(elapsed) / Double(iterations)
                 if operation == .pingPong { mean /= 2 }
-                let average = try comm.allreduce(mean, .sum) / Double(comm.size)
+                // Ping-pong involves ranks 0 and 1 only; the others must not count as fast.
+                let takesPart = operation != .pingPong || comm.rank < 2
+                let total = try comm.allreduce([takesPart ? mean : 0, takesPart ? 1 : 0], .sum)
+                let average = total[0] / total[1]
                 let row = Row(operation: operation, bytes: bytes, iterations: iterations, averageMicroseconds: average,
-                              minMicroseconds: try comm.allreduce(mean, .min), maxMicroseconds: try comm.allreduce(mean, .max),
+                              minMicroseconds: try comm.allreduce(takesPart ? mean : .infinity, .min),
+                              maxMicroseconds: try comm.allreduce(takesPart ? mean : -.infinity, .max),
                               bandwidthMBps: Double(bytes) / average)
                 rows.append(row)
                 if comm.isRoot { progress(row) }

@@ -74,7 +74,7 @@ public struct TrafficReport: Sendable, Hashable, Codable {
     /// The counters as one flat array (calls, sent, received per kind), the form reductions move.
     var flattened: [UInt64] { counters.flatMap { [$0.calls, $0.bytesSent, $0.bytesReceived] } }
 
-    init(flattened words: ArraySlice<UInt64>) {
+    init<Words: Collection<UInt64>>(flattened words: Words) where Words.Index == Int {
         self.init()
         var i = words.startIndex
         for k in counters.indices {
@@ -86,21 +86,32 @@ public struct TrafficReport: Sendable, Hashable, Codable {
     static var flattenedCount: Int { TrafficKind.allCases.count * 3 }
 }
 
-/// The live counters of one communicator; updated on the MPI thread only.
+/// The live counters of one communicator: three words per kind in one fixed buffer, so a call
+/// costs three additions and no array or exclusivity checks. Updated on the MPI thread only.
 final class TrafficLedger: @unchecked Sendable {
     // Written only by the thread that makes MPI calls (MPI_THREAD_FUNNELED).
-    private var report = TrafficReport()
+    private let words: UnsafeMutablePointer<UInt64>
+
+    init() {
+        words = .allocate(capacity: TrafficReport.flattenedCount)
+        words.initialize(repeating: 0, count: TrafficReport.flattenedCount)
+    }
+
+    deinit { words.deallocate() }
 
     @inline(__always)
     func record(_ kind: TrafficKind, sent: Int, received: Int) {
-        report.counters[kind.rawValue].calls &+= 1
-        report.counters[kind.rawValue].bytesSent &+= UInt64(sent)
-        report.counters[kind.rawValue].bytesReceived &+= UInt64(received)
+        let slot = words + kind.rawValue * 3
+        slot[0] &+= 1
+        slot[1] &+= UInt64(truncatingIfNeeded: sent)
+        slot[2] &+= UInt64(truncatingIfNeeded: received)
     }
 
-    func snapshot() -> TrafficReport { report }
+    func snapshot() -> TrafficReport {
+        TrafficReport(flattened: UnsafeBufferPointer(start: words, count: TrafficReport.flattenedCount)[...])
+    }
 
-    func reset() { report = TrafficReport() }
+    func reset() { words.update(repeating: 0, count: TrafficReport.flattenedCount) }
 }
 
 extension Communicator {
