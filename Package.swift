@@ -19,7 +19,10 @@ let package = Package(
         .systemLibrary(
             name: "BLASShim", path: "Sources/BLASShim", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Models", dependencies: ["BLASShim"]),
+        .systemLibrary(
+            name: "METISShim", path: "Sources/METISShim",
+            providers: [.apt(["libmetis-dev"])]),
+        .target(name: "Models", dependencies: ["BLASShim", "METISShim"]),
         .target(name: "Sharding", dependencies: ["Models"]),
         .target(name: "Distributed", dependencies: ["MPIShim", "Models", "Sharding"]),
         .executableTarget(

@@ -1,0 +1,58 @@
+/// What one epoch of GNN training measured.
+public struct GNNEpochReport: Codable, Sendable {
+    public var epoch: Int
+    public var loss: Double
+    public var trainAccuracy: Double
+    public var validationAccuracy: Double
+    public var testAccuracy: Double
+    /// Wall time of the training step (forward, backward, update), without evaluation.
+    public var seconds: Double
+    /// Bytes this job's ranks sent during the training step, all ranks together.
+    public var bytesSent: UInt64
+
+    public init(epoch: Int, loss: Double, trainAccuracy: Double, validationAccuracy: Double,
+                testAccuracy: Double, seconds: Double, bytesSent: UInt64) {
+        self.epoch = epoch
+        self.loss = loss
+        self.trainAccuracy = trainAccuracy
+        self.validationAccuracy = validationAccuracy
+        self.testAccuracy = testAccuracy
+        self.seconds = seconds
+        self.bytesSent = bytesSent
+    }
+}
+
+/// Full-graph training on one rank: one stage, all layers, one chunk.
+public final class GNNTrainer {
+    public let stage: GNNStage
+    private let trainCount: Int
+
+    public init(config: GNNConfig, graph: Graph) throws(GNNConfigError) {
+        try config.validate()
+        guard config.inputWidth == graph.featureCount, config.classes == graph.classCount else {
+            throw GNNConfigError("model expects \(config.inputWidth) features and \(config.classes) classes, graph has \(graph.featureCount) and \(graph.classCount)")
+        }
+        stage = GNNStage(config: config, graph: graph, layers: 0..<config.layers)
+        trainCount = graph.roles.filter { $0 == .train }.count
+    }
+
+    /// Forward, backward and an Adam step over the whole graph; returns loss and training accuracy.
+    public func trainEpoch(_ epoch: Int) -> (loss: Double, accuracy: Double) {
+        let all = 0..<stage.graph.nodeCount
+        stage.beginEpoch(epoch, training: true)
+        stage.forward(rows: all)
+        let result = stage.loss(rows: all, trainCount: trainCount)
+        stage.backward(rows: all)
+        stage.step()
+        return (result.loss, Double(result.correct) / Double(max(result.counted, 1)))
+    }
+
+    /// Accuracy on validation and test nodes, without dropout.
+    public func evaluate(_ epoch: Int) -> (validation: Double, test: Double) {
+        let all = 0..<stage.graph.nodeCount
+        stage.beginEpoch(epoch, training: false)
+        stage.forward(rows: all)
+        let validation = stage.accuracy(rows: all, role: .validation), test = stage.accuracy(rows: all, role: .test)
+        return (Double(validation.correct) / Double(max(validation.counted, 1)), Double(test.correct) / Double(max(test.counted, 1)))
+    }
+}

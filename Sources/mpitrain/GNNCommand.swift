@@ -1,0 +1,160 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Models
+
+/// `mpitrain gnn`: full-graph GNN training on one rank, or across ranks by layer pipeline,
+/// graph partitions, or both.
+struct GNNCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gnn",
+        abstract: "Train a deep GCN or GCNII on a graph, on one rank or pipelined/partitioned across ranks.")
+
+    @Option(help: "A LINQS directory (e.g. ../shared/datasets/cora), or csbm for a contextual SBM.")
+    var dataset: String
+
+    @OptionGroup var csbm: CSBMOptions
+
+    @Option(help: "gcn or gcnii.")
+    var model: GNNArchitecture = .gcn
+
+    @Option(help: "Layers, including the input and output layers.")
+    var layers: Int = 2
+
+    @Option(help: "Hidden width.")
+    var hidden: Int = 16
+
+    @Option(help: "Dropout probability on every layer's input.")
+    var dropout: Float = 0.5
+
+    @Option(help: "Adam learning rate.")
+    var lr: Float = 0.01
+
+    @Option(help: "L2 weight decay (first layer only, as Kipf & Welling, unless --decay-all-layers).")
+    var weightDecay: Float = 5e-4
+
+    @Flag(help: "Apply weight decay to every layer.")
+    var decayAllLayers = false
+
+    @Flag(inversion: .prefixedNo, help: "GCN hidden layers add their input (default: on for more than 2 layers).")
+    var residual: Bool?
+
+    @Option(help: "GCNII initial-residual weight α.")
+    var alpha: Float = 0.1
+
+    @Option(help: "GCNII identity-mapping λ (β_l = log(λ/l + 1)).")
+    var lambda: Float = 0.5
+
+    @Option(help: "Training epochs.")
+    var epochs: Int = 200
+
+    @Option(help: "Print a line every N epochs.")
+    var reportEvery: Int = 10
+
+    @Option(help: "Seed for weights, dropout and generated data.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Write one JSON line per epoch here.")
+    var metrics: String?
+
+    func validate() throws {
+        guard epochs >= 1, reportEvery >= 1 else { throw ValidationError("--epochs and --report-every must be at least 1") }
+    }
+
+    func run() throws {
+        let graph = try loadGraph()
+        var config = GNNConfig(inputWidth: graph.featureCount, classes: graph.classCount)
+        config.architecture = model
+        config.layers = layers
+        config.hidden = hidden
+        config.dropout = dropout
+        config.learningRate = lr
+        config.weightDecay = weightDecay
+        config.decayAllLayers = decayAllLayers
+        config.residual = residual ?? (layers > 2)
+        config.alpha = alpha
+        config.lambda = lambda
+        config.seed = seed
+        let trainer = try GNNTrainer(config: config, graph: graph)
+        print("graph: \(graph.nodeCount) nodes, \(graph.edgeCount) edges, \(graph.featureCount) features, \(graph.classCount) classes; "
+              + "\(graph.nodes(.train).count)/\(graph.nodes(.validation).count)/\(graph.nodes(.test).count) train/val/test")
+        print("model: \(model.rawValue), \(layers) layers x \(hidden), dropout \(dropout), lr \(lr), weight decay \(weightDecay)")
+        let sink = try metrics.map { try MetricsSink(path: $0) }
+        var reports: [GNNEpochReport] = []
+        for epoch in 0..<epochs {
+            let start = ContinuousClock.now
+            let (loss, trainAccuracy) = trainer.trainEpoch(epoch)
+            let seconds = (ContinuousClock.now - start).seconds
+            let (validation, test) = trainer.evaluate(epoch)
+            let report = GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
+                                        testAccuracy: test, seconds: seconds, bytesSent: 0)
+            reports.append(report)
+            try sink?.write(report)
+            if (epoch + 1) % reportEvery == 0 || epoch == 0 || epoch + 1 == epochs {
+                print(GNNReportFormat.line(report))
+            }
+        }
+        print(GNNReportFormat.summary(reports))
+    }
+
+    func loadGraph() throws -> Graph {
+        if dataset == "csbm" { return csbm.generator(seed: seed).generate() }
+        return try LINQSReader.read(directory: dataset, seed: seed)
+    }
+}
+
+/// Parameters of a generated contextual SBM graph.
+struct CSBMOptions: ParsableArguments {
+    @Option(help: "csbm: nodes.") var nodes: Int = 20_000
+    @Option(help: "csbm: average degree.") var degree: Double = 20
+    @Option(help: "csbm: classes.") var classes: Int = 8
+    @Option(help: "csbm: features.") var features: Int = 128
+    @Option(help: "csbm: fraction of edges inside a class.") var homophily: Double = 0.8
+    @Option(help: "csbm: class-mean scale against unit noise.") var signalToNoise: Double = 0.15
+
+    func generator(seed: UInt64) -> ContextualSBM {
+        var g = ContextualSBM()
+        g.nodeCount = nodes
+        g.averageDegree = degree
+        g.classCount = classes
+        g.featureCount = features
+        g.homophily = homophily
+        g.signalToNoise = signalToNoise
+        g.seed = seed
+        return g
+    }
+}
+
+/// Lines the GNN commands print.
+enum GNNReportFormat {
+    static func line(_ r: GNNEpochReport) -> String {
+        String(format: "epoch %4d  loss %.4f  train %.3f  val %.3f  test %.3f  %.1f ms", r.epoch, r.loss, r.trainAccuracy,
+               r.validationAccuracy, r.testAccuracy, r.seconds * 1000)
+            + (r.bytesSent > 0 ? "  sent \(formatBytes(r.bytesSent))" : "")
+    }
+
+    static func summary(_ reports: [GNNEpochReport]) -> String {
+        let times = reports.map(\.seconds).sorted()
+        let best = reports.max { $0.validationAccuracy < $1.validationAccuracy }!
+        let last = reports.last!
+        return String(format: "final: test %.3f (val %.3f) after %d epochs; best val %.3f at epoch %d (test %.3f); median epoch %.2f ms",
+                      last.testAccuracy, last.validationAccuracy, last.epoch, best.validationAccuracy, best.epoch,
+                      best.testAccuracy, times[times.count / 2] * 1000)
+    }
+}
+
+/// Bytes with a binary unit.
+func formatBytes(_ bytes: UInt64) -> String {
+    let value = Double(bytes)
+    if bytes >= 1 << 30 { return String(format: "%.2f GiB", value / 1_073_741_824) }
+    if bytes >= 1 << 20 { return String(format: "%.2f MiB", value / 1_048_576) }
+    if bytes >= 1 << 10 { return String(format: "%.1f KiB", value / 1024) }
+    return "\(bytes) B"
+}
+
+extension GNNArchitecture: ExpressibleByArgument {}
+
+extension Duration {
+    /// The duration in seconds as a Double.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
