@@ -13,6 +13,35 @@ struct GNNCommand: ParsableCommand {
     @Option(help: "A LINQS directory (e.g. ../shared/datasets/cora), or csbm for a contextual SBM.")
     var dataset: String
 
+    /// How ranks share the work.
+    enum Mode: String, CaseIterable, ExpressibleByArgument {
+        case single, pipeline, graph, hybrid
+    }
+
+    @Option(help: "single (one rank), pipeline (layers over ranks), graph (vertex partitions) or hybrid.")
+    var mode: Mode = .single
+
+    @Option(help: "hybrid: pipeline stages; each stage runs over ranks/stages graph partitions.")
+    var stages: Int?
+
+    @Option(help: "pipeline, hybrid: chunks per partition that flow through the pipeline.")
+    var chunks: Int = 4
+
+    @Option(help: "pipeline, hybrid: chunk order each epoch: fixed or random.")
+    var chunkOrder: DistributedGNNTrainer.ChunkOrder = .fixed
+
+    @Option(help: "pipeline, hybrid: gradients through historical embeddings: deferred (to the next epoch) or dropped.")
+    var staleGradients: GNNStage.StaleGradients = .deferred
+
+    @Option(help: "pipeline, hybrid: exact (unpipelined) epochs at the start.")
+    var warmupEpochs: Int = 0
+
+    @Option(help: "metis or contiguous: how partitions and chunks are cut.")
+    var partitioner: GraphPartitioner = .metis
+
+    @Option(help: "Write a Chrome/Perfetto trace of every rank's phases here (open in ui.perfetto.dev).")
+    var trace: String?
+
     @OptionGroup var csbm: CSBMOptions
 
     @Option(help: "gcn or gcnii.")
@@ -59,6 +88,10 @@ struct GNNCommand: ParsableCommand {
 
     func validate() throws {
         guard epochs >= 1, reportEvery >= 1 else { throw ValidationError("--epochs and --report-every must be at least 1") }
+        guard chunks >= 1, warmupEpochs >= 0 else { throw ValidationError("--chunks must be at least 1 and --warmup-epochs at least 0") }
+        if mode == .hybrid && stages == nil { throw ValidationError("--mode hybrid needs --stages") }
+        if let stages, stages < 1 { throw ValidationError("--stages must be at least 1") }
+        if stages != nil && mode != .hybrid { throw ValidationError("--stages goes with --mode hybrid") }
     }
 
     func run() throws {
@@ -75,26 +108,69 @@ struct GNNCommand: ParsableCommand {
         config.alpha = alpha
         config.lambda = lambda
         config.seed = seed
-        let trainer = try GNNTrainer(config: config, graph: graph)
-        print("graph: \(graph.nodeCount) nodes, \(graph.edgeCount) edges, \(graph.featureCount) features, \(graph.classCount) classes; "
-              + "\(graph.nodes(.train).count)/\(graph.nodes(.validation).count)/\(graph.nodes(.test).count) train/val/test")
-        print("model: \(model.rawValue), \(layers) layers x \(hidden), dropout \(dropout), lr \(lr), weight decay \(weightDecay)")
-        let sink = try metrics.map { try MetricsSink(path: $0) }
+        let world = try MPIRuntime.world()
+        if world.size > 1 && mode == .single {
+            throw CommandError("--mode single runs on one rank; use --mode pipeline, graph or hybrid with \(world.size) ranks")
+        }
+        if world.isRoot {
+            print("graph: \(graph.nodeCount) nodes, \(graph.edgeCount) edges, \(graph.featureCount) features, \(graph.classCount) classes; "
+                  + "\(graph.nodes(.train).count)/\(graph.nodes(.validation).count)/\(graph.nodes(.test).count) train/val/test")
+            print("model: \(model.rawValue), \(layers) layers x \(hidden), dropout \(dropout), lr \(lr), weight decay \(weightDecay)")
+        }
+        let epochRunner: (Int) throws -> GNNEpochReport
+        var distributed: DistributedGNNTrainer?
+        if mode == .single {
+            let trainer = try GNNTrainer(config: config, graph: graph)
+            epochRunner = { epoch in
+                let start = ContinuousClock.now
+                let (loss, trainAccuracy) = trainer.trainEpoch(epoch)
+                let seconds = (ContinuousClock.now - start).seconds
+                let (validation, test) = trainer.evaluate(epoch)
+                return GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
+                                      testAccuracy: test, seconds: seconds, bytesSent: 0)
+            }
+        } else {
+            let stageCount = switch mode { case .pipeline: world.size; case .graph: 1; default: stages! }
+            let trainer = try DistributedGNNTrainer(
+                config: config, graph: graph, world: world, stages: stageCount, chunks: mode == .graph ? 1 : chunks,
+                partitioner: partitioner, staleGradients: staleGradients, trace: trace != nil)
+            trainer.chunkOrder = chunkOrder
+            trainer.warmupEpochs = warmupEpochs
+            distributed = trainer
+            let halo = try world.gather([Int64(trainer.haloRows)], root: 0)
+            if world.isRoot {
+                let layout = trainer.layout
+                print("layout: \(layout.stages) stage(s) x \(layout.partitions) partition(s), \(layout.chunks) chunk(s) per partition; "
+                      + "layers per stage \(layout.stageLayers.map { "\($0.lowerBound)-\($0.upperBound - 1)" }.joined(separator: " "))"
+                      + (layout.partitions > 1 ? "; halo rows per rank \(halo!.map(String.init).joined(separator: " "))" : ""))
+            }
+            epochRunner = { epoch in
+                try world.barrier()
+                let before = trainer.bytesSent
+                let start = ContinuousClock.now
+                let (loss, trainAccuracy) = try trainer.trainEpoch(epoch)
+                let seconds = try world.allreduce((ContinuousClock.now - start).seconds, .max)
+                let sent = try world.allreduce(trainer.bytesSent - before, .sum)
+                let (validation, test) = try trainer.evaluate(epoch)
+                return GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
+                                      testAccuracy: test, seconds: seconds, bytesSent: sent)
+            }
+        }
+        let sink = try world.isRoot ? metrics.map { try MetricsSink(path: $0) } : nil
         var reports: [GNNEpochReport] = []
         for epoch in 0..<epochs {
-            let start = ContinuousClock.now
-            let (loss, trainAccuracy) = trainer.trainEpoch(epoch)
-            let seconds = (ContinuousClock.now - start).seconds
-            let (validation, test) = trainer.evaluate(epoch)
-            let report = GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
-                                        testAccuracy: test, seconds: seconds, bytesSent: 0)
+            let report = try epochRunner(epoch)
             reports.append(report)
             try sink?.write(report)
-            if (epoch + 1) % reportEvery == 0 || epoch == 0 || epoch + 1 == epochs {
+            if world.isRoot && ((epoch + 1) % reportEvery == 0 || epoch == 0 || epoch + 1 == epochs) {
                 print(GNNReportFormat.line(report))
             }
         }
-        print(GNNReportFormat.summary(reports))
+        if world.isRoot { print(GNNReportFormat.summary(reports)) }
+        if let distributed, let trace {
+            try distributed.trace.write(to: trace, comm: world, process: "mpitrain gnn --mode \(mode.rawValue)")
+            if world.isRoot { print("wrote \(trace)") }
+        }
     }
 
     func loadGraph() throws -> Graph {
@@ -153,6 +229,9 @@ func formatBytes(_ bytes: UInt64) -> String {
 }
 
 extension GNNArchitecture: ExpressibleByArgument {}
+extension GraphPartitioner: ExpressibleByArgument {}
+extension GNNStage.StaleGradients: ExpressibleByArgument {}
+extension DistributedGNNTrainer.ChunkOrder: ExpressibleByArgument {}
 
 extension Duration {
     /// The duration in seconds as a Double.

@@ -52,3 +52,48 @@ public struct Graph: Sendable {
     /// Average number of neighbours per node, self loop excluded.
     public var averageDegree: Double { Double(2 * edgeCount) / Double(max(nodeCount, 1)) }
 }
+
+extension Graph {
+    private init(nodeCount: Int, edgeCount: Int, adjacency: CSRMatrix, features: [Float], featureCount: Int,
+                 labels: [Int32], classCount: Int, roles: [NodeRole]) {
+        self.nodeCount = nodeCount
+        self.edgeCount = edgeCount
+        self.adjacency = adjacency
+        self.features = features
+        self.featureCount = featureCount
+        self.labels = labels
+        self.classCount = classCount
+        self.roles = roles
+    }
+
+    /// The same graph with node `order[i]` renumbered as node i, so that partitions and chunks
+    /// become contiguous ranges.
+    public func permuted(by order: [Int32]) -> Graph {
+        precondition(order.count == nodeCount, "an order must name every node once")
+        var newIndex = [Int32](repeating: 0, count: nodeCount)
+        for (i, old) in order.enumerated() { newIndex[Int(old)] = Int32(i) }
+        var offsets = [Int](repeating: 0, count: nodeCount + 1)
+        var columns = [Int32](), values = [Float]()
+        columns.reserveCapacity(adjacency.nonzeroCount)
+        values.reserveCapacity(adjacency.nonzeroCount)
+        var features = [Float](repeating: 0, count: self.features.count)
+        for (i, old) in order.enumerated() {
+            let o = Int(old)
+            var row: [(Int32, Float)] = []
+            for k in adjacency.rowOffsets[o]..<adjacency.rowOffsets[o + 1] {
+                row.append((newIndex[Int(adjacency.columns[k])], adjacency.values[k]))
+            }
+            row.sort { $0.0 < $1.0 }
+            for (c, v) in row {
+                columns.append(c)
+                values.append(v)
+            }
+            offsets[i + 1] = columns.count
+            for c in 0..<featureCount { features[i * featureCount + c] = self.features[o * featureCount + c] }
+        }
+        return Graph(nodeCount: nodeCount, edgeCount: edgeCount,
+                     adjacency: CSRMatrix(rowCount: nodeCount, columnCount: nodeCount, rowOffsets: offsets, columns: columns, values: values),
+                     features: features, featureCount: featureCount, labels: order.map { labels[Int($0)] },
+                     classCount: classCount, roles: order.map { roles[Int($0)] })
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// Timed phases of one rank (forward of a chunk, a halo exchange, a wait, ...), gathered to
+/// rank 0 and written as a Chrome/Perfetto trace: one track per rank.
+public final class PhaseTrace {
+    private var names: [String] = []
+    private var starts: [Double] = []
+    private var durations: [Double] = []
+    private let origin = ContinuousClock.now
+    public let isEnabled: Bool
+
+    public init(enabled: Bool) { isEnabled = enabled }
+
+    /// Runs `body` and records it as phase `name` when tracing.
+    @inline(__always)
+    public func phase<R>(_ name: @autoclosure () -> String, _ body: () throws -> R) rethrows -> R {
+        guard isEnabled else { return try body() }
+        let start = ContinuousClock.now
+        let result = try body()
+        let end = ContinuousClock.now
+        names.append(name())
+        starts.append(Self.microseconds(start - origin))
+        durations.append(Self.microseconds(end - start))
+        return result
+    }
+
+    /// Gathers every rank's phases to rank 0 and writes the trace file there.
+    public func write(to path: String, comm: Communicator, process: String) throws {
+        // Align clocks: every rank's origin is shifted to rank 0's after a barrier.
+        try comm.barrier()
+        let offset = Self.microseconds(ContinuousClock.now - origin)
+        let shift = try comm.broadcast([offset], root: 0)[0] - offset
+        let text = Array(names.joined(separator: "\n").utf8)
+        let gatheredNames = try comm.gatherv(text, root: 0)
+        let gatheredTimes = try comm.gatherv(zip(starts, durations).flatMap { [$0 + shift, $1] }, root: 0)
+        guard let gatheredNames, let gatheredTimes else { return }
+        var events: [[String: Any]] = []
+        for rank in 0..<comm.size {
+            let rankNames = String(decoding: gatheredNames[rank], as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            let times = Array(gatheredTimes[rank])
+            events.append(["name": "thread_name", "ph": "M", "pid": 0, "tid": rank, "args": ["name": "rank \(rank)"]])
+            for (i, name) in rankNames.enumerated() where 2 * i + 1 < times.count && !name.isEmpty {
+                events.append(["name": String(name), "ph": "X", "pid": 0, "tid": rank, "ts": times[2 * i], "dur": times[2 * i + 1]])
+            }
+        }
+        let document: [String: Any] = ["traceEvents": events, "displayTimeUnit": "ms", "otherData": ["process": process]]
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        try data.write(to: temporary)
+        guard rename(temporary.path, url.path) == 0 else {
+            try? FileManager.default.removeItem(at: temporary)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+    }
+
+    static func microseconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) * 1e-12
+    }
+}
