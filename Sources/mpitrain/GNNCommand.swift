@@ -146,11 +146,9 @@ struct GNNCommand: ParsableCommand {
             }
             epochRunner = { epoch in
                 try world.barrier()
-                let before = trainer.bytesSent
                 let start = ContinuousClock.now
-                let (loss, trainAccuracy) = try trainer.trainEpoch(epoch)
+                let (loss, trainAccuracy, sent) = try trainer.trainEpoch(epoch)
                 let seconds = try world.allreduce((ContinuousClock.now - start).seconds, .max)
-                let sent = try world.allreduce(trainer.bytesSent - before, .sum)
                 let (validation, test) = try trainer.evaluate(epoch)
                 return GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
                                       testAccuracy: test, seconds: seconds, bytesSent: sent)

@@ -40,7 +40,8 @@ struct MPIRun {
     static func mpitrain(_ arguments: [String], ranks: Int = 1, timeLimit: Double = 120) throws -> Outcome {
         let binary = try executable()
         if ranks == 1 {
-            return try run(binary, arguments, environment: [:], timeLimit: timeLimit)
+            // As `launch run` does for every rank: results must not depend on BLAS threading.
+            return try run(binary, arguments, environment: ["OPENBLAS_NUM_THREADS": "1"], timeLimit: timeLimit)
         }
         let launch = repositoryRoot.appendingPathComponent("launch")
         return try run(launch, ["run", "-n", String(ranks), "--"] + arguments,

@@ -61,7 +61,7 @@ public final class DistributedGNNTrainer {
     public var haloRows: Int { halo.haloSize }
 
     /// Bytes this rank has sent so far, pipeline messages and stage exchanges together.
-    public var bytesSent: UInt64 { world.traffic().total.bytesSent + stageGroup.traffic().total.bytesSent }
+    var bytesSent: UInt64 { world.traffic().total.bytesSent + stageGroup.traffic().total.bytesSent }
 
     private var previousRank: Int? { stageIndex > 0 ? layout.rank(stage: stageIndex - 1, partition: partitionIndex) : nil }
     private var nextRank: Int? { stageIndex < layout.stages - 1 ? layout.rank(stage: stageIndex + 1, partition: partitionIndex) : nil }
@@ -71,8 +71,9 @@ public final class DistributedGNNTrainer {
 
     /// One epoch: forward of every chunk through the pipeline, backward in reverse order,
     /// gradient averaging within the stage, an Adam step. Returns loss and training accuracy
-    /// over all ranks (on every rank).
-    public func trainEpoch(_ epoch: Int) throws -> (loss: Double, accuracy: Double) {
+    /// over all ranks, and the bytes all ranks sent for the step (on every rank).
+    public func trainEpoch(_ epoch: Int) throws -> (loss: Double, accuracy: Double, bytesSent: UInt64) {
+        let before = bytesSent
         let exact = epoch < warmupEpochs
         let order = chunkSchedule(epoch, exact: exact)
         stage.beginEpoch(epoch, training: true)
@@ -135,8 +136,9 @@ public final class DistributedGNNTrainer {
             }
         }
         trace.phase("step") { stage.step() }
-        let totals = try world.allreduce([loss, Double(correct), Double(counted)], .sum)
-        return (totals[0], totals[1] / max(totals[2], 1))
+        let sent = bytesSent - before
+        let totals = try world.allreduce([loss, Double(correct), Double(counted), Double(sent)], .sum)
+        return (totals[0], totals[1] / max(totals[2], 1), UInt64(totals[3]))
     }
 
     // MARK: - Evaluation

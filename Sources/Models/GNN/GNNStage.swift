@@ -18,7 +18,10 @@ public final class GNNStage {
     /// Original node ids, for dropout keys that do not depend on the numbering.
     let originalIDs: [Int32]
 
-    public private(set) var parameters: [Float]
+    /// This stage's weights and biases, layer after layer, in one buffer.
+    public var parameters: [Float] {
+        didSet { precondition(parameters.count == oldValue.count, "a stage's parameter count is fixed") }
+    }
     public private(set) var gradients: [Float]
     private var optimizer: Adam
     private let decays: [Bool]

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// Distributed GNN modes against single-rank training on the same generated graph.
+@Suite(.serialized)
+struct GNNDistributedTests {
+    struct Epoch: Decodable {
+        let epoch: Int
+        let loss: Double
+        let testAccuracy: Double
+        let validationAccuracy: Double
+        let bytesSent: UInt64
+    }
+
+    static let graph = ["--dataset", "csbm", "--nodes", "1500", "--degree", "8", "--classes", "4", "--features", "24",
+                        "--signal-to-noise", "0.3", "--seed", "4"]
+
+    /// Runs `mpitrain gnn` and returns its per-epoch metrics.
+    func train(_ extra: [String], ranks: Int, epochs: Int = 12) throws -> [Epoch] {
+        let metrics = FileManager.default.temporaryDirectory.appendingPathComponent("gnn-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: metrics) }
+        let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", String(epochs), "--metrics", metrics.path] + extra, ranks: ranks)
+        guard run.status == 0 else { throw HarnessError("gnn \(extra) on \(ranks) ranks: exit \(run.status): \(run.stderr)") }
+        return try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(Epoch.self, from: Data($0.utf8))
+        }
+    }
+
+    static let model = ["--layers", "4", "--hidden", "16", "--dropout", "0.5"]
+
+    @Test(arguments: [2, 3])
+    func pipelineWithOneChunkEqualsSingleRankExactly(ranks: Int) throws {
+        let single = try train(Self.model, ranks: 1)
+        let pipeline = try train(Self.model + ["--mode", "pipeline", "--chunks", "1"], ranks: ranks)
+        #expect(pipeline.map(\.loss) == single.map(\.loss))
+        #expect(pipeline.map(\.testAccuracy) == single.map(\.testAccuracy))
+    }
+
+    @Test(arguments: [2, 4])
+    func graphModeEqualsSingleRankWithinTolerance(ranks: Int) throws {
+        let single = try train(Self.model, ranks: 1)
+        let graph = try train(Self.model + ["--mode", "graph"], ranks: ranks)
+        for (a, b) in zip(single, graph) {
+            #expect(abs(a.loss - b.loss) <= 1e-4 * max(1, abs(a.loss)), "epoch \(a.epoch): \(a.loss) vs \(b.loss)")
+        }
+        #expect(graph.allSatisfy { $0.bytesSent > 0 })
+    }
+
+    @Test func pipelineSendsTwoPassesOfEveryBoundary() throws {
+        // 3 stages of a 4-layer, 16-wide GCN: forward rows and backward gradients of all 1,500
+        // nodes cross each of the 2 boundaries once per epoch, 4 bytes per value.
+        let run = try train(Self.model + ["--mode", "pipeline", "--chunks", "3"], ranks: 3, epochs: 2)
+        #expect(run.allSatisfy { $0.bytesSent == UInt64(2 * 2 * 1500 * 16 * 4) }, "\(run.map(\.bytesSent))")
+    }
+
+    @Test func pipelineAndHybridLearnAsWellAsOneRank() throws {
+        let epochs = 150
+        let deep = ["--layers", "6", "--hidden", "16", "--dropout", "0.2", "--lr", "0.01"]
+        let pipelined = ["--chunks", "4", "--warmup-epochs", "20"]
+        let single = try train(deep, ranks: 1, epochs: epochs).last!
+        let pipeline = try train(deep + pipelined + ["--mode", "pipeline"], ranks: 3, epochs: epochs).last!
+        let hybrid = try train(deep + pipelined + ["--mode", "hybrid", "--stages", "2"], ranks: 4, epochs: epochs).last!
+        #expect(single.testAccuracy > 0.9, "single-rank test accuracy \(single.testAccuracy)")
+        #expect(abs(pipeline.testAccuracy - single.testAccuracy) < 0.03, "pipeline \(pipeline.testAccuracy) vs \(single.testAccuracy)")
+        #expect(abs(hybrid.testAccuracy - single.testAccuracy) < 0.03, "hybrid \(hybrid.testAccuracy) vs \(single.testAccuracy)")
+    }
+
+    @Test(arguments: [
+        (["--mode", "pipeline", "--layers", "2"], 3, "3 pipeline stages for 2 layers: each stage needs at least one layer"),
+        (["--mode", "hybrid", "--stages", "3"], 4, "4 ranks do not split into 3 stages of equal size"),
+        (["--mode", "hybrid"], 2, "--mode hybrid needs --stages"),
+        (["--model", "gcnii", "--layers", "2"], 1, "gcnii needs at least 3 layers"),
+        (["--mode", "single"], 2, "--mode single runs on one rank"),
+    ] as [([String], Int, String)])
+    func badShapesStopWithOneLine(arguments: [String], ranks: Int, message: String) throws {
+        let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "1"] + arguments, ranks: ranks)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains(message), "\(run.stderr)")
+    }
+
+    @Test func unreadableDatasetNamesTheFile() throws {
+        let run = try MPIRun.mpitrain(["gnn", "--dataset", "/no/such/cora"])
+        #expect(run.status == 1)
+        #expect(run.stderr == "mpitrain: error: /no/such/cora/cora.content: cannot read the file\n")
+    }
+}

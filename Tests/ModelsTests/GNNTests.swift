@@ -1,0 +1,212 @@
+import Foundation
+import Models
+import Testing
+
+/// A small two-community graph with learnable features, quick to train and differentiate.
+func smallGraph(nodes: Int = 300, seed: UInt64 = 3) -> Graph {
+    var generator = ContextualSBM()
+    generator.nodeCount = nodes
+    generator.averageDegree = 6
+    generator.classCount = 3
+    generator.featureCount = 12
+    generator.signalToNoise = 0.5
+    generator.trainFraction = 0.3
+    generator.seed = seed
+    return generator.generate()
+}
+
+func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNConfig {
+    var config = GNNConfig(inputWidth: graph.featureCount, classes: graph.classCount)
+    config.architecture = architecture
+    config.layers = layers
+    config.hidden = 8
+    config.dropout = 0
+    config.residual = layers > 2
+    config.seed = 11
+    return config
+}
+
+@Suite struct GNNGradientTests {
+    /// Loss of one full forward pass with the stage's current parameters.
+    func loss(_ stage: GNNStage, trainCount: Int) -> Double {
+        stage.beginEpoch(0, training: true)
+        stage.forward(rows: 0..<stage.graph.nodeCount)
+        return stage.loss(rows: 0..<stage.graph.nodeCount, trainCount: trainCount).loss
+    }
+
+    /// Directional derivatives along random directions against central differences. ReLU kinks
+    /// make single entries noisy in Float32, so the check looks at the whole gradient at once.
+    @Test(arguments: [(GNNArchitecture.gcn, 2), (.gcn, 4), (.gcnii, 4)])
+    func gradientsMatchFiniteDifferences(architecture: GNNArchitecture, layers: Int) {
+        let graph = smallGraph()
+        let stage = GNNStage(config: config(architecture, layers: layers, graph: graph), graph: graph, layers: 0..<layers)
+        let trainCount = graph.nodes(.train).count
+        _ = loss(stage, trainCount: trainCount)
+        stage.backward(rows: 0..<graph.nodeCount)
+        let analytic = stage.withGradients { $0 }
+        let original = stage.parameters
+        var rng = SplitMix64(seed: 5)
+        var errors: [Double] = []
+        for _ in 0..<7 {
+            let direction = (0..<analytic.count).map { _ in Float(rng.nextGaussian()) }
+            let h: Float = 1e-4
+            stage.parameters = zip(original, direction).map { $0 + h * $1 }
+            let up = loss(stage, trainCount: trainCount)
+            stage.parameters = zip(original, direction).map { $0 - h * $1 }
+            let down = loss(stage, trainCount: trainCount)
+            stage.parameters = original
+            let numeric = (up - down) / Double(2 * h)
+            let predicted = zip(analytic, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            errors.append(abs(numeric - predicted) / max(abs(predicted), 1e-3))
+        }
+        errors.sort()
+        #expect(errors[3] < 0.02, "median relative difference \(errors[3]) (all: \(errors))")
+        #expect(errors[6] < 0.08, "largest relative difference \(errors[6])")
+    }
+
+    @Test func chunkedForwardEqualsWholeGraphWhenNothingIsStale() {
+        // Chunk by chunk, later chunks read last epoch's rows; with one epoch of exact values
+        // in place and unchanged weights, the chunked pass must reproduce the exact one.
+        let graph = smallGraph()
+        let stage = GNNStage(config: config(.gcn, layers: 3, graph: graph), graph: graph, layers: 0..<3)
+        let all = 0..<graph.nodeCount
+        stage.beginEpoch(0, training: true)
+        stage.forward(rows: all)
+        let exact = stage.accuracy(rows: all, role: .test)
+        stage.beginEpoch(1, training: true)
+        for start in stride(from: 0, to: graph.nodeCount, by: 70) { stage.forward(rows: start..<min(start + 70, graph.nodeCount)) }
+        #expect(stage.accuracy(rows: all, role: .test) == exact)
+    }
+}
+
+@Suite struct GNNTrainingTests {
+    @Test func sameSeedSameResultBitForBit() {
+        let graph = smallGraph()
+        var c = config(.gcn, layers: 3, graph: graph)
+        c.dropout = 0.5
+        func run() -> [Float] {
+            let trainer = try! GNNTrainer(config: c, graph: graph)
+            for epoch in 0..<5 { _ = trainer.trainEpoch(epoch) }
+            return trainer.stage.parameters
+        }
+        #expect(run() == run())
+    }
+
+    @Test func learnsASmallGraph() throws {
+        let graph = smallGraph(nodes: 600)
+        var c = config(.gcn, layers: 2, graph: graph)
+        c.dropout = 0.5
+        let trainer = try GNNTrainer(config: c, graph: graph)
+        let before = trainer.evaluate(0).test
+        for epoch in 0..<100 { _ = trainer.trainEpoch(epoch) }
+        let after = trainer.evaluate(100).test
+        #expect(after > 0.8, "test accuracy \(after), untrained \(before)")
+    }
+
+    @Test func rejectsShapesThatCannotWork() {
+        let graph = smallGraph()
+        #expect(throws: GNNConfigError.self) { try GNNTrainer(config: config(.gcnii, layers: 2, graph: graph), graph: graph) }
+        var wrong = config(.gcn, layers: 2, graph: graph)
+        wrong.inputWidth += 1
+        #expect(throws: GNNConfigError.self) { try GNNTrainer(config: wrong, graph: graph) }
+        var dropout = config(.gcn, layers: 2, graph: graph)
+        dropout.dropout = 1
+        #expect(throws: GNNConfigError.self) { try GNNTrainer(config: dropout, graph: graph) }
+    }
+}
+
+@Suite struct GraphDataTests {
+    @Test func normalizedAdjacencyIsSymmetricWithSelfLoops() {
+        let a = CSRMatrix.normalizedAdjacency(nodeCount: 3, edges: [(0, 1), (1, 0), (1, 2), (2, 2)])
+        // Degrees with self loops: 2, 3, 2.
+        #expect(a.rowOffsets == [0, 2, 5, 7])
+        #expect(a.columns == [0, 1, 0, 1, 2, 1, 2])
+        #expect(abs(a.values[1] - 1 / (2 * 3 as Float).squareRoot()) < 1e-7)
+        #expect(abs(a.values[3] - 1 / 3) < 1e-7)
+    }
+
+    @Test func contextualSBMIsDeterministicAndHomophilous() {
+        var generator = ContextualSBM()
+        generator.nodeCount = 2000
+        generator.seed = 9
+        let a = generator.generate(), b = generator.generate()
+        #expect(a.adjacency == b.adjacency && a.features == b.features && a.labels == b.labels)
+        var same = 0, total = 0
+        for i in 0..<a.nodeCount {
+            for k in a.adjacency.rowOffsets[i]..<a.adjacency.rowOffsets[i + 1] where Int(a.adjacency.columns[k]) != i {
+                total += 1
+                if a.labels[i] == a.labels[Int(a.adjacency.columns[k])] { same += 1 }
+            }
+        }
+        #expect(abs(Double(same) / Double(total) - 0.8) < 0.03)
+        #expect(abs(a.averageDegree - 20) < 1)
+    }
+
+    @Test func permutingKeepsTheGraph() {
+        let graph = smallGraph(nodes: 50)
+        let order = (0..<Int32(50)).reversed().map { $0 }
+        let permuted = graph.permuted(by: Array(order))
+        #expect(permuted.labels == graph.labels.reversed())
+        #expect(permuted.adjacency.nonzeroCount == graph.adjacency.nonzeroCount)
+        let back = permuted.permuted(by: Array(order))
+        #expect(back.adjacency == graph.adjacency && back.features == graph.features)
+    }
+
+    @Test func metisCutsFewerEdgesThanIds() {
+        var generator = ContextualSBM()
+        generator.nodeCount = 3000
+        let graph = generator.generate()
+        func cut(_ parts: [Int32]) -> Int {
+            var cut = 0
+            for i in 0..<graph.nodeCount {
+                for k in graph.adjacency.rowOffsets[i]..<graph.adjacency.rowOffsets[i + 1]
+                where parts[i] != parts[Int(graph.adjacency.columns[k])] { cut += 1 }
+            }
+            return cut
+        }
+        let metis = GraphPartitioner.metis.partition(graph, parts: 4, seed: 1)
+        let ids = GraphPartitioner.contiguous.partition(graph, parts: 4, seed: 1)
+        #expect(Set(metis) == [0, 1, 2, 3])
+        #expect(cut(metis) * 2 < cut(ids), "metis cut \(cut(metis)), contiguous \(cut(ids))")
+    }
+}
+
+@Suite struct LINQSReaderTests {
+    /// Writes a tiny data set and returns its directory.
+    func dataset(content: String, cites: String, split: String? = nil) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("linqs-\(UUID().uuidString)/tiny")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try content.write(to: directory.appendingPathComponent("tiny.content"), atomically: true, encoding: .utf8)
+        try cites.write(to: directory.appendingPathComponent("tiny.cites"), atomically: true, encoding: .utf8)
+        if let split { try split.write(to: directory.appendingPathComponent("tiny.split"), atomically: true, encoding: .utf8) }
+        return directory.path
+    }
+
+    let content = "a\t1\t0\tx\nb\t0\t1\ty\nc\t1\t1\tx\n"
+
+    @Test func readsNodesEdgesAndSplit() throws {
+        let graph = try LINQSReader.read(directory: try dataset(content: content, cites: "a\tb\nb\tc\n", split: "a\ttrain\nb\tval\nc\ttest\n"))
+        #expect(graph.nodeCount == 3 && graph.edgeCount == 2 && graph.featureCount == 2 && graph.classCount == 2)
+        #expect(graph.labels == [0, 1, 0])
+        #expect(graph.roles == [.train, .validation, .test])
+        #expect(graph.features[0...1] == [1, 0])
+    }
+
+    @Test(arguments: [
+        ("a\t1\t0\tx\nb\t0\tx\n", "a\tb\n", nil, "tiny.content:2: feature row has 1 values, earlier rows have 2"),
+        ("a\t1\t0\tx\na\t0\t1\tx\n", "a\tb\n", nil, "tiny.content:2: duplicate node id 'a'"),
+        ("a\t1\tq\tx\n", "", nil, "tiny.content:1: feature 2 is 'q', not a number"),
+        ("a\t1\t0\tx\nb\t0\t1\ty\n", "a\tb\nb\tz\n", nil, "tiny.cites:2: unknown node 'z'"),
+        ("a\t1\t0\tx\nb\t0\t1\ty\n", "a\tb\n", "a\ttrain\nq\ttest\n", "tiny.split:2: unknown node 'q'"),
+        ("a\t1\t0\tx\nb\t0\t1\ty\n", "a\tb\n", "a\tholdout\n", "tiny.split:1: role 'holdout' is not train, val or test"),
+    ] as [(String, String, String?, String)])
+    func badInputNamesFileAndLine(content: String, cites: String, split: String?, message: String) throws {
+        let directory = try dataset(content: content, cites: cites, split: split)
+        do {
+            _ = try LINQSReader.read(directory: directory)
+            Issue.record("expected an error: \(message)")
+        } catch {
+            #expect("\(error)".hasSuffix(message), "\(error)")
+        }
+    }
+}
