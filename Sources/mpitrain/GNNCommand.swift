@@ -120,7 +120,7 @@ struct GNNCommand: ParsableCommand {
         let epochRunner: (Int) throws -> GNNEpochReport
         var distributed: DistributedGNNTrainer?
         if mode == .single {
-            let trainer = try GNNTrainer(config: config, graph: graph)
+            let trainer = try GNNTrainer(config: config, graph: graph, partitioner: partitioner)
             epochRunner = { epoch in
                 let start = ContinuousClock.now
                 let (loss, trainAccuracy) = trainer.trainEpoch(epoch)

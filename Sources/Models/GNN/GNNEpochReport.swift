@@ -22,20 +22,22 @@ public struct GNNEpochReport: Codable, Sendable {
     }
 }
 
-/// Full-graph training on one rank: one stage, all layers, one chunk.
+/// Full-graph training on one rank: one stage, all layers, one chunk, nodes in the same
+/// locality-preserving order as the distributed layouts use.
 public final class GNNTrainer {
     public let stage: GNNStage
+    public let layout: GNNLayout
     private let trainCount: Int
 
-    public init(config: GNNConfig, graph: Graph) throws(GNNConfigError) {
+    public init(config: GNNConfig, graph: Graph, partitioner: GraphPartitioner = .metis) throws(GNNConfigError) {
         try config.validate()
         guard config.inputWidth == graph.featureCount, config.classes == graph.classCount else {
             throw GNNConfigError("model expects \(config.inputWidth) features and \(config.classes) classes, graph has \(graph.featureCount) and \(graph.classCount)")
         }
-        stage = GNNStage(config: config, graph: graph, layers: 0..<config.layers)
+        layout = try GNNLayout(config: config, graph: graph, stages: 1, partitions: 1, chunks: 1, partitioner: partitioner, seed: config.seed)
+        stage = GNNStage(config: config, graph: graph.permuted(by: layout.order), layers: 0..<config.layers, originalIDs: layout.order)
         trainCount = graph.roles.filter { $0 == .train }.count
     }
-
     /// Forward, backward and an Adam step over the whole graph; returns loss and training accuracy.
     public func trainEpoch(_ epoch: Int) -> (loss: Double, accuracy: Double) {
         let all = 0..<stage.graph.nodeCount

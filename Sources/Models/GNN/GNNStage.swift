@@ -74,6 +74,24 @@ public final class GNNStage {
     private var deferredGradients: [NodeBuffer?] = []
     /// GCNII: gradient with respect to H0.
     private var initialGradient: NodeBuffer?
+    /// Time spent in sparse aggregation (SpMM) and dense products (GEMM) since the last reset.
+    public private(set) var sparseSeconds = 0.0
+    public private(set) var denseSeconds = 0.0
+
+    public func resetKernelTimers() {
+        sparseSeconds = 0
+        denseSeconds = 0
+    }
+
+    @inline(__always)
+    private func timed(_ sparse: Bool, _ body: () -> Void) {
+        let start = ContinuousClock.now
+        body()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        if sparse { sparseSeconds += seconds } else { denseSeconds += seconds }
+    }
+
     private var scratchA: NodeBuffer
     private var scratchB: NodeBuffer
     private var epoch = 0
@@ -208,8 +226,8 @@ public final class GNNStage {
         }
         if config.kind(of: l) == .inputConvolution {
             weights(l) { w in
-                matmulForward(active.saved[i]!.row(rows.lowerBound), dropped.row(rows.lowerBound), w,
-                              rows: rows.count, k: width, n: config.outputWidth(of: l))
+                timed(false) { matmulForward(active.saved[i]!.row(rows.lowerBound), dropped.row(rows.lowerBound), w,
+                              rows: rows.count, k: width, n: config.outputWidth(of: l)) }
             }
         }
     }
@@ -231,28 +249,28 @@ public final class GNNStage {
         weights(l) { w in
             switch config.kind(of: l) {
             case .inputConvolution:
-                graph.adjacency.multiplyRows(rows, x: active.saved[i]!.pointer, width: o, out: out.pointer)
+                timed(true) { graph.adjacency.multiplyRows(rows, x: active.saved[i]!.pointer, width: o, out: out.pointer) }
             case .convolution:
                 let aggregated = active.saved[i]!
-                graph.adjacency.multiplyRows(rows, x: active.dropped[i]!.pointer, width: width, out: aggregated.pointer)
+                timed(true) { graph.adjacency.multiplyRows(rows, x: active.dropped[i]!.pointer, width: width, out: aggregated.pointer) }
                 let target = active.preActivations[i] ?? out
-                matmulForward(target.row(start), aggregated.row(start), w, rows: count, k: width, n: o)
+                timed(false) { matmulForward(target.row(start), aggregated.row(start), w, rows: count, k: width, n: o) }
             case .initialResidualConvolution:
                 let s = active.saved[i]!
-                graph.adjacency.multiplyRows(rows, x: active.dropped[i]!.pointer, width: width, out: s.pointer)
+                timed(true) { graph.adjacency.multiplyRows(rows, x: active.dropped[i]!.pointer, width: width, out: s.pointer) }
                 let alpha = config.alpha, h0 = initialRows
                 for row in rows {
                     let sr = s.row(row), hr = h0.row(row)
                     for c in 0..<width { sr[c] = (1 - alpha) * sr[c] + alpha * hr[c] }
                 }
                 let beta = config.beta(l)
-                matmulForward(out.row(start), s.row(start), w, rows: count, k: width, n: o, scale: beta)
+                timed(false) { matmulForward(out.row(start), s.row(start), w, rows: count, k: width, n: o, scale: beta) }
                 for row in rows {
                     let orow = out.row(row), sr = s.row(row)
                     for c in 0..<o { orow[c] += (1 - beta) * sr[c] }
                 }
             case .inputLinear, .outputLinear:
-                matmulForward(out.row(start), active.dropped[i]!.row(start), w, rows: count, k: width, n: o)
+                timed(false) { matmulForward(out.row(start), active.dropped[i]!.row(start), w, rows: count, k: width, n: o) }
             }
         }
         if let b = biasOffset[i] {
@@ -362,18 +380,18 @@ public final class GNNStage {
             switch config.kind(of: l) {
             case .inputConvolution:
                 let dA = aggregationGradients[i]!
-                graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dZ - start * o, width: o, dx: dA.pointer, stale: stale)
+                timed(true) { graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dZ - start * o, width: o, dx: dA.pointer, stale: stale) }
             case .convolution:
-                matmulBackwardWeight(dW, active.saved[i]!.row(start), dZ, rows: count, k: width, n: o)
+                timed(false) { matmulBackwardWeight(dW, active.saved[i]!.row(start), dZ, rows: count, k: width, n: o) }
                 let dAggregated = scratchB.pointer
-                matmulBackwardInput(dAggregated, dZ, w, rows: count, k: width, n: o)
-                graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dAggregated - start * width, width: width,
-                                                             dx: aggregationGradients[i]!.pointer, stale: stale)
+                timed(false) { matmulBackwardInput(dAggregated, dZ, w, rows: count, k: width, n: o) }
+                timed(true) { graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dAggregated - start * width, width: width,
+                                                             dx: aggregationGradients[i]!.pointer, stale: stale) }
             case .initialResidualConvolution:
                 let beta = config.beta(l), alpha = config.alpha
-                matmulBackwardWeight(dW, active.saved[i]!.row(start), dZ, rows: count, k: width, n: o, scale: beta)
+                timed(false) { matmulBackwardWeight(dW, active.saved[i]!.row(start), dZ, rows: count, k: width, n: o, scale: beta) }
                 let dS = scratchB.pointer
-                matmulBackwardInput(dS, dZ, w, rows: count, k: width, n: o, scale: beta)
+                timed(false) { matmulBackwardInput(dS, dZ, w, rows: count, k: width, n: o, scale: beta) }
                 let g0 = initialGradient!
                 for (k, row) in rows.enumerated() {
                     let s = dS + k * width, z = dZ + k * o, h = g0.row(row)
@@ -383,13 +401,13 @@ public final class GNNStage {
                         s[c] *= 1 - alpha
                     }
                 }
-                graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dS - start * width, width: width,
-                                                             dx: aggregationGradients[i]!.pointer, stale: stale)
+                timed(true) { graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dS - start * width, width: width,
+                                                             dx: aggregationGradients[i]!.pointer, stale: stale) }
             case .inputLinear:
-                matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o)
+                timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o) }
             case .outputLinear:
-                matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o)
-                matmulBackwardInput(aggregationGradients[i]!.row(start), dZ, w, rows: count, k: width, n: o)
+                timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o) }
+                timed(false) { matmulBackwardInput(aggregationGradients[i]!.row(start), dZ, w, rows: count, k: width, n: o) }
             }
         }
     }
@@ -408,8 +426,8 @@ public final class GNNStage {
         switch config.kind(of: l) {
         case .inputConvolution:
             gradientsAndWeights(l) { dW, _ in
-                matmulBackwardWeight(dW, active.dropped[i]!.row(rows.lowerBound), aggregationGradients[i]!.row(rows.lowerBound),
-                                     rows: rows.count, k: width, n: config.outputWidth(of: l))
+                timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(rows.lowerBound), aggregationGradients[i]!.row(rows.lowerBound),
+                                     rows: rows.count, k: width, n: config.outputWidth(of: l)) }
             }
         case .inputLinear:
             break

@@ -78,13 +78,7 @@ extension CSRMatrix {
             columns.withUnsafeBufferPointer { cols in
                 values.withUnsafeBufferPointer { vals in
                     for row in rows {
-                        let o = out + row * width
-                        o.update(repeating: 0, count: width)
-                        for k in offsets[row]..<offsets[row + 1] {
-                            let a = vals[k]
-                            let xj = x + Int(cols[k]) * width
-                            for c in 0..<width { o[c] += a * xj[c] }
-                        }
+                        gatherRow(offsets[row]..<offsets[row + 1], cols.baseAddress!, vals.baseAddress!, x, width, out + row * width)
                     }
                 }
             }
@@ -98,6 +92,12 @@ extension CSRMatrix {
         _ rows: Range<Int>, dy: UnsafePointer<Float>, width: Int, dx: UnsafeMutablePointer<Float>,
         stale: (chunkOf: UnsafePointer<Int32>, chunk: Int32, into: UnsafeMutablePointer<Float>)? = nil
     ) {
+        if rows == 0..<rowCount && stale == nil && rowCount == columnCount {
+            // Every row at once and nothing stale: A is symmetric, so A^T dy = A dy, gathered row
+            // by row in registers instead of scattered to memory.
+            addingSymmetricProduct(dy: dy, width: width, dx: dx)
+            return
+        }
         rowOffsets.withUnsafeBufferPointer { offsets in
             columns.withUnsafeBufferPointer { cols in
                 values.withUnsafeBufferPointer { vals in
@@ -108,12 +108,74 @@ extension CSRMatrix {
                             let j = Int(cols[k])
                             var target = dx
                             if let stale, stale.chunkOf[j] > stale.chunk { target = stale.into }
-                            let d = target + j * width
-                            for c in 0..<width { d[c] += a * g[c] }
+                            axpy(a, g, target + j * width, width)
                         }
                     }
                 }
             }
         }
     }
+
+    /// dx += A dy for a symmetric A (every row).
+    private func addingSymmetricProduct(dy: UnsafePointer<Float>, width: Int, dx: UnsafeMutablePointer<Float>) {
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: width)
+        defer { row.deallocate() }
+        rowOffsets.withUnsafeBufferPointer { offsets in
+            columns.withUnsafeBufferPointer { cols in
+                values.withUnsafeBufferPointer { vals in
+                    for i in 0..<rowCount {
+                        gatherRow(offsets[i]..<offsets[i + 1], cols.baseAddress!, vals.baseAddress!, dy, width, row)
+                        let d = dx + i * width
+                        for c in 0..<width { d[c] += row[c] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// out = sum over k in `entries` of vals[k] · x[cols[k]], for rows `width` wide. Widths that are
+/// multiples of 16 keep 64 columns of the sum in registers across the whole row.
+@inline(__always)
+private func gatherRow(
+    _ entries: Range<Int>, _ cols: UnsafePointer<Int32>, _ vals: UnsafePointer<Float>,
+    _ x: UnsafePointer<Float>, _ width: Int, _ out: UnsafeMutablePointer<Float>
+) {
+    typealias V = SIMD16<Float>
+    let raw = UnsafeRawPointer(x)
+    var c = 0
+    if width % 16 == 0 {
+        while c + 64 <= width {
+            var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+            for k in entries {
+                let a = vals[k]
+                let base = raw + (Int(cols[k]) * width + c) * 4
+                s0 += a * base.loadUnaligned(as: V.self)
+                s1 += a * base.loadUnaligned(fromByteOffset: 64, as: V.self)
+                s2 += a * base.loadUnaligned(fromByteOffset: 128, as: V.self)
+                s3 += a * base.loadUnaligned(fromByteOffset: 192, as: V.self)
+            }
+            let o = UnsafeMutableRawPointer(out + c)
+            o.storeBytes(of: s0, as: V.self)
+            o.storeBytes(of: s1, toByteOffset: 64, as: V.self)
+            o.storeBytes(of: s2, toByteOffset: 128, as: V.self)
+            o.storeBytes(of: s3, toByteOffset: 192, as: V.self)
+            c += 64
+        }
+        while c < width {
+            var s = V()
+            for k in entries { s += vals[k] * (raw + (Int(cols[k]) * width + c) * 4).loadUnaligned(as: V.self) }
+            UnsafeMutableRawPointer(out + c).storeBytes(of: s, as: V.self)
+            c += 16
+        }
+        return
+    }
+    out.update(repeating: 0, count: width)
+    for k in entries { axpy(vals[k], x + Int(cols[k]) * width, out, width) }
+}
+
+/// y += a · x over `count` floats.
+@inline(__always)
+private func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+    for c in 0..<count { y[c] += a * x[c] }
 }
