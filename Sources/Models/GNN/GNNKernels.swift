@@ -65,9 +65,12 @@ struct DropoutMask {
     var isActive: Bool { probability > 0 }
 
     /// out[r] = x[r] · mask / (1 - p) for the rows of `nodes` (original node ids give the keys).
+    /// Kept elements have hash bits at or above this.
+    var threshold: UInt32 { UInt32(min(Double(probability) * 4_294_967_296.0, 4_294_967_295.0)) }
+
     func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Range<Int>, width: Int,
                originalIDs: UnsafePointer<Int32>) {
-        let threshold = UInt32(min(Double(probability) * 4_294_967_296.0, 4_294_967_295.0))
+        let threshold = self.threshold
         for row in rows {
             let base = UInt64(UInt32(bitPattern: originalIDs[row])) &* UInt64(width)
             let o = out + row * width, i = x + row * width

@@ -41,13 +41,18 @@ public final class GNNStage {
         var preActivations: [NodeBuffer?]
         /// H0 for GCNII when the stage does not own layer 0.
         var initial: NodeBuffer?
+        /// Dropout of sparse features' non-zeros (layer 0 on sparse features).
+        var droppedSparse: [Float] = []
 
         init(_ stage: GNNStage) {
             let n = stage.graph.nodeCount, c = stage.config
             levels = (stage.layers.lowerBound...stage.layers.upperBound).map { level in
                 level == 0 ? nil : NodeBuffer(rows: n, width: c.outputWidth(of: level - 1))
             }
-            dropped = stage.layers.map { NodeBuffer(rows: n, width: c.inputWidth(of: $0)) }
+            dropped = stage.layers.map { l in
+                l == 0 && stage.sparseInput != nil ? nil : NodeBuffer(rows: n, width: c.inputWidth(of: l))
+            }
+            droppedSparse = [Float](repeating: 0, count: stage.sparseInput?.values.count ?? 0)
             saved = stage.layers.map { l in
                 switch c.kind(of: l) {
                 case .inputConvolution: NodeBuffer(rows: n, width: c.outputWidth(of: l))
@@ -60,6 +65,8 @@ public final class GNNStage {
         }
     }
 
+    /// Layer 0's input as sparse rows, when the features are mostly zeros.
+    let sparseInput: SparseFeatures?
     private var training: Activations!
     private var evaluation: Activations?
     private var active: Activations!
@@ -103,6 +110,7 @@ public final class GNNStage {
         self.graph = graph
         self.layers = layers
         self.originalIDs = originalIDs ?? (0..<graph.nodeCount).map { Int32($0) }
+        sparseInput = layers.lowerBound == 0 ? SparseFeatures(graph) : nil
         var offsets: [Int] = [], biases: [Int?] = [], total = 0
         var values: [Float] = [], decays: [Bool] = []
         for l in layers {
@@ -217,6 +225,17 @@ public final class GNNStage {
     public func prepare(_ l: Int, rows: Range<Int>) {
         let i = l - layers.lowerBound
         let width = config.inputWidth(of: l)
+        if l == 0, let sparse = sparseInput {
+            originalIDs.withUnsafeBufferPointer { ids in
+                sparse.drop(&active.droppedSparse, rows: rows, mask: masks[i], originalIDs: ids.baseAddress!)
+            }
+            if config.kind(of: l) == .inputConvolution {
+                weights(l) { w in
+                    timed(false) { sparse.multiply(active.droppedSparse, rows: rows, w: w, n: config.outputWidth(of: l), out: active.saved[i]!.pointer) }
+                }
+            }
+            return
+        }
         let dropped = active.dropped[i]!
         graph.features.withUnsafeBufferPointer { features in
             originalIDs.withUnsafeBufferPointer { ids in
@@ -269,6 +288,8 @@ public final class GNNStage {
                     let orow = out.row(row), sr = s.row(row)
                     for c in 0..<o { orow[c] += (1 - beta) * sr[c] }
                 }
+            case .inputLinear where sparseInput != nil:
+                timed(false) { sparseInput!.multiply(active.droppedSparse, rows: rows, w: w, n: o, out: out.pointer) }
             case .inputLinear, .outputLinear:
                 timed(false) { matmulForward(out.row(start), active.dropped[i]!.row(start), w, rows: count, k: width, n: o) }
             }
@@ -404,7 +425,11 @@ public final class GNNStage {
                 timed(true) { graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dS - start * width, width: width,
                                                              dx: aggregationGradients[i]!.pointer, stale: stale) }
             case .inputLinear:
-                timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o) }
+                if let sparse = sparseInput {
+                    timed(false) { sparse.addTransposedProduct(active.droppedSparse, rows: rows, dOut: dZ - start * o, n: o, dW: dW) }
+                } else {
+                    timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o) }
+                }
             case .outputLinear:
                 timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o) }
                 timed(false) { matmulBackwardInput(aggregationGradients[i]!.row(start), dZ, w, rows: count, k: width, n: o) }
@@ -426,8 +451,13 @@ public final class GNNStage {
         switch config.kind(of: l) {
         case .inputConvolution:
             gradientsAndWeights(l) { dW, _ in
-                timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(rows.lowerBound), aggregationGradients[i]!.row(rows.lowerBound),
-                                     rows: rows.count, k: width, n: config.outputWidth(of: l)) }
+                if let sparse = sparseInput {
+                    timed(false) { sparse.addTransposedProduct(active.droppedSparse, rows: rows, dOut: aggregationGradients[i]!.pointer,
+                                                               n: config.outputWidth(of: l), dW: dW) }
+                } else {
+                    timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(rows.lowerBound), aggregationGradients[i]!.row(rows.lowerBound),
+                                                        rows: rows.count, k: width, n: config.outputWidth(of: l)) }
+                }
             }
         case .inputLinear:
             break
