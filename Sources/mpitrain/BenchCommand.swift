@@ -7,5 +7,6 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure communication, training and sketch throughput on this machine.",
         subcommands: [
             BenchCommCommand.self,
+            BenchGNNCommand.self,
         ])
 }
