@@ -10,7 +10,7 @@ struct GNNCommand: ParsableCommand {
         commandName: "gnn",
         abstract: "Train a deep GCN or GCNII on a graph, on one rank or pipelined/partitioned across ranks.")
 
-    @Option(help: "A LINQS directory (e.g. ../shared/datasets/cora), or csbm for a contextual SBM.")
+    @Option(help: "A LINQS directory, a shared data set by name (cora), or csbm for a generated contextual SBM.")
     var dataset: String
 
     /// How ranks share the work.
@@ -173,6 +173,12 @@ struct GNNCommand: ParsableCommand {
 
     func loadGraph() throws -> Graph {
         if dataset == "csbm" { return csbm.generator(seed: seed).generate() }
+        if !dataset.contains("/"), !FileManager.default.fileExists(atPath: dataset) {
+            guard let directory = SharedDatasets.directory(dataset) else {
+                throw CommandError("no data set '\(dataset)': not a directory here, and no ../shared/datasets/\(dataset) beside the clone")
+            }
+            return try LINQSReader.read(directory: directory, seed: seed)
+        }
         return try LINQSReader.read(directory: dataset, seed: seed)
     }
 }

@@ -210,3 +210,25 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
         }
     }
 }
+
+/// Kipf & Welling's setting on the real Cora split (skipped in a bare clone without ../shared).
+@Suite struct CoraTests {
+    static let cora = SharedDatasets.directory("cora")
+
+    @Test(.enabled(if: cora != nil, "needs ../shared/datasets/cora beside the clone; absent here"))
+    func twoLayerGCNReachesThePaperAccuracyOverFiveSeeds() throws {
+        let graph = try LINQSReader.read(directory: Self.cora!)
+        #expect(graph.nodeCount == 2708 && graph.edgeCount == 5278 && graph.featureCount == 1433 && graph.classCount == 7)
+        #expect(graph.nodes(.train).count == 140 && graph.nodes(.validation).count == 500 && graph.nodes(.test).count == 1000)
+        var accuracies: [Double] = []
+        for seed in 0..<5 as Range<UInt64> {
+            var config = GNNConfig(inputWidth: graph.featureCount, classes: graph.classCount)
+            config.seed = seed
+            let trainer = try GNNTrainer(config: config, graph: graph)
+            for epoch in 0..<200 { _ = trainer.trainEpoch(epoch) }
+            accuracies.append(trainer.evaluate(200).test)
+        }
+        let mean = accuracies.reduce(0, +) / 5
+        #expect(mean >= 0.805, "mean test accuracy \(mean) over seeds: \(accuracies)")
+    }
+}
