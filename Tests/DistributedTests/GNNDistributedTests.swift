@@ -66,6 +66,18 @@ struct GNNDistributedTests {
     }
 
     @Test(arguments: [
+        (["--mode", "pipeline", "--chunks", "5", "--chunk-order", "random", "--layers", "3"], 3),
+        (["--mode", "pipeline", "--chunks", "2", "--layers", "6", "--stale-gradients", "dropped"], 4),
+        (["--mode", "hybrid", "--stages", "2", "--chunks", "5", "--layers", "2"], 4),
+        (["--mode", "graph", "--model", "gcnii", "--layers", "5"], 3),
+    ] as [([String], Int)])
+    func finishesForAnyChunkLayerAndRankCount(arguments: [String], ranks: Int) throws {
+        let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "2", "--hidden", "8"] + arguments, ranks: ranks, timeLimit: 60)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("final: test"))
+    }
+
+    @Test(arguments: [
         (["--mode", "pipeline", "--layers", "2"], 3, "3 pipeline stages for 2 layers: each stage needs at least one layer"),
         (["--mode", "hybrid", "--stages", "3"], 4, "4 ranks do not split into 3 stages of equal size"),
         (["--mode", "hybrid"], 2, "--mode hybrid needs --stages"),
