@@ -99,6 +99,8 @@ public final class GNNStage {
         if sparse { sparseSeconds += seconds } else { denseSeconds += seconds }
     }
 
+    /// True once a backward pass has routed a gradient to the stale buffers this epoch.
+    private var holdsStaleGradients = false
     private var scratchA: NodeBuffer
     private var scratchB: NodeBuffer
     private var epoch = 0
@@ -179,7 +181,7 @@ public final class GNNStage {
         gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         for (i, gradient) in aggregationGradients.enumerated() {
             guard let gradient else { continue }
-            if let deferred = deferredGradients[i] {
+            if let deferred = deferredGradients[i], holdsStaleGradients {
                 if staleGradients == .deferred {
                     gradient.pointer.update(from: deferred.pointer, count: gradient.rows * gradient.width)
                 } else {
@@ -190,6 +192,7 @@ public final class GNNStage {
                 gradient.zero()
             }
         }
+        holdsStaleGradients = false
         initialGradient?.zero()
     }
 
@@ -396,6 +399,7 @@ public final class GNNStage {
             }
         }
         let stale = chunkOf.map { (chunkOf: $0, chunk: chunk, into: deferredGradients[i]?.pointer ?? scratchB.pointer) }
+        if stale != nil { holdsStaleGradients = true }
         gradientsAndWeights(l) { dW, w in
             if let b = biasOffset[i] { biasBackward(dW - weightOffset[i] + b, dZ, rows: count, n: o) }
             switch config.kind(of: l) {
