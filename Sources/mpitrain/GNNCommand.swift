@@ -236,8 +236,3 @@ extension GNNArchitecture: ExpressibleByArgument {}
 extension GraphPartitioner: ExpressibleByArgument {}
 extension GNNStage.StaleGradients: ExpressibleByArgument {}
 extension DistributedGNNTrainer.ChunkOrder: ExpressibleByArgument {}
-
-extension Duration {
-    /// The duration in seconds as a Double.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -10,6 +10,7 @@ struct MPITrain: ParsableCommand {
         discussion: "Run one rank directly, or many with `./launch run -n N -- <command> ...` (mpirun).",
         subcommands: [
             BenchCommand.self,
+            DLRMCommand.self,
             GNNCommand.self,
             SelfTestCommand.self,
         ])

@@ -105,13 +105,13 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
 
     @Test func rejectsShapesThatCannotWork() {
         let graph = smallGraph()
-        #expect(throws: GNNConfigError.self) { try GNNTrainer(config: config(.gcnii, layers: 2, graph: graph), graph: graph) }
+        #expect(throws: ConfigError.self) { try GNNTrainer(config: config(.gcnii, layers: 2, graph: graph), graph: graph) }
         var wrong = config(.gcn, layers: 2, graph: graph)
         wrong.inputWidth += 1
-        #expect(throws: GNNConfigError.self) { try GNNTrainer(config: wrong, graph: graph) }
+        #expect(throws: ConfigError.self) { try GNNTrainer(config: wrong, graph: graph) }
         var dropout = config(.gcn, layers: 2, graph: graph)
         dropout.dropout = 1
-        #expect(throws: GNNConfigError.self) { try GNNTrainer(config: dropout, graph: graph) }
+        #expect(throws: ConfigError.self) { try GNNTrainer(config: dropout, graph: graph) }
     }
 }
 

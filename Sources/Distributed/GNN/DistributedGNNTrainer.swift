@@ -33,14 +33,14 @@ public final class DistributedGNNTrainer {
                 partitioner: GraphPartitioner, staleGradients: GNNStage.StaleGradients, trace: Bool) throws {
         try config.validate()
         guard world.size % stages == 0 else {
-            throw GNNConfigError("\(world.size) ranks do not split into \(stages) stages of equal size")
+            throw ConfigError("\(world.size) ranks do not split into \(stages) stages of equal size")
         }
         let partitions = world.size / stages
         let layout = try GNNLayout(config: config, graph: original, stages: stages, partitions: partitions, chunks: chunks,
                                    partitioner: partitioner, seed: config.seed)
         let order = try world.broadcast(layout.order, root: 0)
         guard order == layout.order else {
-            throw GNNConfigError("ranks computed different partitions; rank \(world.rank) disagrees with rank 0")
+            throw ConfigError("ranks computed different partitions; rank \(world.rank) disagrees with rank 0")
         }
         self.layout = layout
         self.world = world
@@ -219,7 +219,7 @@ public final class DistributedGNNTrainer {
         try buffer.withUnsafeMutableBufferPointer { b in
             let status = try world.receive(into: b, from: rank, tag: tag)
             guard status.count == b.count else {
-                throw GNNConfigError("rank \(world.rank): expected \(b.count) values from rank \(rank), got \(status.count)")
+                throw ConfigError("rank \(world.rank): expected \(b.count) values from rank \(rank), got \(status.count)")
             }
         }
         buffer.withUnsafeBufferPointer { use($0.baseAddress!) }
@@ -261,7 +261,7 @@ public final class DistributedGNNTrainer {
         }
         let received = try stageGroup.alltoallv(packed, sendCounts: sendCounts)
         for (q, list) in receiving.enumerated() where received.chunks[q].count != list.count * width {
-            throw GNNConfigError("rank \(world.rank): partition \(q) sent \(received.chunks[q].count) halo values, \(list.count * width) expected")
+            throw ConfigError("rank \(world.rank): partition \(q) sent \(received.chunks[q].count) halo values, \(list.count * width) expected")
         }
         received.values.withUnsafeBufferPointer { r in
             for (q, list) in receiving.enumerated() {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The layer stack of a node-classification GNN.
 public enum GNNArchitecture: String, CaseIterable, Codable, Sendable {
     /// Kipf & Welling's GCN; with `residual`, hidden layers add their input (deep GCN).
@@ -88,22 +90,14 @@ public struct GNNConfig: Codable, Sendable, Hashable {
     }
 
     /// Throws when the shape cannot be built.
-    public func validate() throws(GNNConfigError) {
-        guard inputWidth > 0, classes > 1 else { throw GNNConfigError("need at least one feature and two classes") }
-        guard hidden > 0 else { throw GNNConfigError("--hidden must be at least 1") }
+    public func validate() throws(ConfigError) {
+        guard inputWidth > 0, classes > 1 else { throw ConfigError("need at least one feature and two classes") }
+        guard hidden > 0 else { throw ConfigError("--hidden must be at least 1") }
         switch architecture {
-        case .gcn: guard layers >= 2 else { throw GNNConfigError("gcn needs at least 2 layers, got \(layers)") }
-        case .gcnii: guard layers >= 3 else { throw GNNConfigError("gcnii needs at least 3 layers (input, one convolution, output), got \(layers)") }
+        case .gcn: guard layers >= 2 else { throw ConfigError("gcn needs at least 2 layers, got \(layers)") }
+        case .gcnii: guard layers >= 3 else { throw ConfigError("gcnii needs at least 3 layers (input, one convolution, output), got \(layers)") }
         }
-        guard dropout >= 0, dropout < 1 else { throw GNNConfigError("--dropout must be in [0, 1), got \(dropout)") }
-        guard learningRate > 0, weightDecay >= 0 else { throw GNNConfigError("--lr must be positive and --weight-decay at least 0") }
+        guard dropout >= 0, dropout < 1 else { throw ConfigError("--dropout must be in [0, 1), got \(dropout)") }
+        guard learningRate > 0, weightDecay >= 0 else { throw ConfigError("--lr must be positive and --weight-decay at least 0") }
     }
 }
-
-/// A GNN shape or option that cannot work.
-public struct GNNConfigError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
-import Foundation

@@ -29,10 +29,10 @@ public final class GNNTrainer {
     public let layout: GNNLayout
     private let trainCount: Int
 
-    public init(config: GNNConfig, graph: Graph, partitioner: GraphPartitioner = .metis) throws(GNNConfigError) {
+    public init(config: GNNConfig, graph: Graph, partitioner: GraphPartitioner = .metis) throws(ConfigError) {
         try config.validate()
         guard config.inputWidth == graph.featureCount, config.classes == graph.classCount else {
-            throw GNNConfigError("model expects \(config.inputWidth) features and \(config.classes) classes, graph has \(graph.featureCount) and \(graph.classCount)")
+            throw ConfigError("model expects \(config.inputWidth) features and \(config.classes) classes, graph has \(graph.featureCount) and \(graph.classCount)")
         }
         layout = try GNNLayout(config: config, graph: graph, stages: 1, partitions: 1, chunks: 1, partitioner: partitioner, seed: config.seed)
         stage = GNNStage(config: config, graph: graph.permuted(by: layout.order), layers: 0..<config.layers, originalIDs: layout.order)

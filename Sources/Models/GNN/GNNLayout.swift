@@ -24,13 +24,13 @@ public struct GNNLayout: Sendable, Hashable {
     /// partitions by `partitioner` over the whole graph, chunks by the same within each
     /// partition (locality-preserving), layers balanced by estimated cost.
     public init(config: GNNConfig, graph: Graph, stages: Int, partitions: Int, chunks: Int,
-                partitioner: GraphPartitioner, seed: UInt64) throws(GNNConfigError) {
-        guard stages >= 1, partitions >= 1, chunks >= 1 else { throw GNNConfigError("stages, partitions and chunks must be at least 1") }
+                partitioner: GraphPartitioner, seed: UInt64) throws(ConfigError) {
+        guard stages >= 1, partitions >= 1, chunks >= 1 else { throw ConfigError("stages, partitions and chunks must be at least 1") }
         guard stages <= config.layers else {
-            throw GNNConfigError("\(stages) pipeline stages for \(config.layers) layers: each stage needs at least one layer")
+            throw ConfigError("\(stages) pipeline stages for \(config.layers) layers: each stage needs at least one layer")
         }
         guard partitions * chunks <= graph.nodeCount else {
-            throw GNNConfigError("\(partitions) partitions x \(chunks) chunks is more than the \(graph.nodeCount) nodes")
+            throw ConfigError("\(partitions) partitions x \(chunks) chunks is more than the \(graph.nodeCount) nodes")
         }
         self.stages = stages
         self.partitions = partitions

@@ -82,21 +82,19 @@ public final class GNNStage {
     /// GCNII: gradient with respect to H0.
     private var initialGradient: NodeBuffer?
     /// Time spent in sparse aggregation (SpMM) and dense products (GEMM) since the last reset.
-    public private(set) var sparseSeconds = 0.0
-    public private(set) var denseSeconds = 0.0
+    public private(set) var sparseTimer = KernelTimer()
+    public private(set) var denseTimer = KernelTimer()
+    public var sparseSeconds: Double { sparseTimer.seconds }
+    public var denseSeconds: Double { denseTimer.seconds }
 
     public func resetKernelTimers() {
-        sparseSeconds = 0
-        denseSeconds = 0
+        sparseTimer.reset()
+        denseTimer.reset()
     }
 
     @inline(__always)
     private func timed(_ sparse: Bool, _ body: () -> Void) {
-        let start = ContinuousClock.now
-        body()
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        if sparse { sparseSeconds += seconds } else { denseSeconds += seconds }
+        if sparse { sparseTimer.measure(body) } else { denseTimer.measure(body) }
     }
 
     /// True once a backward pass has routed a gradient to the stale buffers this epoch.

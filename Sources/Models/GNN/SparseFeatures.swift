@@ -33,7 +33,7 @@ struct SparseFeatures {
         for row in rows {
             let base = UInt64(UInt32(bitPattern: originalIDs[row])) &* UInt64(width)
             for k in rowOffsets[row]..<rowOffsets[row + 1] {
-                dropped[k] = DropoutMask.bits(mask.key, base &+ UInt64(columns[k])) >= threshold ? values[k] * mask.scale : 0
+                dropped[k] = mask.bits(base &+ UInt64(columns[k])) >= threshold ? values[k] * mask.scale : 0
             }
         }
     }

@@ -1,0 +1,126 @@
+import Foundation
+
+/// How a synthetic table's rows are drawn.
+public enum IndexDistribution: Hashable, Codable, Sendable, CustomStringConvertible {
+    case uniform
+    /// Zipf with exponent s over a fixed random permutation of the rows (hot rows scattered).
+    case zipf(Double)
+
+    /// `uniform` or `zipf:S`.
+    public init(parsing text: String) throws(ConfigError) {
+        if text == "uniform" { self = .uniform; return }
+        if text.hasPrefix("zipf:"), let s = Double(text.dropFirst(5)), s > 0, s.isFinite { self = .zipf(s); return }
+        throw ConfigError("index distribution '\(text)': expected uniform or zipf:S with S > 0")
+    }
+
+    public var description: String {
+        switch self {
+        case .uniform: "uniform"
+        case .zipf(let s): "zipf:\(s)"
+        }
+    }
+}
+
+/// Synthetic clicks whose labels a fixed random "teacher" DLRM of the same shape draws, so the
+/// task is learnable: dense features U(0, 1); per table `pooling` indices per bag (or uniform
+/// in 0...2·pooling with `randomPooling`, empty bags included) from `distribution`; label ~
+/// Bernoulli(σ(scale · standardised teacher logit + logit(0.25))), a base click rate near 25%.
+/// The teacher's rows are U(-range, range), wider than a fresh model's, so that embeddings
+/// carry signal; at range 1 their pairwise dot products dominate and SGD from a fresh model
+/// barely moves off the saddle at zero.
+/// Sample i depends only on (seed, i), so any rank can draw any slice of any batch.
+public final class SyntheticClicks {
+    public let config: DLRMConfig
+    public let pooling: [Int]
+    public let randomPooling: Bool
+    public let distribution: IndexDistribution
+    public let seed: UInt64
+    private let teacher: DLRM
+    /// Standardisation of the teacher's logits, calibrated on 4,096 samples of their own stream.
+    private var teacherShift: Float = 0
+    private var teacherScale: Float = 1
+    private let zipf: [ZipfSampler?]
+    /// Per table an affine bijection of the rows (a·k + b mod rows) that scatters Zipf ranks.
+    private let scatter: [(a: Int, b: Int)]
+
+    public init(config: DLRMConfig, pooling: [Int], randomPooling: Bool = false, distribution: IndexDistribution = .uniform,
+                seed: UInt64, teacherScale: Float = 3, teacherEmbeddingRange: Float = 0.1) throws(ConfigError) {
+        guard pooling.count == config.tables.count else {
+            throw ConfigError("\(pooling.count) pooling factors for \(config.tables.count) tables")
+        }
+        guard pooling.allSatisfy({ $0 >= 0 }) else { throw ConfigError("pooling factors must be 0 or more") }
+        self.config = config
+        self.pooling = pooling
+        self.randomPooling = randomPooling
+        self.distribution = distribution
+        self.seed = seed
+        var random = SplitMix64(seed: seed, stream: "synthetic-tables")
+        zipf = config.tables.map { table in
+            if case .zipf(let s) = distribution { ZipfSampler(n: table.rows, exponent: s) } else { nil }
+        }
+        scatter = config.tables.map { table in
+            var a = 1 + random.nextInt(below: table.rows)
+            while gcd(a, table.rows) != 1 { a = 1 + random.nextInt(below: table.rows) }
+            return (a % table.rows == 0 ? 1 : a, random.nextInt(below: table.rows))
+        }
+        teacher = DLRM(config: config, seed: seed ^ 0x7465_6163_6865_72)  // "teacher"
+        for shard in teacher.embeddings.shards {
+            let spread = teacherEmbeddingRange * Float(Double(shard.rows).squareRoot())
+            for i in 0..<shard.rows * shard.width { shard.weights[i] *= spread }
+        }
+        let calibration = Self.teacherLogits(teacher, inputs(samples: 0..<4096, stream: "calibration"))
+        let mean = calibration.reduce(0, +) / Float(calibration.count)
+        let variance = calibration.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(calibration.count)
+        self.teacherShift = mean
+        self.teacherScale = teacherScale / max(variance.squareRoot(), 1e-6)
+    }
+
+    /// Training samples `range` (global sample numbers: batch k of size B is k·B ..< (k+1)·B).
+    public func batch(samples range: Range<Int>) -> ClickBatch { labelled(samples: range, stream: "train") }
+
+    /// Held-out samples, drawn from their own stream.
+    public func heldOut(count: Int) -> ClickBatch { labelled(samples: 0..<count, stream: "held-out") }
+
+    private func labelled(samples range: Range<Int>, stream: String) -> ClickBatch {
+        var batch = inputs(samples: range, stream: stream)
+        let logits = Self.teacherLogits(teacher, batch)
+        for (i, sample) in range.enumerated() {
+            var random = SplitMix64(seed: seed, stream: stream + "-label", index: UInt64(sample))
+            let z = (logits[i] - teacherShift) * teacherScale - 1.0986123  // logit(0.25)
+            batch.labels[i] = random.nextFloat() < BinaryCrossEntropy.sigmoid(z) ? 1 : 0
+        }
+        return batch
+    }
+
+    /// Features of samples `range` with labels left 0.
+    private func inputs(samples range: Range<Int>, stream: String) -> ClickBatch {
+        let tables = config.tables
+        var dense = [Float](repeating: 0, count: range.count * config.denseFeatures)
+        var sampleRandom = range.map { SplitMix64(seed: seed, stream: stream, index: UInt64($0)) }
+        for i in 0..<range.count {
+            for j in 0..<config.denseFeatures { dense[i * config.denseFeatures + j] = sampleRandom[i].nextFloat() }
+        }
+        var bags = BagBatch(batchSize: range.count, features: tables.count,
+                            reservingIndices: range.count * pooling.reduce(0, +) * (randomPooling ? 2 : 1))
+        for (t, table) in tables.enumerated() {
+            for i in 0..<range.count {
+                let count = randomPooling ? sampleRandom[i].nextInt(below: 2 * pooling[t] + 1) : pooling[t]
+                for _ in 0..<count {
+                    let row: Int
+                    if let zipf = zipf[t] {
+                        row = ((zipf.next(&sampleRandom[i]) - 1) * scatter[t].a + scatter[t].b) % table.rows
+                    } else {
+                        row = sampleRandom[i].nextInt(below: table.rows)
+                    }
+                    bags.indices.append(Int32(row))
+                }
+                bags.endBag()
+            }
+        }
+        return ClickBatch(dense: dense, bags: bags, labels: [Float](repeating: 0, count: range.count))
+    }
+
+    private static func teacherLogits(_ teacher: DLRM, _ batch: ClickBatch) -> [Float] { teacher.predict(batch) }
+}
+
+private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }

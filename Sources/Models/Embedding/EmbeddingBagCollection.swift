@@ -1,0 +1,236 @@
+/// Embedding tables (or column ranges of them) with sum pooling: one fused forward over every
+/// local shard into a (batch, Σ widths) output, a sparse backward that sums each used row's
+/// gradient once, and optimizer updates that touch only those rows.
+public final class EmbeddingBagCollection {
+    /// One local shard: rows × width floats, fed by one feature of the batch, writing the
+    /// output columns `outputOffset ..< outputOffset + width`.
+    public final class Shard {
+        public let spec: EmbeddingShardSpec
+        public let table: EmbeddingTableSpec
+        public let feature: Int
+        public let outputOffset: Int
+        public var rows: Int { table.rows }
+        public var width: Int { spec.columns.count }
+        public let weights: UnsafeMutablePointer<Float>
+        /// Row-wise Adagrad accumulators (one per row), when that optimizer is in use.
+        let accumulators: UnsafeMutablePointer<Float>?
+        /// For each row: its slot in the sparse gradient of the current step, or -1.
+        let slotOfRow: UnsafeMutablePointer<Int32>
+        /// The sparse gradient of the last backward: distinct rows and their summed gradients.
+        public private(set) var gradientRows: [Int32] = []
+        /// Summed gradients of `gradientRows`, (capacity, width), grown on demand.
+        private(set) var gradientValues: UnsafeMutablePointer<Float>
+        private var gradientCapacity = 0
+
+        init(spec: EmbeddingShardSpec, table: EmbeddingTableSpec, feature: Int, outputOffset: Int,
+             optimizer: EmbeddingOptimizer, seed: UInt64) {
+            self.spec = spec
+            self.table = table
+            self.feature = feature
+            self.outputOffset = outputOffset
+            let width = spec.columns.count
+            weights = .allocate(capacity: max(table.rows * width, 1))
+            Self.initialize(weights, table: table, tableIndex: spec.table, columns: spec.columns, seed: seed)
+            accumulators = optimizer == .adagrad ? .allocate(capacity: max(table.rows, 1)) : nil
+            accumulators?.initialize(repeating: 0, count: max(table.rows, 1))
+            slotOfRow = .allocate(capacity: max(table.rows, 1))
+            slotOfRow.initialize(repeating: -1, count: max(table.rows, 1))
+            gradientValues = .allocate(capacity: 1)
+        }
+
+        deinit {
+            weights.deallocate()
+            gradientValues.deallocate()
+            accumulators?.deallocate()
+            slotOfRow.deallocate()
+        }
+
+        /// U(-sqrt(1/rows), sqrt(1/rows)) as a function of (seed, table, row, column), so every
+        /// sharding of a table starts from the same values.
+        static func initialize(_ weights: UnsafeMutablePointer<Float>, table: EmbeddingTableSpec, tableIndex: Int,
+                               columns: Range<Int>, seed: UInt64) {
+            var mixer = SplitMix64(seed: seed, stream: "embedding", index: UInt64(tableIndex))
+            let key = mixer.next()
+            let bound = Float((1 / Double(table.rows)).squareRoot())
+            let width = columns.count
+            for row in 0..<table.rows {
+                let base = UInt64(row) &* UInt64(table.dim) &+ UInt64(columns.lowerBound)
+                let out = weights + row * width
+                for c in 0..<width {
+                    let unit = Float(counterHash(key, base &+ UInt64(c)) >> 40) * 0x1p-24
+                    out[c] = (2 * unit - 1) * bound
+                }
+            }
+        }
+
+        /// Row `row`'s gradient of the last backward, or nil when the row was not used.
+        public func gradient(ofRow row: Int) -> ArraySlice<Float>? {
+            guard let slot = gradientRows.firstIndex(of: Int32(row)) else { return nil }
+            return ArraySlice(UnsafeBufferPointer(start: gradientValues + slot * width, count: width))
+        }
+
+        /// Sums dOutput's columns of this shard into one gradient row per distinct index.
+        func accumulateGradient(_ batch: BagBatch, indices: UnsafeBufferPointer<Int32>, offsets: UnsafeBufferPointer<Int32>,
+                                outputGradient: UnsafePointer<Float>, stride: Int) {
+            let first = feature * batch.batchSize
+            let lookups = Int(offsets[first + batch.batchSize]) - Int(offsets[first])
+            if lookups > gradientCapacity {
+                gradientValues.deallocate()
+                gradientCapacity = lookups
+                gradientValues = .allocate(capacity: lookups * width)
+            }
+            gradientRows.removeAll(keepingCapacity: true)
+            for sample in 0..<batch.batchSize {
+                let g = outputGradient + sample * stride + outputOffset
+                for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
+                    let row = Int(indices[j])
+                    let slot = Int(slotOfRow[row])
+                    if slot < 0 {
+                        slotOfRow[row] = Int32(gradientRows.count)
+                        (gradientValues + gradientRows.count * width).update(from: g, count: width)
+                        gradientRows.append(Int32(row))
+                    } else {
+                        addRow(gradientValues + slot * width, g, width: width)
+                    }
+                }
+            }
+            for row in gradientRows { slotOfRow[Int(row)] = -1 }
+        }
+    }
+
+    public let tables: [EmbeddingTableSpec]
+    public let shards: [Shard]
+    public let optimizer: EmbeddingOptimizer
+    public let outputWidth: Int
+    public var epsilon: Float = 1e-10
+    /// Time inside the forward, backward and update kernels.
+    public var timer = KernelTimer()
+    /// Bytes of embedding rows and accumulators the last step read and wrote (forward row
+    /// reads, then each used row read and written once by the update).
+    public private(set) var bytesMoved = 0
+
+    /// Shards of `tables` fed by a batch whose features are the tables `features` in that
+    /// order (every table, in order, by default).
+    public init(tables: [EmbeddingTableSpec], shards: [EmbeddingShardSpec], features: [Int]? = nil,
+                optimizer: EmbeddingOptimizer, seed: UInt64) {
+        self.tables = tables
+        self.optimizer = optimizer
+        let features = features ?? Array(tables.indices)
+        var offset = 0
+        var built: [Shard] = []
+        for spec in shards {
+            let table = tables[spec.table]
+            precondition(spec.columns.lowerBound >= 0 && spec.columns.upperBound <= table.dim && !spec.columns.isEmpty,
+                         "shard columns \(spec.columns) outside table \(table.name) of dim \(table.dim)")
+            guard let feature = features.firstIndex(of: spec.table) else { preconditionFailure("table \(table.name) has no feature") }
+            built.append(Shard(spec: spec, table: table, feature: feature, outputOffset: offset, optimizer: optimizer, seed: seed))
+            offset += spec.columns.count
+        }
+        self.shards = built
+        outputWidth = offset
+    }
+
+    /// Every table whole, in order: the single-rank model.
+    public convenience init(tables: [EmbeddingTableSpec], optimizer: EmbeddingOptimizer, seed: UInt64) {
+        self.init(tables: tables, shards: tables.indices.map { EmbeddingShardSpec(table: $0, columns: 0..<tables[$0].dim) },
+                  optimizer: optimizer, seed: seed)
+    }
+
+    /// output (batch, outputWidth) = per sample, per shard, the sum of the bag's rows.
+    public func forward(_ batch: BagBatch, into output: UnsafeMutablePointer<Float>) {
+        if let problem = validate(batch) { preconditionFailure(problem) }
+        let stride = outputWidth
+        var bytes = 0
+        timer.measure {
+            batch.indices.withUnsafeBufferPointer { indices in
+                batch.offsets.withUnsafeBufferPointer { offsets in
+                    for shard in shards {
+                        let width = shard.width
+                        let first = shard.feature * batch.batchSize
+                        for sample in 0..<batch.batchSize {
+                            let out = output + sample * stride + shard.outputOffset
+                            out.update(repeating: 0, count: width)
+                            for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
+                                addRow(out, shard.weights + Int(indices[j]) * width, width: width)
+                            }
+                        }
+                        bytes += (Int(offsets[first + batch.batchSize]) - Int(offsets[first])) * width * 4
+                    }
+                }
+            }
+        }
+        bytesMoved = bytes
+    }
+
+    /// Sums dOutput (batch, outputWidth) into each shard's sparse gradient: one entry per
+    /// distinct row of the batch.
+    public func backward(_ batch: BagBatch, outputGradient: UnsafePointer<Float>) {
+        let stride = outputWidth
+        timer.measure {
+            batch.indices.withUnsafeBufferPointer { indices in
+                batch.offsets.withUnsafeBufferPointer { offsets in
+                    for shard in shards {
+                        shard.accumulateGradient(batch, indices: indices, offsets: offsets,
+                                                 outputGradient: outputGradient, stride: stride)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the sparse gradients of the last backward with the collection's optimizer.
+    public func update(learningRate: Float) {
+        var bytes = 0
+        let epsilon = self.epsilon
+        timer.measure {
+            for shard in shards {
+                let width = shard.width
+                do {
+                    for (slot, row) in shard.gradientRows.enumerated() {
+                        let weights = shard.weights + Int(row) * width
+                        let g = shard.gradientValues + slot * width
+                        var scale = learningRate
+                        if let accumulators = shard.accumulators {
+                            var squares: Float = 0
+                            for c in 0..<width { squares += g[c] * g[c] }
+                            accumulators[Int(row)] += squares / Float(width)
+                            scale = learningRate / (accumulators[Int(row)].squareRoot() + epsilon)
+                        }
+                        for c in 0..<width { weights[c] -= scale * g[c] }
+                    }
+                }
+                bytes += shard.gradientRows.count * (2 * width * 4 + (shard.accumulators == nil ? 0 : 8))
+            }
+        }
+        bytesMoved += bytes
+    }
+
+    /// Why `batch` cannot feed these shards, or nil: feature count, and every index a row.
+    public func validate(_ batch: BagBatch) -> String? {
+        let needed = (shards.map(\.feature).max() ?? -1) + 1
+        guard batch.features >= needed else { return "batch has \(batch.features) features, shards need \(needed)" }
+        for shard in shards {
+            let first = shard.feature * batch.batchSize
+            for j in Int(batch.offsets[first])..<Int(batch.offsets[first + batch.batchSize]) {
+                let row = batch.indices[j]
+                if row < 0 || Int(row) >= shard.rows { return "index \(row) outside table \(shard.table.name) of \(shard.rows) rows" }
+            }
+        }
+        return nil
+    }
+}
+
+/// out[0..<width] += row[0..<width], sixteen lanes at a time.
+@inline(__always)
+func addRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, width: Int) {
+    var c = 0
+    while c + 16 <= width {
+        let sum = UnsafeRawPointer(out + c).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(row + c).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(out + c).storeBytes(of: sum, as: SIMD16<Float>.self)
+        c += 16
+    }
+    while c < width {
+        out[c] += row[c]
+        c += 1
+    }
+}

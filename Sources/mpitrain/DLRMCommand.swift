@@ -1,0 +1,206 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Models
+
+/// `mpitrain dlrm`: trains a DLRM on synthetic clicks or Criteo TSV data.
+struct DLRMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlrm",
+        abstract: "Train a DLRM on synthetic clicks or a Criteo TSV file.")
+
+    @OptionGroup var model: DLRMModelOptions
+
+    /// Where samples come from.
+    enum DataSource: String, CaseIterable, ExpressibleByArgument { case synthetic, criteo }
+
+    @Option(help: "synthetic (labels from a random teacher DLRM) or criteo (TSV, see --data-path).")
+    var data: DataSource = .synthetic
+
+    @Option(help: "criteo: the TSV file (Kaggle train.txt / Terabyte day_N layout).")
+    var dataPath: String?
+
+    @Option(help: "criteo: fail on a malformed row, or skip it with a warning.")
+    var onBadRow: BadRowPolicy = .fail
+
+    @Option(help: "criteo: hold out every N-th line for evaluation (0: none).")
+    var holdoutEvery = 10
+
+    @Option(help: "synthetic: indices per bag (with --random-pooling, uniform in 0...2N).")
+    var numIndicesPerLookup = 1
+
+    @Flag(help: "synthetic: draw each bag's size instead of fixing it.")
+    var randomPooling = false
+
+    @Option(help: "synthetic: uniform or zipf:S.")
+    var indexDistribution: IndexDistribution = .uniform
+
+    @Option(help: "Samples per step.")
+    var batchSize = 512
+
+    @Option(help: "Training steps.")
+    var steps = 1000
+
+    @Option(help: "Evaluate on the held-out samples every N steps (0: only at the end).")
+    var evalEvery = 0
+
+    @Option(help: "synthetic: held-out samples; criteo: at most this many held-out lines.")
+    var evalSamples = 16384
+
+    @Option(help: "Report progress every N steps.")
+    var printEvery = 100
+
+    @Option(help: "Seed of the weights and the synthetic data.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Write one JSON line per report here.")
+    var metrics: String?
+
+    func validate() throws {
+        guard steps >= 1, batchSize >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, numIndicesPerLookup >= 0, holdoutEvery >= 0 else {
+            throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
+        }
+        if data == .criteo && dataPath == nil { throw ValidationError("--data criteo needs --data-path") }
+    }
+
+    func run() throws {
+        let world = try MPIRuntime.world()
+        guard world.size == 1 else { throw CommandError("mpitrain dlrm trains on one rank; \(world.size) ranks were started") }
+        let config = try model.config(defaultTables: data == .criteo ? CriteoTSVReader.categoricalFeatures : 8,
+                                      defaultRows: data == .criteo ? 100_000 : 10_000)
+        let source = try makeSource(config)
+        let dlrm = DLRM(config: config, embeddingOptimizer: model.embeddingOptimizer, denseOptimizer: model.optimizer, seed: seed)
+        print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
+              + "(\(config.tables.reduce(0) { $0 + $1.rows }) rows) x \(model.archSparseFeatureSize), \(config.interaction.rawValue) interaction, "
+              + "\(dlrm.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)")
+        print("data: \(source.description)")
+        let sink = try metrics.map { try MetricsSink(path: $0) }
+        let live = isatty(STDOUT_FILENO) != 0
+        var trainSeconds = 0.0, dataSeconds = 0.0
+        var windowLoss = 0.0, windowSteps = 0, lastWindowLoss = 0.0, lastWindowSteps = 0
+        var heldOut: ClickBatch?
+        for step in 0..<steps {
+            var start = ContinuousClock.now
+            let batch = try source.next(step: step, size: batchSize)
+            dataSeconds += (ContinuousClock.now - start).seconds
+            start = ContinuousClock.now
+            windowLoss += dlrm.trainStep(batch, learningRate: model.schedule.rate(at: step))
+            trainSeconds += (ContinuousClock.now - start).seconds
+            windowSteps += 1
+            let done = step + 1
+            if done % printEvery == 0 || done == steps {
+                lastWindowLoss = windowLoss / Double(windowSteps)
+                lastWindowSteps = windowSteps
+                let rate = Double(done * batchSize) / trainSeconds
+                let eta = Double(steps - done) * (trainSeconds + dataSeconds) / Double(done)
+                let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", done, steps, lastWindowLoss,
+                                  rate, model.schedule.rate(at: step), eta)
+                if live { print("\r" + line, terminator: done == steps ? "\n" : ""); fflush(nil) } else { print(line) }
+                try sink?.write(TrainRecord(step: done, loss: lastWindowLoss, samplesPerSecond: rate, learningRate: model.schedule.rate(at: step)))
+                windowLoss = 0
+                windowSteps = 0
+            }
+            if (evalEvery > 0 && done % evalEvery == 0) || done == steps {
+                if heldOut == nil { heldOut = source.heldOut(count: evalSamples) }
+                let metrics = Self.evaluate(dlrm, heldOut!, batchSize: max(batchSize, 4096))
+                if live && done != steps { print() }
+                print(String(format: "eval  %6d  held-out %d samples: ", done, metrics.count) + Self.describe(metrics))
+                try sink?.write(EvalRecord(step: done, metrics: metrics))
+            }
+        }
+        let final = Self.evaluate(dlrm, heldOut ?? source.heldOut(count: evalSamples), batchSize: max(batchSize, 4096))
+        print(String(format: "final: train loss %.5f (last %d steps); held-out ", lastWindowLoss, lastWindowSteps) + Self.describe(final)
+              + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(steps * batchSize) / trainSeconds,
+                       trainSeconds, dataSeconds)
+              + source.skippedSuffix)
+    }
+
+    /// Metrics of `batch`'s predictions, computed in slices of `batchSize`.
+    static func evaluate(_ dlrm: DLRM, _ batch: ClickBatch, batchSize: Int) -> BinaryMetrics {
+        var logits: [Float] = []
+        logits.reserveCapacity(batch.count)
+        for start in stride(from: 0, to: batch.count, by: batchSize) {
+            logits += dlrm.predict(batch.samples(start..<min(start + batchSize, batch.count)))
+        }
+        return BinaryMetrics(logits: logits, labels: batch.labels)
+    }
+
+    static func describe(_ m: BinaryMetrics) -> String {
+        String(format: "loss %.5f  AUC %@  accuracy %.4f  NE %@", m.loss, m.auc.map { String(format: "%.4f", $0) } ?? "n/a",
+               m.accuracy, m.normalizedEntropy.map { String(format: "%.4f", $0) } ?? "n/a")
+    }
+
+    func makeSource(_ config: DLRMConfig) throws -> ClickSource {
+        switch data {
+        case .synthetic:
+            let generator = try SyntheticClicks(config: config, pooling: [Int](repeating: numIndicesPerLookup, count: config.tables.count),
+                                                randomPooling: randomPooling, distribution: indexDistribution, seed: seed)
+            return .synthetic(generator)
+        case .criteo:
+            let reader = try CriteoTSVReader(path: dataPath!, tableRows: config.tables.map(\.rows), onBadRow: onBadRow,
+                                             holdoutEvery: holdoutEvery, holdoutLimit: evalSamples)
+            guard config.denseFeatures == CriteoTSVReader.denseFeatures else {
+                throw CommandError("--data criteo has 13 dense features; --arch-mlp-bot starts with \(config.denseFeatures)")
+            }
+            var warned = 0
+            reader.onSkip = { error in
+                warned += 1
+                if warned <= 10 { FileHandle.standardError.write(Data("mpitrain: warning: skipped \(error)\n".utf8)) }
+            }
+            return .criteo(reader)
+        }
+    }
+}
+
+/// Training samples and held-out samples of one run.
+enum ClickSource: CustomStringConvertible {
+    case synthetic(SyntheticClicks)
+    case criteo(CriteoTSVReader)
+
+    /// Batch `step` of `size` samples.
+    func next(step: Int, size: Int) throws -> ClickBatch {
+        switch self {
+        case .synthetic(let generator): return generator.batch(samples: step * size ..< (step + 1) * size)
+        case .criteo(let reader):
+            guard let batch = try reader.nextBatch(size: size) else {
+                throw DatasetError(path: reader.path, line: 0, reason: "no training rows (every row held out or skipped)")
+            }
+            return batch
+        }
+    }
+
+    func heldOut(count: Int) -> ClickBatch {
+        switch self {
+        case .synthetic(let generator): generator.heldOut(count: count)
+        case .criteo(let reader): reader.heldOut
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .synthetic(let g):
+            "synthetic clicks, \(g.pooling.first ?? 0) indices per bag\(g.randomPooling ? " (random)" : ""), \(g.distribution), teacher DLRM labels, seed \(g.seed)"
+        case .criteo(let r):
+            "\(r.path), every \(r.holdoutEvery)-th line held out"
+        }
+    }
+
+    var skippedSuffix: String {
+        if case .criteo(let reader) = self, reader.skippedRows > 0 { return "; \(reader.skippedRows) bad rows skipped" }
+        return ""
+    }
+}
+
+private struct TrainRecord: Encodable {
+    let kind = "train"
+    let step: Int
+    let loss: Double
+    let samplesPerSecond: Double
+    let learningRate: Float
+}
+
+private struct EvalRecord: Encodable {
+    let kind = "eval"
+    let step: Int
+    let metrics: BinaryMetrics
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Models
+
+/// The model flags of `mpitrain dlrm` and `bench dlrm`, named as in the reference DLRM.
+struct DLRMModelOptions: ParsableArguments {
+    @Option(help: "Bottom MLP sizes, dense features first.")
+    var archMlpBot = "13-64-16"
+
+    @Option(help: "Top MLP sizes after its input, ending in 1.")
+    var archMlpTop = "64-32-1"
+
+    @Option(help: "Embedding dim of every table (dot interaction: the bottom MLP's output).")
+    var archSparseFeatureSize = 16
+
+    @Option(help: "Rows per table, dash-separated (default: 8 tables of 10,000 rows; criteo: 26 of 100,000).")
+    var archEmbeddingSize: String?
+
+    @Option(help: "dot or cat.")
+    var archInteractionOp: Interaction = .dot
+
+    @Option(help: "sgd, or adagrad (row-wise on embeddings, element-wise on the MLPs).")
+    var optimizer: DenseOptimizer.Kind = .sgd
+
+    @Option(help: "Learning rate.")
+    var lr: Float = 0.2
+
+    @Option(help: "Learning-rate warm-up steps (linear from 0).")
+    var lrNumWarmupSteps = 0
+
+    @Option(help: "Step at which polynomial decay (power 2) starts.")
+    var lrDecayStartStep = 0
+
+    @Option(help: "Steps over which the rate decays to 0 (0: no decay).")
+    var lrNumDecaySteps = 0
+
+    func config(defaultTables: Int, defaultRows: Int) throws -> DLRMConfig {
+        let rows = try archEmbeddingSize.map { try DLRMConfig.parseSizes($0, name: "--arch-embedding-size") }
+            ?? [Int](repeating: defaultRows, count: defaultTables)
+        guard archSparseFeatureSize > 0 else { throw ConfigError("--arch-sparse-feature-size must be positive") }
+        let tables = rows.enumerated().map { EmbeddingTableSpec(name: "t\($0.offset)", rows: $0.element, dim: archSparseFeatureSize) }
+        return try DLRMConfig(bottomMLP: DLRMConfig.parseSizes(archMlpBot, name: "--arch-mlp-bot"),
+                              topMLP: DLRMConfig.parseSizes(archMlpTop, name: "--arch-mlp-top"),
+                              tables: tables, interaction: archInteractionOp)
+    }
+
+    var schedule: LearningRateSchedule {
+        LearningRateSchedule(base: lr, warmupSteps: lrNumWarmupSteps, decayStart: lrDecayStartStep, decaySteps: lrNumDecaySteps)
+    }
+
+    var embeddingOptimizer: EmbeddingOptimizer { optimizer == .sgd ? .sgd : .adagrad }
+}
+
+extension Interaction: ExpressibleByArgument {}
+extension DenseOptimizer.Kind: ExpressibleByArgument {}
+extension BadRowPolicy: ExpressibleByArgument {}
+extension IndexDistribution: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
