@@ -22,7 +22,8 @@ let package = Package(
         .systemLibrary(
             name: "METISShim", path: "Sources/METISShim",
             providers: [.apt(["libmetis-dev"])]),
-        .target(name: "Models", dependencies: ["BLASShim", "METISShim"]),
+        .systemLibrary(name: "CPUShim", path: "Sources/CPUShim"),
+        .target(name: "Models", dependencies: ["BLASShim", "METISShim", "CPUShim"]),
         .target(name: "Sharding", dependencies: ["Models"]),
         .target(name: "Distributed", dependencies: ["MPIShim", "Models", "Sharding"]),
         .executableTarget(

@@ -7,6 +7,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure communication, training and sketch throughput on this machine.",
         subcommands: [
             BenchCommCommand.self,
+            BenchDLRMCommand.self,
             BenchGNNCommand.self,
         ])
 }

@@ -39,7 +39,7 @@ public struct GNNBenchmark {
                 trainer.stage.resetKernelTimers()
                 let start = ContinuousClock.now
                 _ = trainer.trainEpoch(epoch)
-                samples.append((Self.seconds(ContinuousClock.now - start), trainer.stage.sparseSeconds, trainer.stage.denseSeconds))
+                samples.append(((ContinuousClock.now - start).seconds, trainer.stage.sparseSeconds, trainer.stage.denseSeconds))
             }
             let median = samples.sorted { $0.0 < $1.0 }[samples.count / 2]
             row = Row(mode: "single", layers: config.layers, ranks: 1, medianEpochSeconds: median.0, bytesPerEpoch: 0,
@@ -60,7 +60,7 @@ public struct GNNBenchmark {
             try world.barrier()
             let start = ContinuousClock.now
             let result = try trainer.trainEpoch(epoch)
-            times.append(try world.allreduce(Self.seconds(ContinuousClock.now - start), .max))
+            times.append(try world.allreduce((ContinuousClock.now - start).seconds, .max))
             bytes = result.bytesSent
         }
         let layout = trainer.layout
@@ -75,6 +75,4 @@ public struct GNNBenchmark {
         return Row(mode: mode, layers: config.layers, ranks: world.size, medianEpochSeconds: times.sorted()[times.count / 2],
                    bytesPerEpoch: bytes, predictedBytesPerEpoch: predicted, sparseSeconds: nil, denseSeconds: nil)
     }
-
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 }

@@ -67,7 +67,7 @@ final class Watchdog: Sendable {
     }
 
     private static func format(_ d: Duration) -> String {
-        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        let seconds = d.seconds
         return seconds == seconds.rounded() ? "\(Int(seconds)) s" : String(format: "%.2f s", seconds)
     }
 }

@@ -19,8 +19,8 @@ public final class PhaseTrace {
         let result = try body()
         let end = ContinuousClock.now
         names.append(name())
-        starts.append(Self.microseconds(start - origin))
-        durations.append(Self.microseconds(end - start))
+        starts.append((start - origin).seconds * 1e6)
+        durations.append((end - start).seconds * 1e6)
         return result
     }
 
@@ -28,7 +28,7 @@ public final class PhaseTrace {
     public func write(to path: String, comm: Communicator, process: String) throws {
         // Align clocks: every rank's origin is shifted to rank 0's after a barrier.
         try comm.barrier()
-        let offset = Self.microseconds(ContinuousClock.now - origin)
+        let offset = (ContinuousClock.now - origin).seconds * 1e6
         let shift = try comm.broadcast([offset], root: 0)[0] - offset
         let text = Array(names.joined(separator: "\n").utf8)
         let gatheredNames = try comm.gatherv(text, root: 0)
@@ -52,9 +52,5 @@ public final class PhaseTrace {
             try? FileManager.default.removeItem(at: temporary)
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
-    }
-
-    static func microseconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) * 1e-12
     }
 }

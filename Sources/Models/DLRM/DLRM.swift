@@ -78,13 +78,13 @@ public final class DLRM {
         return loss
     }
 
-    /// One training step on one rank: gradients, then dense and sparse updates. Returns the
-    /// batch's mean loss.
+    /// One training step on one rank: forward, backward, dense update, and the embeddings'
+    /// backward fused with their update. Returns the batch's mean loss.
     @discardableResult
     public func trainStep(_ batch: ClickBatch, learningRate: Float) -> Double {
-        let loss = computeGradients(batch)
+        let loss = denseGradients(batch)
         denseOptimizer.update(parameters, learningRate: learningRate)
-        embeddings.update(learningRate: learningRate)
+        if let pooledGradient { embeddings.backwardAndUpdate(batch.bags, outputGradient: pooledGradient, learningRate: learningRate) }
         return loss
     }
 
@@ -92,20 +92,26 @@ public final class DLRM {
     /// gradients in their shards, nothing updated. Returns the batch's mean loss.
     @discardableResult
     public func computeGradients(_ batch: ClickBatch) -> Double {
+        let loss = denseGradients(batch)
+        if let pooledGradient { embeddings.backward(batch.bags, outputGradient: pooledGradient) }
+        return loss
+    }
+
+    /// Embedding forward, then forward and backward of the dense part: MLP gradients in
+    /// `parameters`, the pooled embeddings' gradient in `pooledGradient`.
+    private func denseGradients(_ batch: ClickBatch) -> Double {
         let rows = batch.count
         reserve(rows)
         guard let pooled, let pooledGradient else { return 0 }
         embeddings.forward(batch.bags, into: pooled)
         parameters.zeroGradients()
-        let loss = batch.dense.withUnsafeBufferPointer { dense in
+        return batch.dense.withUnsafeBufferPointer { dense in
             batch.labels.withUnsafeBufferPointer { labels in
                 forward(dense: dense.baseAddress!, pooled: pooled, rows: rows)
                 return backward(dense: dense.baseAddress!, pooled: pooled, labels: labels.baseAddress!, rows: rows,
                                 divisor: rows, pooledGradient: pooledGradient)
             }
         }
-        embeddings.backward(batch.bags, outputGradient: pooledGradient)
-        return loss
     }
 
     /// Logits of every sample of `batch`, without training.

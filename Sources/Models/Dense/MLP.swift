@@ -75,15 +75,7 @@ public final class MLP {
             let y = outputs[i], w = parameters.values + layer.weightOffset, b = parameters.values + layer.biasOffset
             blasTimer.measure { matmulForward(y, x, w, rows: rows, k: layer.inputs, n: layer.outputs) }
             let relu = i < layers.count - 1 || reluOnLast
-            let n = layer.outputs
-            for r in 0..<rows {
-                let row = y + r * n
-                if relu {
-                    for c in 0..<n { row[c] = max(row[c] + b[c], 0) }
-                } else {
-                    for c in 0..<n { row[c] += b[c] }
-                }
-            }
+            for r in 0..<rows { addBiasAndActivate(y + r * layer.outputs, b, width: layer.outputs, relu: relu) }
             x = UnsafePointer(y)
         }
     }
@@ -105,21 +97,7 @@ public final class MLP {
             // dZ = dY masked by ReLU; db += column sums of dZ.
             let dZ = scratch.0
             let relu = i < layers.count - 1 || reluOnLast
-            for r in 0..<rows {
-                let g = dY + r * n, z = dZ + r * n, out = y + r * n
-                if relu {
-                    for c in 0..<n {
-                        let v = out[c] > 0 ? g[c] : 0
-                        z[c] = v
-                        db[c] += v
-                    }
-                } else {
-                    for c in 0..<n {
-                        z[c] = g[c]
-                        db[c] += g[c]
-                    }
-                }
-            }
+            for r in 0..<rows { maskAndSumGradient(dZ + r * n, db, dY + r * n, y + r * n, width: n, relu: relu) }
             let x = i == 0 ? input : UnsafePointer(outputs[i - 1])
             let dX = i == 0 ? inputGradient : scratch.1
             blasTimer.measure {
@@ -156,5 +134,44 @@ public final class MLP {
         gradientB?.deallocate()
         gradientA = nil
         gradientB = nil
+    }
+}
+
+/// y = max(y + b, 0) (or y + b without `relu`) over one row, sixteen lanes at a time.
+@inline(__always)
+private func addBiasAndActivate(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, width: Int, relu: Bool) {
+    var c = 0
+    let zero = SIMD16<Float>()
+    while c + 16 <= width {
+        var v = UnsafeRawPointer(y + c).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(b + c).loadUnaligned(as: SIMD16<Float>.self)
+        if relu { v = v.replacing(with: zero, where: v .< zero) }
+        UnsafeMutableRawPointer(y + c).storeBytes(of: v, as: SIMD16<Float>.self)
+        c += 16
+    }
+    while c < width {
+        y[c] = relu ? max(y[c] + b[c], 0) : y[c] + b[c]
+        c += 1
+    }
+}
+
+/// dZ = dY where the ReLU output is positive (all of dY without `relu`); db += dZ. One row.
+@inline(__always)
+private func maskAndSumGradient(_ dZ: UnsafeMutablePointer<Float>, _ db: UnsafeMutablePointer<Float>, _ dY: UnsafePointer<Float>,
+                                _ y: UnsafePointer<Float>, width: Int, relu: Bool) {
+    var c = 0
+    let zero = SIMD16<Float>()
+    while c + 16 <= width {
+        var g = UnsafeRawPointer(dY + c).loadUnaligned(as: SIMD16<Float>.self)
+        if relu { g = g.replacing(with: zero, where: UnsafeRawPointer(y + c).loadUnaligned(as: SIMD16<Float>.self) .<= zero) }
+        UnsafeMutableRawPointer(dZ + c).storeBytes(of: g, as: SIMD16<Float>.self)
+        let sum = UnsafeRawPointer(db + c).loadUnaligned(as: SIMD16<Float>.self) + g
+        UnsafeMutableRawPointer(db + c).storeBytes(of: sum, as: SIMD16<Float>.self)
+        c += 16
+    }
+    while c < width {
+        let g = !relu || y[c] > 0 ? dY[c] : 0
+        dZ[c] = g
+        db[c] += g
+        c += 1
     }
 }

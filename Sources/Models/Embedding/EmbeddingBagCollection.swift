@@ -1,3 +1,5 @@
+import CPUShim
+
 /// Embedding tables (or column ranges of them) with sum pooling: one fused forward over every
 /// local shard into a (batch, Σ widths) output, a sparse backward that sums each used row's
 /// gradient once, and optimizer updates that touch only those rows.
@@ -29,7 +31,7 @@ public final class EmbeddingBagCollection {
             self.feature = feature
             self.outputOffset = outputOffset
             let width = spec.columns.count
-            weights = .allocate(capacity: max(table.rows * width, 1))
+            weights = HugePageMemory.allocate(Float.self, capacity: table.rows * width)
             Self.initialize(weights, table: table, tableIndex: spec.table, columns: spec.columns, seed: seed)
             accumulators = optimizer == .adagrad ? .allocate(capacity: max(table.rows, 1)) : nil
             accumulators?.initialize(repeating: 0, count: max(table.rows, 1))
@@ -39,7 +41,7 @@ public final class EmbeddingBagCollection {
         }
 
         deinit {
-            weights.deallocate()
+            HugePageMemory.deallocate(weights)
             gradientValues.deallocate()
             accumulators?.deallocate()
             slotOfRow.deallocate()
@@ -147,10 +149,14 @@ public final class EmbeddingBagCollection {
                     for shard in shards {
                         let width = shard.width
                         let first = shard.feature * batch.batchSize
+                        let lookups = Int(offsets[first])..<Int(offsets[first + batch.batchSize])
                         for sample in 0..<batch.batchSize {
                             let out = output + sample * stride + shard.outputOffset
                             out.update(repeating: 0, count: width)
                             for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
+                                if j + prefetchDistance < lookups.upperBound {
+                                    prefetchRow(shard.weights + Int(indices[j + prefetchDistance]) * width, width: width)
+                                }
                                 addRow(out, shard.weights + Int(indices[j]) * width, width: width)
                             }
                         }
@@ -178,6 +184,41 @@ public final class EmbeddingBagCollection {
         }
     }
 
+    /// Backward and update in one pass where the optimizer allows, as FBGEMM fuses them: SGD
+    /// subtracts lr · dOutput from each looked-up row in place (no gradient is materialised);
+    /// Adagrad needs each row's summed gradient first, so it runs `backward` then `update`.
+    public func backwardAndUpdate(_ batch: BagBatch, outputGradient: UnsafePointer<Float>, learningRate: Float) {
+        guard optimizer == .sgd else {
+            backward(batch, outputGradient: outputGradient)
+            update(learningRate: learningRate)
+            return
+        }
+        let stride = outputWidth
+        var bytes = 0
+        timer.measure {
+            batch.indices.withUnsafeBufferPointer { indices in
+                batch.offsets.withUnsafeBufferPointer { offsets in
+                    for shard in shards {
+                        let width = shard.width
+                        let first = shard.feature * batch.batchSize
+                        let lookups = Int(offsets[first])..<Int(offsets[first + batch.batchSize])
+                        for sample in 0..<batch.batchSize {
+                            let g = outputGradient + sample * stride + shard.outputOffset
+                            for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
+                                if j + prefetchDistance < lookups.upperBound {
+                                    prefetchRow(shard.weights + Int(indices[j + prefetchDistance]) * width, width: width, forWrite: true)
+                                }
+                                subtractScaledRow(shard.weights + Int(indices[j]) * width, g, scale: learningRate, width: width)
+                            }
+                        }
+                        bytes += lookups.count * width * 8
+                    }
+                }
+            }
+        }
+        bytesMoved += bytes
+    }
+
     /// Applies the sparse gradients of the last backward with the collection's optimizer.
     public func update(learningRate: Float) {
         var bytes = 0
@@ -187,6 +228,9 @@ public final class EmbeddingBagCollection {
                 let width = shard.width
                 do {
                     for (slot, row) in shard.gradientRows.enumerated() {
+                        if slot + prefetchDistance < shard.gradientRows.count {
+                            prefetchRow(shard.weights + Int(shard.gradientRows[slot + prefetchDistance]) * width, width: width, forWrite: true)
+                        }
                         let weights = shard.weights + Int(row) * width
                         let g = shard.gradientValues + slot * width
                         var scale = learningRate
@@ -196,7 +240,7 @@ public final class EmbeddingBagCollection {
                             accumulators[Int(row)] += squares / Float(width)
                             scale = learningRate / (accumulators[Int(row)].squareRoot() + epsilon)
                         }
-                        for c in 0..<width { weights[c] -= scale * g[c] }
+                        subtractScaledRow(weights, g, scale: scale, width: width)
                     }
                 }
                 bytes += shard.gradientRows.count * (2 * width * 4 + (shard.accumulators == nil ? 0 : 8))
@@ -220,6 +264,19 @@ public final class EmbeddingBagCollection {
     }
 }
 
+/// Lookups ahead whose rows are prefetched: enough misses in flight to cover memory latency.
+let prefetchDistance = 16
+
+/// Asks for every cache line of a row.
+@inline(__always)
+func prefetchRow(_ row: UnsafePointer<Float>, width: Int, forWrite: Bool = false) {
+    var c = 0
+    while c < width {
+        if forWrite { mpitrain_prefetch_for_write(row + c) } else { mpitrain_prefetch(row + c) }
+        c += 16
+    }
+}
+
 /// out[0..<width] += row[0..<width], sixteen lanes at a time.
 @inline(__always)
 func addRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, width: Int) {
@@ -231,6 +288,22 @@ func addRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, wid
     }
     while c < width {
         out[c] += row[c]
+        c += 1
+    }
+}
+
+/// row[0..<width] -= scale · g[0..<width], sixteen lanes at a time.
+@inline(__always)
+func subtractScaledRow(_ row: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, scale: Float, width: Int) {
+    var c = 0
+    let s = SIMD16<Float>(repeating: scale)
+    while c + 16 <= width {
+        let value = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD16<Float>.self) - s * UnsafeRawPointer(g + c).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(row + c).storeBytes(of: value, as: SIMD16<Float>.self)
+        c += 16
+    }
+    while c < width {
+        row[c] -= scale * g[c]
         c += 1
     }
 }
