@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+@Suite struct DLRMCommandTests {
+    @Test func trainsAndWritesMetrics() throws {
+        let metrics = FileManager.default.temporaryDirectory.appendingPathComponent("dlrm-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: metrics) }
+        let run = try MPIRun.mpitrain(["dlrm", "--steps", "40", "--batch-size", "64", "--print-every", "20", "--eval-every", "20",
+                                       "--eval-samples", "512", "--metrics", metrics])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.lines(startingWith: "step").count == 2)
+        #expect(run.lines(startingWith: "eval").count == 2)
+        #expect(run.lines(startingWith: "final: train loss").count == 1)
+        let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n")
+        #expect(records.count == 4)
+        #expect(records.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
+    }
+
+    @Test func badRowStopsWithFileAndLineOrIsSkipped() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).tsv").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let good = (["1"] + (1...13).map(String.init) + (0..<26).map { String(format: "%08x", $0) }).joined(separator: "\t")
+        try ([good, "1\t2\t3", good, good].joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let arguments = ["dlrm", "--data", "criteo", "--data-path", path, "--steps", "2", "--batch-size", "2", "--holdout-every", "0",
+                         "--arch-embedding-size", Array(repeating: "100", count: 26).joined(separator: "-")]
+        let failing = try MPIRun.mpitrain(arguments)
+        #expect(failing.status == 1)
+        #expect(failing.stderr == "mpitrain: error: \(path):2: expected 40 tab-separated fields (label, 13 integers, 26 categoricals), found 3\n")
+        let skipping = try MPIRun.mpitrain(arguments + ["--on-bad-row", "skip"])
+        #expect(skipping.status == 0, "\(skipping.stderr)")
+        #expect(skipping.stderr.contains("mpitrain: warning: skipped \(path):2:"))
+        #expect(skipping.stdout.contains("1 bad rows skipped"))
+    }
+
+    @Test(arguments: [
+        (["--arch-mlp-bot", "13-0-64"], "--arch-mlp-bot '13-0-64': '0' is not a positive size"),
+        (["--arch-mlp-bot", "13-64-32"], "dot interaction needs every embedding as wide as the bottom MLP's output"),
+        (["--arch-mlp-top", "64-2"], "the top MLP must end in 1 output"),
+        (["--data", "criteo"], "--data criteo needs --data-path"),
+    ] as [([String], String)])
+    func badModelSpecsStopAtStart(arguments: [String], message: String) throws {
+        let run = try MPIRun.mpitrain(["dlrm", "--steps", "1"] + arguments)
+        #expect(run.status != 0)
+        #expect(run.stderr.hasPrefix("mpitrain: error: ") && run.stderr.contains(message), "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1)
+    }
+}
