@@ -142,30 +142,12 @@ public final class EmbeddingBagCollection {
     public func forward(_ batch: BagBatch, into output: UnsafeMutablePointer<Float>) {
         if let problem = validate(batch) { preconditionFailure(problem) }
         let stride = outputWidth
-        var bytes = 0
         timer.measure {
-            batch.indices.withUnsafeBufferPointer { indices in
-                batch.offsets.withUnsafeBufferPointer { offsets in
-                    for shard in shards {
-                        let width = shard.width
-                        let first = shard.feature * batch.batchSize
-                        let lookups = Int(offsets[first])..<Int(offsets[first + batch.batchSize])
-                        for sample in 0..<batch.batchSize {
-                            let out = output + sample * stride + shard.outputOffset
-                            out.update(repeating: 0, count: width)
-                            for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
-                                if j + prefetchDistance < lookups.upperBound {
-                                    prefetchRow(shard.weights + Int(indices[j + prefetchDistance]) * width, width: width)
-                                }
-                                addRow(out, shard.weights + Int(indices[j]) * width, width: width)
-                            }
-                        }
-                        bytes += (Int(offsets[first + batch.batchSize]) - Int(offsets[first])) * width * 4
-                    }
-                }
+            output.update(repeating: 0, count: batch.batchSize * stride)
+            bytesMoved = visitLookups(batch, forWrite: false) { shard, sample, row in
+                addRow(output + sample * stride + shard.outputOffset, row, width: shard.width)
             }
         }
-        bytesMoved = bytes
     }
 
     /// Sums dOutput (batch, outputWidth) into each shard's sparse gradient: one entry per
@@ -194,29 +176,38 @@ public final class EmbeddingBagCollection {
             return
         }
         let stride = outputWidth
-        var bytes = 0
         timer.measure {
-            batch.indices.withUnsafeBufferPointer { indices in
-                batch.offsets.withUnsafeBufferPointer { offsets in
-                    for shard in shards {
-                        let width = shard.width
-                        let first = shard.feature * batch.batchSize
-                        let lookups = Int(offsets[first])..<Int(offsets[first + batch.batchSize])
-                        for sample in 0..<batch.batchSize {
-                            let g = outputGradient + sample * stride + shard.outputOffset
-                            for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
-                                if j + prefetchDistance < lookups.upperBound {
-                                    prefetchRow(shard.weights + Int(indices[j + prefetchDistance]) * width, width: width, forWrite: true)
-                                }
-                                subtractScaledRow(shard.weights + Int(indices[j]) * width, g, scale: learningRate, width: width)
+            bytesMoved += 2 * visitLookups(batch, forWrite: true) { shard, sample, row in
+                subtractScaledRow(row, outputGradient + sample * stride + shard.outputOffset, scale: learningRate, width: shard.width)
+            }
+        }
+    }
+
+    /// Calls `body(shard, sample, row)` for every lookup of every shard in batch order, with the
+    /// row `prefetchDistance` lookups ahead already requested. Returns the bytes of rows visited.
+    @inline(__always)
+    private func visitLookups(_ batch: BagBatch, forWrite: Bool,
+                              _ body: (Shard, Int, UnsafeMutablePointer<Float>) -> Void) -> Int {
+        var bytes = 0
+        batch.indices.withUnsafeBufferPointer { indices in
+            batch.offsets.withUnsafeBufferPointer { offsets in
+                for shard in shards {
+                    let width = shard.width
+                    let first = shard.feature * batch.batchSize
+                    let end = Int(offsets[first + batch.batchSize])
+                    for sample in 0..<batch.batchSize {
+                        for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
+                            if j + prefetchDistance < end {
+                                prefetchRow(shard.weights + Int(indices[j + prefetchDistance]) * width, width: width, forWrite: forWrite)
                             }
+                            body(shard, sample, shard.weights + Int(indices[j]) * width)
                         }
-                        bytes += lookups.count * width * 8
                     }
+                    bytes += (end - Int(offsets[first])) * width * MemoryLayout<Float>.size
                 }
             }
         }
-        bytesMoved += bytes
+        return bytes
     }
 
     /// Applies the sparse gradients of the last backward with the collection's optimizer.
