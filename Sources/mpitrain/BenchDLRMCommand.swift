@@ -1,5 +1,4 @@
 import ArgumentParser
-import BLASShim
 import Foundation
 import Models
 
@@ -14,7 +13,7 @@ struct BenchDLRMCommand: ParsableCommand {
     @Option(help: "Configurations to run.")
     var configs: [String] = ["bench-A", "bench-B"]
 
-    @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else 1).")
+    @Option(help: "Threads for BLAS and the embedding kernels (default: OPENBLAS_NUM_THREADS, else 1).")
     var threads: Int?
 
     @Option(help: "Timed steps per run (default: 20 for bench-A, 400 for bench-B).")
@@ -31,11 +30,10 @@ struct BenchDLRMCommand: ParsableCommand {
     }
 
     func run() throws {
-        let blasThreads = threads ?? ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init) ?? 1
-        openblas_set_num_threads(Int32(blasThreads))
+        let blasThreads = configureThreads(threads)
         let setups = try configs.map { try DLRMBenchmark.Setup.named($0) }
         let stream = MemoryBandwidth.copyBytesPerSecond()
-        print("# mpitrain bench dlrm: \(blasThreads) OpenBLAS thread(s); median of \(runs) runs; times per step")
+        print("# mpitrain bench dlrm: \(blasThreads) thread(s) (BLAS and embedding kernels); median of \(runs) runs; times per step")
         print(String(format: "# STREAM-style copy: %.1f GB/s", stream / 1e9))
         print([pad("config", 8), pad("samples/s", 10), pad("ms/step", 8), pad("MLP ms", 8), pad("sgemm ms", 9), pad("MLP/sgemm", 10),
                pad("emb ms", 8), pad("emb GB/s", 9), pad("of copy", 8), pad("inter ms", 9)].joined(separator: " "))

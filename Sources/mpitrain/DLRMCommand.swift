@@ -50,6 +50,9 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Report progress every N steps.")
     var printEvery = 100
 
+    @Option(help: "Threads for BLAS and the embedding kernels (default: OPENBLAS_NUM_THREADS, else 1).")
+    var threads: Int?
+
     @Option(help: "Seed of the weights and the synthetic data.")
     var seed: UInt64 = 0
 
@@ -57,7 +60,7 @@ struct DLRMCommand: ParsableCommand {
     var metrics: String?
 
     func validate() throws {
-        guard steps >= 1, batchSize >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, numIndicesPerLookup >= 0, holdoutEvery >= 0 else {
+        guard steps >= 1, batchSize >= 1, (threads ?? 1) >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, numIndicesPerLookup >= 0, holdoutEvery >= 0 else {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
         }
         if data == .criteo && dataPath == nil { throw ValidationError("--data criteo needs --data-path") }
@@ -70,6 +73,7 @@ struct DLRMCommand: ParsableCommand {
                                       defaultRows: data == .criteo ? 100_000 : 10_000)
         let source = try makeSource(config)
         let dlrm = DLRM(config: config, embeddingOptimizer: model.embeddingOptimizer, denseOptimizer: model.optimizer, seed: seed)
+        dlrm.embeddings.threads = configureThreads(threads)
         print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
               + "(\(config.tables.reduce(0) { $0 + $1.rows }) rows) x \(model.archSparseFeatureSize), \(config.interaction.rawValue) interaction, "
               + "\(dlrm.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)")

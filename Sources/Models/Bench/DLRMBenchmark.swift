@@ -59,6 +59,7 @@ public struct DLRMBenchmark {
         let b = setup.batchSize
         let batches = (0..<distinctBatches).map { data.batch(samples: $0 * b ..< ($0 + 1) * b) }
         let dlrm = DLRM(config: setup.config, seed: 0)
+        dlrm.embeddings.threads = blasThreads
         for step in 0..<warmupSteps { dlrm.trainStep(batches[step % batches.count], learningRate: 0.01) }
         var rows: [Row] = []
         for _ in 0..<runs {

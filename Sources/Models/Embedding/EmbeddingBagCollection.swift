@@ -105,6 +105,8 @@ public final class EmbeddingBagCollection {
     public let optimizer: EmbeddingOptimizer
     public let outputWidth: Int
     public var epsilon: Float = 1e-10
+    /// Threads that share the shards in the forward and the fused SGD update.
+    public var threads = 1
     /// Time inside the forward, backward and update kernels.
     public var timer = KernelTimer()
     /// Bytes of embedding rows and accumulators the last step read and wrote (forward row
@@ -184,30 +186,36 @@ public final class EmbeddingBagCollection {
     }
 
     /// Calls `body(shard, sample, row)` for every lookup of every shard in batch order, with the
-    /// row `prefetchDistance` lookups ahead already requested. Returns the bytes of rows visited.
+    /// row `prefetchDistance` lookups ahead already requested; shards are split over `threads`
+    /// (each writes only its own rows and output columns). Returns the bytes of rows visited.
     @inline(__always)
     private func visitLookups(_ batch: BagBatch, forWrite: Bool,
                               _ body: (Shard, Int, UnsafeMutablePointer<Float>) -> Void) -> Int {
-        var bytes = 0
+        let workers = min(threads, shards.count)
+        var bytes = [Int](repeating: 0, count: max(workers, 1))
         batch.indices.withUnsafeBufferPointer { indices in
             batch.offsets.withUnsafeBufferPointer { offsets in
-                for shard in shards {
-                    let width = shard.width
-                    let first = shard.feature * batch.batchSize
-                    let end = Int(offsets[first + batch.batchSize])
-                    for sample in 0..<batch.batchSize {
-                        for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
-                            if j + prefetchDistance < end {
-                                prefetchRow(shard.weights + Int(indices[j + prefetchDistance]) * width, width: width, forWrite: forWrite)
+                bytes.withUnsafeMutableBufferPointer { bytes in
+                    parallelFor(max(workers, 1)) { worker in
+                        for shard in stride(from: worker, to: shards.count, by: max(workers, 1)).map({ shards[$0] }) {
+                            let width = shard.width
+                            let first = shard.feature * batch.batchSize
+                            let end = Int(offsets[first + batch.batchSize])
+                            for sample in 0..<batch.batchSize {
+                                for j in Int(offsets[first + sample])..<Int(offsets[first + sample + 1]) {
+                                    if j + prefetchDistance < end {
+                                        prefetchRow(shard.weights + Int(indices[j + prefetchDistance]) * width, width: width, forWrite: forWrite)
+                                    }
+                                    body(shard, sample, shard.weights + Int(indices[j]) * width)
+                                }
                             }
-                            body(shard, sample, shard.weights + Int(indices[j]) * width)
+                            bytes[worker] += (end - Int(offsets[first])) * width * MemoryLayout<Float>.size
                         }
                     }
-                    bytes += (end - Int(offsets[first])) * width * MemoryLayout<Float>.size
                 }
             }
         }
-        return bytes
+        return bytes.reduce(0, +)
     }
 
     /// Applies the sparse gradients of the last backward with the collection's optimizer.

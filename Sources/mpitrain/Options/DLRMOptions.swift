@@ -1,4 +1,6 @@
 import ArgumentParser
+import BLASShim
+import Foundation
 import Models
 
 /// The model flags of `mpitrain dlrm` and `bench dlrm`, named as in the reference DLRM.
@@ -55,4 +57,11 @@ extension DenseOptimizer.Kind: ExpressibleByArgument {}
 extension BadRowPolicy: ExpressibleByArgument {}
 extension IndexDistribution: ExpressibleByArgument {
     public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+/// Sets the threads of OpenBLAS and returns them: `requested`, else OPENBLAS_NUM_THREADS, else 1.
+func configureThreads(_ requested: Int?) -> Int {
+    let threads = requested ?? ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init) ?? 1
+    openblas_set_num_threads(Int32(threads))
+    return threads
 }
