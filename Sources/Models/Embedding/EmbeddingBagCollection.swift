@@ -1,5 +1,3 @@
-import CPUShim
-
 /// Embedding tables (or column ranges of them) with sum pooling: one fused forward over every
 /// local shard into a (batch, Σ widths) output, a sparse backward that sums each used row's
 /// gradient once, and optimizer updates that touch only those rows.
@@ -265,16 +263,6 @@ public final class EmbeddingBagCollection {
 
 /// Lookups ahead whose rows are prefetched: enough misses in flight to cover memory latency.
 let prefetchDistance = 16
-
-/// Asks for every cache line of a row.
-@inline(__always)
-func prefetchRow(_ row: UnsafePointer<Float>, width: Int, forWrite: Bool = false) {
-    var c = 0
-    while c < width {
-        if forWrite { mpitrain_prefetch_for_write(row + c) } else { mpitrain_prefetch(row + c) }
-        c += 16
-    }
-}
 
 /// out[0..<width] += row[0..<width], sixteen lanes at a time.
 @inline(__always)

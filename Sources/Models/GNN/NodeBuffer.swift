@@ -7,11 +7,10 @@ final class NodeBuffer {
     init(rows: Int, width: Int) {
         self.rows = rows
         self.width = width
-        pointer = .allocate(capacity: max(rows * width, 1))
-        pointer.initialize(repeating: 0, count: max(rows * width, 1))
+        pointer = HugePageMemory.allocate(Float.self, capacity: rows * width)
     }
 
-    deinit { pointer.deallocate() }
+    deinit { HugePageMemory.deallocate(pointer) }
 
     /// The first element of `row`.
     @inline(__always) func row(_ row: Int) -> UnsafeMutablePointer<Float> { pointer + row * width }

@@ -78,6 +78,7 @@ extension CSRMatrix {
             columns.withUnsafeBufferPointer { cols in
                 values.withUnsafeBufferPointer { vals in
                     for row in rows {
+                        if row + 1 < rows.upperBound { prefetchNeighbours(offsets[row + 1]..<offsets[row + 2], cols.baseAddress!, x, width) }
                         gatherRow(offsets[row]..<offsets[row + 1], cols.baseAddress!, vals.baseAddress!, x, width, out + row * width)
                     }
                 }
@@ -124,6 +125,7 @@ extension CSRMatrix {
             columns.withUnsafeBufferPointer { cols in
                 values.withUnsafeBufferPointer { vals in
                     for i in 0..<rowCount {
+                        if i + 1 < rowCount { prefetchNeighbours(offsets[i + 1]..<offsets[i + 2], cols.baseAddress!, dy, width) }
                         gatherRow(offsets[i]..<offsets[i + 1], cols.baseAddress!, vals.baseAddress!, dy, width, row)
                         let d = dx + i * width
                         for c in 0..<width { d[c] += row[c] }
@@ -132,6 +134,12 @@ extension CSRMatrix {
             }
         }
     }
+}
+
+/// Requests the rows of x that the next gathered row will read.
+@inline(__always)
+private func prefetchNeighbours(_ entries: Range<Int>, _ cols: UnsafePointer<Int32>, _ x: UnsafePointer<Float>, _ width: Int) {
+    for k in entries { prefetchRow(x + Int(cols[k]) * width, width: width) }
 }
 
 /// out = sum over k in `entries` of vals[k] · x[cols[k]], for rows `width` wide. Widths that are
