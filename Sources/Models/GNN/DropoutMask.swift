@@ -24,8 +24,19 @@ struct DropoutMask {
         for row in rows {
             let base = UInt64(UInt32(bitPattern: originalIDs[row])) &* UInt64(width)
             let o = out + row * width, i = x + row * width
-            for c in 0..<width {
+            var c = 0
+            if base & 1 == 0 {
+                // Element pairs (even, odd) share one hash: its low and high halves.
+                while c + 2 <= width {
+                    let h = counterHash(key, (base &+ UInt64(c)) >> 1)
+                    o[c] = UInt32(truncatingIfNeeded: h) >= threshold ? i[c] * scale : 0
+                    o[c + 1] = UInt32(truncatingIfNeeded: h >> 32) >= threshold ? i[c + 1] * scale : 0
+                    c += 2
+                }
+            }
+            while c < width {
                 o[c] = bits(base &+ UInt64(c)) >= threshold ? i[c] * scale : 0
+                c += 1
             }
         }
     }
@@ -36,7 +47,11 @@ struct DropoutMask {
         apply(dx, dOut, rows: rows, width: width, originalIDs: originalIDs)
     }
 
-    /// The mask's 32 random bits for one element.
+    /// The mask's 32 random bits for one element: half of the hash of its pair (low for even
+    /// counters, high for odd), so `apply` draws one hash for two elements.
     @inline(__always)
-    func bits(_ counter: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: counterHash(key, counter) >> 32) }
+    func bits(_ counter: UInt64) -> UInt32 {
+        let h = counterHash(key, counter >> 1)
+        return UInt32(truncatingIfNeeded: counter & 1 == 0 ? h : h >> 32)
+    }
 }
