@@ -68,27 +68,36 @@ struct DLRMCommand: ParsableCommand {
 
     func run() throws {
         let world = try MPIRuntime.world()
-        guard world.size == 1 else { throw CommandError("mpitrain dlrm trains on one rank; \(world.size) ranks were started") }
+        guard batchSize % world.size == 0 else {
+            throw ConfigError("--batch-size \(batchSize) does not split evenly over \(world.size) ranks")
+        }
         let config = try model.config(defaultTables: data == .criteo ? CriteoTSVReader.categoricalFeatures : 8,
                                       defaultRows: data == .criteo ? 100_000 : 10_000)
         let source = try makeSource(config)
-        let dlrm = DLRM(config: config, embeddingOptimizer: model.embeddingOptimizer, denseOptimizer: model.optimizer, seed: seed)
-        dlrm.embeddings.threads = configureThreads(threads)
-        print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
-              + "(\(config.tables.reduce(0) { $0 + $1.rows }) rows) x \(model.archSparseFeatureSize), \(config.interaction.rawValue) interaction, "
-              + "\(dlrm.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)")
-        print("data: \(source.description)")
-        let sink = try metrics.map { try MetricsSink(path: $0) }
-        let live = isatty(STDOUT_FILENO) != 0
+        let shards = Self.roundRobin(config.tables, ranks: world.size)
+        let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: shards, embeddingOptimizer: model.embeddingOptimizer,
+                                      denseOptimizer: model.optimizer, seed: seed)
+        trainer.embeddings.threads = configureThreads(threads)
+        let root = world.rank == 0
+        if root {
+            print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
+                  + "(\(config.tables.reduce(0) { $0 + $1.rows }) rows) x \(model.archSparseFeatureSize), \(config.interaction.rawValue) interaction, "
+                  + "\(trainer.model.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)"
+                  + (world.size > 1 ? " (\(batchSize / world.size) per rank on \(world.size) ranks)" : ""))
+            print("data: \(source.description)")
+        }
+        let sink = try root ? metrics.map { try MetricsSink(path: $0) } : nil
+        let live = root && JobReport.printsToTerminal
         var trainSeconds = 0.0, dataSeconds = 0.0
         var windowLoss = 0.0, windowSteps = 0, lastWindowLoss = 0.0, lastWindowSteps = 0
         var heldOut: ClickBatch?
+        let local = batchSize / world.size
         for step in 0..<steps {
             var start = ContinuousClock.now
-            let batch = try source.next(step: step, size: batchSize)
+            let batch = try source.next(step: step, size: batchSize, slice: world.rank * local ..< (world.rank + 1) * local)
             dataSeconds += (ContinuousClock.now - start).seconds
             start = ContinuousClock.now
-            windowLoss += dlrm.trainStep(batch, learningRate: model.schedule.rate(at: step))
+            windowLoss += try trainer.trainStep(batch, learningRate: model.schedule.rate(at: step))
             trainSeconds += (ContinuousClock.now - start).seconds
             windowSteps += 1
             let done = step + 1
@@ -99,34 +108,46 @@ struct DLRMCommand: ParsableCommand {
                 let eta = Double(steps - done) * (trainSeconds + dataSeconds) / Double(done)
                 let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", done, steps, lastWindowLoss,
                                   rate, model.schedule.rate(at: step), eta)
-                if live { print("\r" + line, terminator: done == steps ? "\n" : ""); fflush(nil) } else { print(line) }
+                if live { print("\r" + line, terminator: done == steps ? "\n" : ""); fflush(nil) } else if root { print(line) }
                 try sink?.write(TrainRecord(step: done, loss: lastWindowLoss, samplesPerSecond: rate, learningRate: model.schedule.rate(at: step)))
                 windowLoss = 0
                 windowSteps = 0
             }
             if (evalEvery > 0 && done % evalEvery == 0) || done == steps {
                 if heldOut == nil { heldOut = source.heldOut(count: evalSamples) }
-                let metrics = Self.evaluate(dlrm, heldOut!, batchSize: max(batchSize, 4096))
-                if live && done != steps { print() }
-                print(String(format: "eval  %6d  held-out %d samples: ", done, metrics.count) + Self.describe(metrics))
-                try sink?.write(EvalRecord(step: done, metrics: metrics))
+                let metrics = try Self.evaluate(trainer, heldOut!, batchSize: max(batchSize, 4096))
+                if let metrics {
+                    if live && done != steps { print() }
+                    print(String(format: "eval  %6d  held-out %d samples: ", done, metrics.count) + Self.describe(metrics))
+                    try sink?.write(EvalRecord(step: done, metrics: metrics))
+                }
             }
         }
-        let final = Self.evaluate(dlrm, heldOut ?? source.heldOut(count: evalSamples), batchSize: max(batchSize, 4096))
-        print(String(format: "final: train loss %.5f (last %d steps); held-out ", lastWindowLoss, lastWindowSteps) + Self.describe(final)
-              + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(steps * batchSize) / trainSeconds,
-                       trainSeconds, dataSeconds)
-              + source.skippedSuffix)
+        if let final = try Self.evaluate(trainer, heldOut ?? source.heldOut(count: evalSamples), batchSize: max(batchSize, 4096)) {
+            print(String(format: "final: train loss %.5f (last %d steps); held-out ", lastWindowLoss, lastWindowSteps) + Self.describe(final)
+                  + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(steps * batchSize) / trainSeconds,
+                           trainSeconds, dataSeconds)
+                  + source.skippedSuffix)
+        }
     }
 
-    /// Metrics of `batch`'s predictions, computed in slices of `batchSize`.
-    static func evaluate(_ dlrm: DLRM, _ batch: ClickBatch, batchSize: Int) -> BinaryMetrics {
+    /// Tables dealt to ranks in turn, each whole.
+    static func roundRobin(_ tables: [EmbeddingTableSpec], ranks: Int) -> [[EmbeddingShardSpec]] {
+        (0..<ranks).map { r in stride(from: r, to: tables.count, by: ranks).map { EmbeddingShardSpec(table: $0, columns: 0..<tables[$0].dim) } }
+    }
+
+    /// Metrics of `batch`'s predictions on rank 0 (nil elsewhere): every rank predicts its share
+    /// of each slice of `batchSize` samples; the logits are gathered in sample order.
+    static func evaluate(_ trainer: ShardedDLRM, _ batch: ClickBatch, batchSize: Int) throws -> BinaryMetrics? {
+        let ranks = trainer.world.size, rank = trainer.world.rank
         var logits: [Float] = []
-        logits.reserveCapacity(batch.count)
-        for start in stride(from: 0, to: batch.count, by: batchSize) {
-            logits += dlrm.predict(batch.samples(start..<min(start + batchSize, batch.count)))
+        let usable = batch.count / ranks * ranks
+        for start in stride(from: 0, to: usable, by: batchSize) {
+            let share = (min(start + batchSize, usable) - start) / ranks
+            let mine = try trainer.predict(batch.samples(start + rank * share ..< start + (rank + 1) * share))
+            if let gathered = try trainer.world.gatherv(mine, root: 0) { logits += gathered.values }
         }
-        return BinaryMetrics(logits: logits, labels: batch.labels)
+        return rank == 0 ? BinaryMetrics(logits: logits, labels: Array(batch.labels[0..<usable])) : nil
     }
 
     static func describe(_ m: BinaryMetrics) -> String {
@@ -161,15 +182,17 @@ enum ClickSource: CustomStringConvertible {
     case synthetic(SyntheticClicks)
     case criteo(CriteoTSVReader)
 
-    /// Batch `step` of `size` samples.
-    func next(step: Int, size: Int) throws -> ClickBatch {
+    /// Samples `slice` of batch `step` of `size` samples. Every rank reads a Criteo batch
+    /// whole and keeps its slice, so all ranks stay at the same place in the file.
+    func next(step: Int, size: Int, slice: Range<Int>) throws -> ClickBatch {
         switch self {
-        case .synthetic(let generator): return generator.batch(samples: step * size ..< (step + 1) * size)
+        case .synthetic(let generator):
+            return generator.batch(samples: step * size + slice.lowerBound ..< step * size + slice.upperBound)
         case .criteo(let reader):
             guard let batch = try reader.nextBatch(size: size) else {
                 throw DatasetError(path: reader.path, line: 0, reason: "no training rows (every row held out or skipped)")
             }
-            return batch
+            return slice == 0..<size ? batch : batch.samples(slice)
         }
     }
 

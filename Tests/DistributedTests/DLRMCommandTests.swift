@@ -16,6 +16,38 @@ import Testing
         #expect(records.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
     }
 
+    /// The loss of every reported step and the final held-out AUC (3 decimals) of a run.
+    static func trajectory(_ run: MPIRun.Outcome) -> (losses: [Double], auc: String?) {
+        func value(after key: String, in line: Substring) -> Substring? {
+            guard let range = line.range(of: key + " ") else { return nil }
+            return line[range.upperBound...].split(separator: " ").first
+        }
+        let losses = run.lines(startingWith: "step").compactMap { value(after: "loss", in: $0).flatMap { Double($0) } }
+        let auc = run.lines(startingWith: "final:").first.flatMap { value(after: "AUC", in: $0) }.flatMap { Double($0) }
+        return (losses, auc.map { String(format: "%.3f", $0) })
+    }
+
+    @Test(arguments: [2, 4])
+    func shardedRunsMatchOneRank(ranks: Int) throws {
+        let arguments = ["dlrm", "--steps", "50", "--print-every", "5", "--batch-size", "256", "--eval-samples", "4096",
+                         "--num-indices-per-lookup", "3", "--random-pooling", "--seed", "7"]
+        let single = try MPIRun.mpitrain(arguments)
+        let sharded = try MPIRun.mpitrain(arguments, ranks: ranks)
+        #expect(single.status == 0 && sharded.status == 0, "\(single.stderr)\(sharded.stderr)")
+        let expected = Self.trajectory(single), measured = Self.trajectory(sharded)
+        #expect(expected.losses.count == 10 && measured.losses.count == 10, "\(sharded.stdout)")
+        for (a, b) in zip(expected.losses, measured.losses) {
+            #expect(abs(a - b) <= 1e-4 * a, "loss \(b) on \(ranks) ranks, \(a) on one")
+        }
+        #expect(expected.auc != nil && expected.auc == measured.auc, "AUC \(measured.auc ?? "-") on \(ranks) ranks, \(expected.auc ?? "-") on one")
+    }
+
+    @Test func batchThatDoesNotSplitOverRanksStopsWithOneLine() throws {
+        let run = try MPIRun.mpitrain(["dlrm", "--steps", "1", "--batch-size", "100"], ranks: 3)
+        #expect(run.status != 0)
+        #expect(run.stderr == "mpitrain: error: --batch-size 100 does not split evenly over 3 ranks\n")
+    }
+
     @Test func badRowStopsWithFileAndLineOrIsSkipped() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).tsv").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -2,13 +2,13 @@ import Foundation
 import Models
 import Testing
 
-/// A TSV file in a fresh temporary directory, removed by the caller.
-func temporaryTSV(_ lines: [String]) throws -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("criteo-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let path = directory.appendingPathComponent("data.tsv").path
-    try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-    return path
+/// Runs `body` with the path of a TSV file of `lines`, removed afterwards.
+func withTSV<R>(_ lines: [String], _ body: (String) throws -> R) throws -> R {
+    try withTemporaryDirectory("criteo") { directory in
+        let path = directory.appendingPathComponent("data.tsv").path
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return try body(path)
+    }
 }
 
 /// One Criteo line: label, 13 integers, 26 categoricals.
@@ -29,14 +29,15 @@ func criteoLine(label: String = "1", integers: [String] = (1...13).map(String.in
         var categoricals = (0..<26).map { String(format: "%08x", 0x1000 + $0) }
         categoricals[3] = ""
         categoricals[4] = "FFFFFFFF"
-        let path = try temporaryTSV([criteoLine(label: "0", integers: integers, categoricals: categoricals)])
-        let reader = try CriteoTSVReader(path: path, tableRows: Self.rows)
-        let batch = try #require(try reader.nextBatch(size: 1))
-        #expect(batch.labels == [0])
-        #expect(batch.dense[0] == 0 && batch.dense[1] == 0 && batch.dense[2] == Float(log1p(7.0)))
-        #expect(batch.bags.indices[0] == Int32(0x1000 % 1000))
-        #expect(batch.bags.indices[3] == 0, "an empty categorical is row 0")
-        #expect(batch.bags.indices[4] == Int32(0xFFFF_FFFF % 1000))
+        try withTSV([criteoLine(label: "0", integers: integers, categoricals: categoricals)]) { path in
+            let reader = try CriteoTSVReader(path: path, tableRows: Self.rows)
+            let batch = try #require(try reader.nextBatch(size: 1))
+            #expect(batch.labels == [0])
+            #expect(batch.dense[0] == 0 && batch.dense[1] == 0 && batch.dense[2] == Float(log1p(7.0)))
+            #expect(batch.bags.indices[0] == Int32(0x1000 % 1000))
+            #expect(batch.bags.indices[3] == 0, "an empty categorical is row 0")
+            #expect(batch.bags.indices[4] == Int32(0xFFFF_FFFF % 1000))
+        }
     }
 
     @Test(arguments: [
@@ -46,14 +47,15 @@ func criteoLine(label: String = "1", integers: [String] = (1...13).map(String.in
         (criteoLine(categoricals: ["zz00ff00"] + (1..<26).map { String(format: "%08x", $0) }), "C1 'zz00ff00' is not a hexadecimal hash"),
     ])
     func badRowsNameFileAndLine(line: String, reason: String) throws {
-        let path = try temporaryTSV([criteoLine(), line, criteoLine()])
-        let failing = try CriteoTSVReader(path: path, tableRows: Self.rows)
-        #expect(throws: DatasetError(path: path, line: 2, reason: reason)) { try failing.nextBatch(size: 3) }
-        let skipping = try CriteoTSVReader(path: path, tableRows: Self.rows, onBadRow: .skip)
-        var skipped: [DatasetError] = []
-        skipping.onSkip = { skipped.append($0) }
-        let batch = try #require(try skipping.nextBatch(size: 2))
-        #expect(batch.count == 2 && skipping.skippedRows == 1 && skipped.map(\.line) == [2])
+        try withTSV([criteoLine(), line, criteoLine()]) { path in
+            let failing = try CriteoTSVReader(path: path, tableRows: Self.rows)
+            #expect(throws: DatasetError(path: path, line: 2, reason: reason)) { try failing.nextBatch(size: 3) }
+            let skipping = try CriteoTSVReader(path: path, tableRows: Self.rows, onBadRow: .skip)
+            var skipped: [DatasetError] = []
+            skipping.onSkip = { skipped.append($0) }
+            let batch = try #require(try skipping.nextBatch(size: 2))
+            #expect(batch.count == 2 && skipping.skippedRows == 1 && skipped.map(\.line) == [2])
+        }
     }
 
     @Test func wrongTableCountAndMissingFileAreClearErrors() throws {
@@ -64,12 +66,13 @@ func criteoLine(label: String = "1", integers: [String] = (1...13).map(String.in
     }
 
     @Test func wrapsAroundAndHoldsOutEveryNthLine() throws {
-        let path = try temporaryTSV((0..<10).map { criteoLine(label: $0 % 2 == 0 ? "1" : "0") })
-        let reader = try CriteoTSVReader(path: path, tableRows: Self.rows, holdoutEvery: 5)
-        let first = try #require(try reader.nextBatch(size: 8))
-        #expect(first.count == 8 && reader.epoch == 0 && reader.heldOut.count == 1)
-        let second = try #require(try reader.nextBatch(size: 8))
-        #expect(second.count == 8 && reader.epoch == 1 && reader.heldOut.count == 2, "held-out lines are collected once")
+        try withTSV((0..<10).map { criteoLine(label: $0 % 2 == 0 ? "1" : "0") }) { path in
+            let reader = try CriteoTSVReader(path: path, tableRows: Self.rows, holdoutEvery: 5)
+            let first = try #require(try reader.nextBatch(size: 8))
+            #expect(first.count == 8 && reader.epoch == 0 && reader.heldOut.count == 1)
+            let second = try #require(try reader.nextBatch(size: 8))
+            #expect(second.count == 8 && reader.epoch == 1 && reader.heldOut.count == 2, "held-out lines are collected once")
+        }
     }
 
     @Test(.enabled(if: sample != nil, "needs ../shared/datasets/criteo-sample beside the clone; absent here"))

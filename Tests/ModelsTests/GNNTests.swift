@@ -77,6 +77,37 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
         for start in stride(from: 0, to: graph.nodeCount, by: 70) { stage.forward(rows: start..<min(start + 70, graph.nodeCount)) }
         #expect(stage.accuracy(rows: all, role: .test) == exact)
     }
+
+    /// With weights held and no dropout, a chunked epoch's gradient plus the stale part it
+    /// deferred from the epoch before is the exact gradient. A deferred gradient moves one layer
+    /// down per epoch, so the sum settles after as many chunked epochs as there are layers.
+    @Test(arguments: [GNNArchitecture.gcn, .gcnii])
+    func deferredGradientsCompleteTheExactOne(architecture: GNNArchitecture) {
+        let graph = smallGraph()
+        let stage = GNNStage(config: config(architecture, layers: 4, graph: graph), graph: graph, layers: 0..<4)
+        let n = graph.nodeCount, trainCount = graph.nodes(.train).count
+        stage.beginEpoch(0, training: true)
+        stage.forward(rows: 0..<n)
+        _ = stage.loss(rows: 0..<n, trainCount: trainCount)
+        stage.backward(rows: 0..<n)
+        let exact = stage.withGradients { $0 }
+        let chunks = stride(from: 0, to: n, by: 70).map { $0..<min($0 + 70, n) }
+        let chunkOf = (0..<n).map { Int32($0 / 70) }
+        for epoch in 1...5 {
+            stage.beginEpoch(epoch, training: true)
+            for rows in chunks {
+                stage.forward(rows: rows)
+                _ = stage.loss(rows: rows, trainCount: trainCount)
+            }
+            for (position, rows) in chunks.enumerated().reversed() {
+                chunkOf.withUnsafeBufferPointer { stage.backward(rows: rows, chunkOf: $0.baseAddress, chunk: Int32(position)) }
+            }
+        }
+        let pipelined = stage.withGradients { $0 }
+        let scale = exact.map { abs($0) }.max()!
+        let worst = zip(exact, pipelined).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-4 * scale, "largest difference \(worst) against a largest gradient of \(scale)")
+    }
 }
 
 @Suite struct GNNTrainingTests {
@@ -172,20 +203,22 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
 }
 
 @Suite struct LINQSReaderTests {
-    /// Writes a tiny data set and returns its directory.
-    func dataset(content: String, cites: String, split: String? = nil) throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("linqs-\(UUID().uuidString)/tiny")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try content.write(to: directory.appendingPathComponent("tiny.content"), atomically: true, encoding: .utf8)
-        try cites.write(to: directory.appendingPathComponent("tiny.cites"), atomically: true, encoding: .utf8)
-        if let split { try split.write(to: directory.appendingPathComponent("tiny.split"), atomically: true, encoding: .utf8) }
-        return directory.path
+    /// Writes a tiny data set and reads it with LINQSReader; the files are removed afterwards.
+    func read(content: String, cites: String, split: String? = nil) throws -> Graph {
+        try withTemporaryDirectory("linqs") { root in
+            let directory = root.appendingPathComponent("tiny")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try content.write(to: directory.appendingPathComponent("tiny.content"), atomically: true, encoding: .utf8)
+            try cites.write(to: directory.appendingPathComponent("tiny.cites"), atomically: true, encoding: .utf8)
+            if let split { try split.write(to: directory.appendingPathComponent("tiny.split"), atomically: true, encoding: .utf8) }
+            return try LINQSReader.read(directory: directory.path)
+        }
     }
 
     let content = "a\t1\t0\tx\nb\t0\t1\ty\nc\t1\t1\tx\n"
 
     @Test func readsNodesEdgesAndSplit() throws {
-        let graph = try LINQSReader.read(directory: try dataset(content: content, cites: "a\tb\nb\tc\n", split: "a\ttrain\nb\tval\nc\ttest\n"))
+        let graph = try read(content: content, cites: "a\tb\nb\tc\n", split: "a\ttrain\nb\tval\nc\ttest\n")
         #expect(graph.nodeCount == 3 && graph.edgeCount == 2 && graph.featureCount == 2 && graph.classCount == 2)
         #expect(graph.labels == [0, 1, 0])
         #expect(graph.roles == [.train, .validation, .test])
@@ -201,9 +234,8 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
         ("a\t1\t0\tx\nb\t0\t1\ty\n", "a\tb\n", "a\tholdout\n", "tiny.split:1: role 'holdout' is not train, val or test"),
     ] as [(String, String, String?, String)])
     func badInputNamesFileAndLine(content: String, cites: String, split: String?, message: String) throws {
-        let directory = try dataset(content: content, cites: cites, split: split)
         do {
-            _ = try LINQSReader.read(directory: directory)
+            _ = try read(content: content, cites: cites, split: split)
             Issue.record("expected an error: \(message)")
         } catch {
             #expect("\(error)".hasSuffix(message), "\(error)")
