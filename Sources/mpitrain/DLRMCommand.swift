@@ -109,7 +109,15 @@ struct DLRMCommand: ParsableCommand {
                 let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", done, steps, lastWindowLoss,
                                   rate, model.schedule.rate(at: step), eta)
                 if live { print("\r" + line, terminator: done == steps ? "\n" : ""); fflush(nil) } else if root { print(line) }
-                try sink?.write(TrainRecord(step: done, loss: lastWindowLoss, samplesPerSecond: rate, learningRate: model.schedule.rate(at: step)))
+                let phases = try Self.gatherPhases(trainer, steps: windowSteps)
+                if let phases, world.size > 1 {
+                    for (rank, p) in phases.enumerated() {
+                        print(String(format: "  rank %d: embedding %.2f ms  communication %.2f ms  dense %.2f ms per step",
+                                     rank, p.embeddingMilliseconds, p.communicationMilliseconds, p.denseMilliseconds))
+                    }
+                }
+                try sink?.write(TrainRecord(step: done, loss: lastWindowLoss, samplesPerSecond: rate, learningRate: model.schedule.rate(at: step),
+                                            ranks: phases ?? []))
                 windowLoss = 0
                 windowSteps = 0
             }
@@ -128,6 +136,16 @@ struct DLRMCommand: ParsableCommand {
                   + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(steps * batchSize) / trainSeconds,
                            trainSeconds, dataSeconds)
                   + source.skippedSuffix)
+        }
+    }
+
+    /// Every rank's mean phase times per step since the last report, on rank 0 (nil elsewhere).
+    static func gatherPhases(_ trainer: ShardedDLRM, steps: Int) throws -> [RankPhases]? {
+        let p = trainer.phaseSeconds, scale = 1000 / Double(max(steps, 1))
+        trainer.resetPhaseSeconds()
+        guard let all = try trainer.world.gatherv([p.embedding * scale, p.communication * scale, p.dense * scale], root: 0) else { return nil }
+        return (0..<trainer.world.size).map { r in
+            RankPhases(embeddingMilliseconds: all.values[3 * r], communicationMilliseconds: all.values[3 * r + 1], denseMilliseconds: all.values[3 * r + 2])
         }
     }
 
@@ -224,6 +242,14 @@ private struct TrainRecord: Encodable {
     let loss: Double
     let samplesPerSecond: Double
     let learningRate: Float
+    let ranks: [RankPhases]
+}
+
+/// One rank's mean time per step in each phase of training.
+struct RankPhases: Encodable {
+    let embeddingMilliseconds: Double
+    let communicationMilliseconds: Double
+    let denseMilliseconds: Double
 }
 
 private struct EvalRecord: Encodable {

@@ -75,6 +75,26 @@ public final class ShardedDLRM {
         model = DLRM(config: config, embeddingOptimizer: embeddingOptimizer, denseOptimizer: denseOptimizer, seed: seed, embeddings: local)
     }
 
+    /// Seconds this rank spent since the last reset in its embedding kernels, in exchanges
+    /// and allreduces (waiting for slower ranks included), and in the MLPs and interaction.
+    public struct PhaseSeconds: Sendable {
+        public var embedding: Double
+        public var communication: Double
+        public var dense: Double
+    }
+
+    public var phaseSeconds: PhaseSeconds {
+        PhaseSeconds(embedding: embeddings.timer.seconds, communication: communicationTimer.seconds,
+                     dense: model.mlpTimer.seconds + model.interactionTimer.seconds)
+    }
+
+    public func resetPhaseSeconds() {
+        embeddings.timer.reset()
+        communicationTimer.reset()
+        model.mlpTimer.reset()
+        model.interactionTimer.reset()
+    }
+
     // MARK: - Steps
 
     /// One training step on this rank's `local` samples of a global batch of `local.count ×
