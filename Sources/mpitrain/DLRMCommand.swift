@@ -59,11 +59,22 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Write one JSON line per report here.")
     var metrics: String?
 
+    @Option(help: "Save checkpoints here (step-N/ per checkpoint; visible to every rank).")
+    var checkpointDir: String?
+
+    @Option(help: "Save a checkpoint every N steps (0: only at the end).")
+    var checkpointEvery = 0
+
+    @Flag(help: "Resume from the newest complete checkpoint in --checkpoint-dir (any plan or rank count).")
+    var resume = false
+
     func validate() throws {
         guard steps >= 1, batchSize >= 1, (threads ?? 1) >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, numIndicesPerLookup >= 0, holdoutEvery >= 0 else {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
         }
         if data == .criteo && dataPath == nil { throw ValidationError("--data criteo needs --data-path") }
+        if (resume || checkpointEvery > 0) && checkpointDir == nil { throw ValidationError("--resume and --checkpoint-every need --checkpoint-dir") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be at least 0") }
     }
 
     func run() throws {
@@ -86,13 +97,22 @@ struct DLRMCommand: ParsableCommand {
                   + (world.size > 1 ? " (\(batchSize / world.size) per rank on \(world.size) ranks)" : ""))
             print("data: \(source.description)")
         }
+        var firstStep = 0
+        if resume, let checkpointDir {
+            guard let newest = DLRMCheckpoint.newest(in: checkpointDir) else {
+                throw ConfigError("\(checkpointDir): no complete checkpoint to resume from")
+            }
+            firstStep = try DLRMCheckpoint.load(into: trainer, from: newest.path)
+            try source.skip(steps: firstStep, size: batchSize)
+            if root { print("resumed from \(newest.path) at step \(firstStep)") }
+        }
         let sink = try root ? metrics.map { try MetricsSink(path: $0) } : nil
         let live = root && JobReport.printsToTerminal
         var trainSeconds = 0.0, dataSeconds = 0.0
         var windowLoss = 0.0, windowSteps = 0, lastWindowLoss = 0.0, lastWindowSteps = 0
         var heldOut: ClickBatch?
         let local = batchSize / world.size
-        for step in 0..<steps {
+        for step in firstStep..<max(steps, firstStep) {
             var start = ContinuousClock.now
             let batch = try source.next(step: step, size: batchSize, slice: world.rank * local ..< (world.rank + 1) * local)
             dataSeconds += (ContinuousClock.now - start).seconds
@@ -104,8 +124,8 @@ struct DLRMCommand: ParsableCommand {
             if done % printEvery == 0 || done == steps {
                 lastWindowLoss = windowLoss / Double(windowSteps)
                 lastWindowSteps = windowSteps
-                let rate = Double(done * batchSize) / trainSeconds
-                let eta = Double(steps - done) * (trainSeconds + dataSeconds) / Double(done)
+                let rate = Double((done - firstStep) * batchSize) / max(trainSeconds, 1e-9)
+                let eta = Double(steps - done) * (trainSeconds + dataSeconds) / Double(done - firstStep)
                 let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", done, steps, lastWindowLoss,
                                   rate, model.schedule.rate(at: step), eta)
                 if live { print("\r" + line, terminator: done == steps ? "\n" : ""); fflush(nil) } else if root { print(line) }
@@ -121,6 +141,9 @@ struct DLRMCommand: ParsableCommand {
                 windowLoss = 0
                 windowSteps = 0
             }
+            if let checkpointDir, (checkpointEvery > 0 && done % checkpointEvery == 0) || done == steps {
+                try DLRMCheckpoint.save(trainer, step: done, directory: checkpointDir)
+            }
             if (evalEvery > 0 && done % evalEvery == 0) || done == steps {
                 if heldOut == nil { heldOut = source.heldOut(count: evalSamples) }
                 let metrics = try Self.evaluate(trainer, heldOut!, batchSize: max(batchSize, 4096))
@@ -133,7 +156,7 @@ struct DLRMCommand: ParsableCommand {
         }
         if let final = try Self.evaluate(trainer, heldOut ?? source.heldOut(count: evalSamples), batchSize: max(batchSize, 4096)) {
             print(String(format: "final: train loss %.5f (last %d steps); held-out ", lastWindowLoss, lastWindowSteps) + Self.describe(final)
-                  + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(steps * batchSize) / trainSeconds,
+                  + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(max(steps - firstStep, 0) * batchSize) / max(trainSeconds, 1e-9),
                            trainSeconds, dataSeconds)
                   + source.skippedSuffix)
         }
@@ -212,6 +235,12 @@ enum ClickSource: CustomStringConvertible {
             }
             return slice == 0..<size ? batch : batch.samples(slice)
         }
+    }
+
+    /// Moves past the first `steps` batches, as a run resumed at that step must.
+    func skip(steps: Int, size: Int) throws {
+        guard case .criteo(let reader) = self else { return }
+        for _ in 0..<steps { _ = try reader.nextBatch(size: size) }
     }
 
     func heldOut(count: Int) -> ClickBatch {

@@ -7,7 +7,7 @@ struct SelfTestCommand: ParsableCommand {
         commandName: "selftest",
         abstract: "Check every collective against computed results on this MPI installation.",
         discussion: "Scenarios: all, \(CommunicatorSelfTest.allCases.map(\.rawValue).joined(separator: ", ")). "
-            + "early-exit, size-mismatch and after-finalize are meant to fail with one clear error line.")
+            + "hung-peer, size-mismatch and after-finalize are meant to fail with one clear error line.")
 
     @Argument(help: "Scenarios to run (default: all that should pass).")
     var scenarios: [String] = ["all"]

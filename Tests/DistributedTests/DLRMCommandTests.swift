@@ -42,6 +42,40 @@ import Testing
         #expect(expected.auc != nil && expected.auc == measured.auc, "AUC \(measured.auc ?? "-") on \(ranks) ranks, \(expected.auc ?? "-") on one")
     }
 
+    @Test func resumingOnAnotherRankCountMatchesTheUninterruptedRun() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let arguments = ["dlrm", "--print-every", "10", "--batch-size", "256", "--eval-samples", "4096", "--seed", "5"]
+        let whole = try MPIRun.mpitrain(arguments + ["--steps", "40"], ranks: 2)
+        let first = try MPIRun.mpitrain(arguments + ["--steps", "20", "--checkpoint-dir", directory, "--checkpoint-every", "10"], ranks: 2)
+        let resumed = try MPIRun.mpitrain(arguments + ["--steps", "40", "--checkpoint-dir", directory, "--resume"], ranks: 4)
+        #expect(whole.status == 0 && first.status == 0 && resumed.status == 0, "\(first.stderr)\(resumed.stderr)")
+        #expect(resumed.stdout.contains("resumed from \(directory)/step-20 at step 20"), "\(resumed.stdout)")
+        let expected = Self.trajectory(whole), measured = Self.trajectory(resumed)
+        #expect(measured.losses.count == 2)
+        for (a, b) in zip(expected.losses.suffix(2), measured.losses) {
+            #expect(abs(a - b) <= 1e-4 * a, "loss \(b) after resuming, \(a) without a stop")
+        }
+        #expect(expected.auc != nil && expected.auc == measured.auc)
+    }
+
+    @Test func aDamagedCheckpointStopsWithOneLineAndStaysAsItWas() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let arguments = ["dlrm", "--batch-size", "64", "--eval-samples", "256", "--checkpoint-dir", directory]
+        #expect(try MPIRun.mpitrain(arguments + ["--steps", "4"], ranks: 2).status == 0)
+        // A save cut short leaves only a partial directory, which resuming ignores.
+        try FileManager.default.createDirectory(atPath: "\(directory)/step-8.partial", withIntermediateDirectories: true)
+        let file = "\(directory)/step-4/rank-1.bin"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        try bytes.prefix(bytes.count - 4).write(to: URL(fileURLWithPath: file))
+        let run = try MPIRun.mpitrain(arguments + ["--steps", "8", "--resume", "--checkpoint-every", "2"], ranks: 2)
+        #expect(run.status != 0)
+        #expect(run.stderr == "mpitrain: error: \(file): truncated or of another shape (\(bytes.count - 20) bytes, \(bytes.count - 16) expected)\n")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)).count == bytes.count - 4, "the checkpoint is left as it was")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/step-6"))
+    }
+
     @Test func batchThatDoesNotSplitOverRanksStopsWithOneLine() throws {
         let run = try MPIRun.mpitrain(["dlrm", "--steps", "1", "--batch-size", "100"], ranks: 3)
         #expect(run.status != 0)

@@ -5,8 +5,8 @@ import Foundation
 public enum CommunicatorSelfTest: String, CaseIterable, Sendable {
     case types, info, barrier, broadcast, allreduce, reduce, gather, allgather, alltoall, alltoallv
     case zeroLength = "zero-length", large, split, pointToPoint = "point-to-point", nonblocking, traffic
-    /// Meant to fail: the last rank leaves early and the others must stop within the timeout.
-    case earlyExit = "early-exit"
+    /// Meant to fail: the last rank hangs and the others must end the job within the timeout.
+    case hungPeer = "hung-peer"
     /// Meant to fail: ranks disagree on alltoallv sizes and every rank must throw.
     case sizeMismatch = "size-mismatch"
     /// Meant to fail: a call after `MPIRuntime.finalize()` must throw.
@@ -15,7 +15,7 @@ public enum CommunicatorSelfTest: String, CaseIterable, Sendable {
     /// Scenarios that pass on a healthy installation.
     public static var passing: [CommunicatorSelfTest] { allCases.filter { !$0.isExpectedToFail } }
 
-    public var isExpectedToFail: Bool { self == .earlyExit || self == .sizeMismatch || self == .afterFinalize }
+    public var isExpectedToFail: Bool { self == .hungPeer || self == .sizeMismatch || self == .afterFinalize }
 
     /// Runs the scenario on `comm`; throws `SelfTestFailure` or `MPIError` when a check fails.
     public func run(on comm: Communicator) throws {
@@ -36,7 +36,7 @@ public enum CommunicatorSelfTest: String, CaseIterable, Sendable {
         case .pointToPoint: try checkPointToPoint(comm)
         case .nonblocking: try checkNonblocking(comm)
         case .traffic: try checkTraffic(comm)
-        case .earlyExit: try leaveEarly(comm)
+        case .hungPeer: try hang(comm)
         case .sizeMismatch: try mismatchSizes(comm)
         case .afterFinalize:
             try MPIRuntime.finalize()
@@ -314,15 +314,16 @@ extension CommunicatorSelfTest {
     }
 
     /// The last rank shuts MPI down and leaves; the others wait in an allreduce it never joins.
-    private func leaveEarly(_ comm: Communicator) throws {
-        if comm.rank == comm.size - 1 && comm.size > 1 {
-            try MPIRuntime.finalize()
-            exit(0)
-        }
-        _ = try comm.allreduce(Int64(comm.rank), .sum)
+    /// The last rank stops answering (as a rank stuck in a loop or a dead node would) while the
+    /// others wait in an allreduce; their watchdogs must end the job.
+    private func hang(_ comm: Communicator) throws {
         if comm.size == 1 {
             throw SelfTestFailure(scenario: rawValue, rank: 0, detail: "needs at least 2 ranks")
         }
+        if comm.rank == comm.size - 1 {
+            Thread.sleep(forTimeInterval: 600)
+        }
+        _ = try comm.allreduce(Int64(comm.rank), .sum)
     }
 
     /// Rank 0 sends one element more to rank 1 (to itself when alone) than it expects.

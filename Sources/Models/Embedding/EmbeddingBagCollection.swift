@@ -13,7 +13,7 @@ public final class EmbeddingBagCollection {
         public var width: Int { spec.columns.count }
         public let weights: UnsafeMutablePointer<Float>
         /// Row-wise Adagrad accumulators (one per row), when that optimizer is in use.
-        let accumulators: UnsafeMutablePointer<Float>?
+        public let accumulators: UnsafeMutablePointer<Float>?
         /// For each row: its slot in the sparse gradient of the current step, or -1.
         let slotOfRow: UnsafeMutablePointer<Int32>
         /// The sparse gradient of the last backward: distinct rows and their summed gradients.

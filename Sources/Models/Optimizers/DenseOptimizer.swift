@@ -12,6 +12,13 @@ public struct DenseOptimizer {
         accumulators = kind == .adagrad ? [Float](repeating: 0, count: parameterCount) : []
     }
 
+    /// Puts back saved accumulators; false (and nothing changed) when their count does not fit.
+    public mutating func restore(accumulators saved: [Float]) -> Bool {
+        guard saved.count == accumulators.count else { return false }
+        accumulators = saved
+        return true
+    }
+
     /// One update of `parameters` from their gradients.
     public mutating func update(_ parameters: ParameterBuffer, learningRate: Float) {
         let p = parameters.values, g = parameters.gradients
