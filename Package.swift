@@ -24,7 +24,7 @@ let package = Package(
             providers: [.apt(["libmetis-dev"])]),
         .systemLibrary(name: "CPUShim", path: "Sources/CPUShim"),
         .target(name: "Models", dependencies: ["BLASShim", "METISShim", "CPUShim"]),
-        .target(name: "Sharding", dependencies: ["Models"]),
+        .target(name: "Sharding", dependencies: ["Models"], resources: [.copy("Resources")]),
         .target(name: "Distributed", dependencies: ["MPIShim", "Models", "Sharding"]),
         .executableTarget(
             name: "mpitrain",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distributed
+import Models
 import Foundation
 
 /// `mpitrain bench comm`: latency and bandwidth of the collectives, OSU style.
@@ -62,7 +63,7 @@ struct BenchCommCommand: ParsableCommand {
                   + "Communicator.allreduce \(fixed(overhead.wrappedMicroseconds)) µs (medians)")
             if let json {
                 let report = Report(ranks: world.size, host: try world.processorName(), rows: rows, overhead: overhead)
-                try JSONOutput.write(report, to: json)
+                try JSONFile.write(report, to: json)
                 print("wrote \(json)")
             }
         }

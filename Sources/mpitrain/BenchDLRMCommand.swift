@@ -49,6 +49,6 @@ struct BenchDLRMCommand: ParsableCommand {
                    pad(fixed(row.embeddingBytesPerSecond / 1e9), 9), pad(String(Int((100 * row.embeddingBytesPerSecond / stream).rounded())) + "%", 8),
                    pad(fixed(row.interactionMilliseconds), 9)].joined(separator: " "))
         }
-        if let json { try JSONOutput.write(rows, to: json) }
+        if let json { try JSONFile.write(rows, to: json) }
     }
 }

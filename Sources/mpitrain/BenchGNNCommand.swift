@@ -86,7 +86,7 @@ struct BenchGNNCommand: ParsableCommand {
             rows += measured
         }
         if world.isRoot, let json {
-            try JSONOutput.write(rows, to: json)
+            try JSONFile.write(rows, to: json)
             print("wrote \(json)")
         }
     }

@@ -39,9 +39,7 @@ public final class SyntheticClicks {
     /// Standardisation of the teacher's logits, calibrated on 4,096 samples of their own stream.
     private var teacherShift: Float = 0
     private var teacherScale: Float = 1
-    private let zipf: [ZipfSampler?]
-    /// Per table an affine bijection of the rows (a·k + b mod rows) that scatters Zipf ranks.
-    private let scatter: [(a: Int, b: Int)]
+    private let samplers: [IndexSampler]
 
     public init(config: DLRMConfig, pooling: [Int], randomPooling: Bool = false, distribution: IndexDistribution = .uniform,
                 seed: UInt64, teacherScale: Float = 3, teacherEmbeddingRange: Float = 0.1) throws(ConfigError) {
@@ -55,14 +53,7 @@ public final class SyntheticClicks {
         self.distribution = distribution
         self.seed = seed
         var random = SplitMix64(seed: seed, stream: "synthetic-tables")
-        zipf = config.tables.map { table in
-            if case .zipf(let s) = distribution { ZipfSampler(n: table.rows, exponent: s) } else { nil }
-        }
-        scatter = config.tables.map { table in
-            var a = 1 + random.nextInt(below: table.rows)
-            while gcd(a, table.rows) != 1 { a = 1 + random.nextInt(below: table.rows) }
-            return (a % table.rows == 0 ? 1 : a, random.nextInt(below: table.rows))
-        }
+        samplers = config.tables.map { IndexSampler(rows: $0.rows, distribution: distribution, random: &random) }
         teacher = DLRM(config: config, seed: seed ^ 0x7465_6163_6865_72)  // "teacher"
         for shard in teacher.embeddings.shards {
             let spread = teacherEmbeddingRange * Float(Double(shard.rows).squareRoot())
@@ -102,18 +93,10 @@ public final class SyntheticClicks {
         }
         var bags = BagBatch(batchSize: range.count, features: tables.count,
                             reservingIndices: range.count * pooling.reduce(0, +) * (randomPooling ? 2 : 1))
-        for (t, table) in tables.enumerated() {
+        for t in tables.indices {
             for i in 0..<range.count {
                 let count = randomPooling ? sampleRandom[i].nextInt(below: 2 * pooling[t] + 1) : pooling[t]
-                for _ in 0..<count {
-                    let row: Int
-                    if let zipf = zipf[t] {
-                        row = ((zipf.next(&sampleRandom[i]) - 1) * scatter[t].a + scatter[t].b) % table.rows
-                    } else {
-                        row = sampleRandom[i].nextInt(below: table.rows)
-                    }
-                    bags.indices.append(Int32(row))
-                }
+                for _ in 0..<count { bags.indices.append(Int32(samplers[t].next(&sampleRandom[i]))) }
                 bags.endBag()
             }
         }
@@ -122,5 +105,3 @@ public final class SyntheticClicks {
 
     private static func teacherLogits(_ teacher: DLRM, _ batch: ClickBatch) -> [Float] { teacher.predict(batch) }
 }
-
-private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }

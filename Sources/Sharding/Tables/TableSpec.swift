@@ -1,0 +1,120 @@
+import Foundation
+import Models
+
+/// An embedding table as the planners see it: its shape, how many rows a sample looks up on
+/// average, and how often rows repeat (`bins`, given or computed from `distribution`).
+///
+/// JSON: `{"name": "t0", "rows": 100000, "dim": 32, "pooling": 15.2, "distribution": "zipf:1.1",
+/// "bins": [...]}` with `distribution` (`uniform` or `zipf:S`), `bins` (17 fractions), or both.
+public struct TableSpec: Hashable, Sendable, Codable {
+    public var name: String
+    public var rows: Int
+    public var dim: Int
+    /// Mean lookups per sample.
+    public var poolingFactor: Double
+    /// The generator the indices follow, when known; without it, indices are drawn to match `bins`.
+    public var distribution: IndexDistribution?
+    public var bins: ReuseBins
+
+    public init(name: String, rows: Int, dim: Int, poolingFactor: Double, distribution: IndexDistribution) throws(PlanError) {
+        try Self.check(name: name, rows: rows, dim: dim, poolingFactor: poolingFactor)
+        self.name = name
+        self.rows = rows
+        self.dim = dim
+        self.poolingFactor = poolingFactor
+        self.distribution = distribution
+        bins = ReuseBins.expected(rows: rows, poolingFactor: poolingFactor, distribution: distribution)
+    }
+
+    public init(name: String, rows: Int, dim: Int, poolingFactor: Double, bins: ReuseBins) throws(PlanError) {
+        try Self.check(name: name, rows: rows, dim: dim, poolingFactor: poolingFactor)
+        self.name = name
+        self.rows = rows
+        self.dim = dim
+        self.poolingFactor = poolingFactor
+        self.bins = bins
+    }
+
+    /// The table's shape for the model.
+    public var embedding: EmbeddingTableSpec { EmbeddingTableSpec(name: name, rows: rows, dim: dim) }
+
+    /// Bytes of `columns` columns of this table plus the optimizer's state for them.
+    public func bytes(columns: Int, optimizer: EmbeddingOptimizer) -> Int {
+        rows * columns * MemoryLayout<Float>.size + (optimizer == .adagrad ? rows * MemoryLayout<Float>.size : 0)
+    }
+
+    private static func check(name: String, rows: Int, dim: Int, poolingFactor: Double) throws(PlanError) {
+        guard !name.isEmpty else { throw PlanError("a table has an empty name") }
+        guard rows > 0 else { throw PlanError("table \(name): rows must be positive, found \(rows)") }
+        guard dim > 0 else { throw PlanError("table \(name): dim must be positive, found \(dim)") }
+        guard poolingFactor >= 0, poolingFactor.isFinite else {
+            throw PlanError("table \(name): pooling must be 0 or more, found \(poolingFactor)")
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, rows, dim, pooling, distribution, bins }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try c.decode(String.self, forKey: .name)
+        let rows = try c.decode(Int.self, forKey: .rows), dim = try c.decode(Int.self, forKey: .dim)
+        let pooling = try c.decode(Double.self, forKey: .pooling)
+        let text = try c.decodeIfPresent(String.self, forKey: .distribution)
+        let distribution: IndexDistribution?
+        do { distribution = try text.map { text throws(ConfigError) in try IndexDistribution(parsing: text) } }
+        catch { throw PlanError("table \(name): \(error)") }
+        let bins: ReuseBins?
+        do { bins = try c.decodeIfPresent(ReuseBins.self, forKey: .bins) }
+        catch let error as PlanError { throw PlanError("table \(name): \(error)") }
+        if let bins {
+            self = try Self(name: name, rows: rows, dim: dim, poolingFactor: pooling, bins: bins)
+            self.distribution = distribution
+        } else if let distribution {
+            self = try Self(name: name, rows: rows, dim: dim, poolingFactor: pooling, distribution: distribution)
+        } else {
+            throw PlanError("table \(name): needs \"bins\" or \"distribution\"")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(rows, forKey: .rows)
+        try c.encode(dim, forKey: .dim)
+        try c.encode(poolingFactor, forKey: .pooling)
+        try c.encodeIfPresent(distribution?.description, forKey: .distribution)
+        try c.encode(bins, forKey: .bins)
+    }
+}
+
+/// Reading and writing lists of table specs (a JSON array, or `{"tables": [...]}`).
+public enum TableSpecFile {
+    public static func read(_ path: String) throws(PlanError) -> [TableSpec] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) }
+        catch { throw PlanError("\(path): cannot read (\(error.localizedDescription))") }
+        struct Wrapped: Decodable { let tables: [TableSpec] }
+        let tables: [TableSpec]
+        do {
+            if data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "[") {
+                tables = try JSONDecoder().decode([TableSpec].self, from: data)
+            } else {
+                tables = try JSONDecoder().decode(Wrapped.self, from: data).tables
+            }
+        } catch let error as PlanError {
+            throw PlanError("\(path): \(error)")
+        } catch {
+            throw PlanError("\(path): \(JSONProblem.describe(error))")
+        }
+        guard !tables.isEmpty else { throw PlanError("\(path): no tables") }
+        var seen = Set<String>()
+        for table in tables where !seen.insert(table.name).inserted {
+            throw PlanError("\(path): table name \(table.name) appears twice")
+        }
+        return tables
+    }
+
+    public static func write(_ tables: [TableSpec], to path: String) throws(PlanError) {
+        do { try JSONFile.write(tables, to: path) } catch { throw PlanError(error.description) }
+    }
+}
