@@ -32,8 +32,9 @@ let package = Package(
                 "Distributed", "Models", "Sharding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models"]),
-        .testTarget(name: "ShardingTests", dependencies: ["Sharding", "Models"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Models"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
+        .testTarget(name: "ShardingTests", dependencies: ["Sharding", "Models", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Models", "Sharding", "TestSupport"]),
     ]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Distributed
 import Foundation
 import Models
+import Sharding
 
 /// `mpitrain dlrm`: trains a DLRM on synthetic clicks or Criteo TSV data.
 struct DLRMCommand: ParsableCommand {
@@ -34,6 +35,12 @@ struct DLRMCommand: ParsableCommand {
 
     @Option(help: "synthetic: uniform or zipf:S.")
     var indexDistribution: IndexDistribution = .uniform
+
+    @Option(help: "Place the embedding tables by this plan (JSON from `mpitrain plan --out`).")
+    var plan: String?
+
+    @Option(help: "Embedding memory per rank the plan must fit, e.g. 2GiB (default: no limit).")
+    var memory: String?
 
     @Option(help: "Samples per step.")
     var batchSize = 512
@@ -85,8 +92,14 @@ struct DLRMCommand: ParsableCommand {
         let config = try model.config(defaultTables: data == .criteo ? CriteoTSVReader.categoricalFeatures : 8,
                                       defaultRows: data == .criteo ? 100_000 : 10_000)
         let source = try makeSource(config)
-        let shards = Self.roundRobin(config.tables, ranks: world.size)
-        let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: shards, embeddingOptimizer: model.embeddingOptimizer,
+        let specs = try tableSpecs(config)
+        let memoryPerRank = try memory.map { text throws(PlanError) in try ByteCount(parsing: text).bytes }
+        let placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
+            if let plan { return try ShardingPlan.read(plan) }
+            return ShardingPlan(tables: specs, rankOfTable: specs.indices.map { $0 % world.size }, ranks: world.size, algorithm: "round-robin")
+        }
+        let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
+                                      embeddingOptimizer: model.embeddingOptimizer,
                                       denseOptimizer: model.optimizer, seed: seed)
         trainer.embeddings.threads = configureThreads(threads)
         let root = world.rank == 0
@@ -96,6 +109,7 @@ struct DLRMCommand: ParsableCommand {
                   + "\(trainer.model.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)"
                   + (world.size > 1 ? " (\(batchSize / world.size) per rank on \(world.size) ranks)" : ""))
             print("data: \(source.description)")
+            print("plan: \(plan ?? placement.algorithm), " + placement.summary(tables: specs))
         }
         var firstStep = 0
         if resume, let checkpointDir {
@@ -172,9 +186,14 @@ struct DLRMCommand: ParsableCommand {
         }
     }
 
-    /// Tables dealt to ranks in turn, each whole.
-    static func roundRobin(_ tables: [EmbeddingTableSpec], ranks: Int) -> [[EmbeddingShardSpec]] {
-        (0..<ranks).map { r in stride(from: r, to: tables.count, by: ranks).map { EmbeddingShardSpec(table: $0, columns: 0..<tables[$0].dim) } }
+    /// The model's tables as the planners see them: pooling and index distribution from the
+    /// synthetic data flags; Criteo's hashed features are taken as one uniform lookup each.
+    func tableSpecs(_ config: DLRMConfig) throws -> [TableSpec] {
+        let synthetic = data == .synthetic
+        return try config.tables.map { table throws(PlanError) in
+            try TableSpec(name: table.name, rows: table.rows, dim: table.dim, poolingFactor: synthetic ? Double(numIndicesPerLookup) : 1,
+                          distribution: synthetic ? indexDistribution : .uniform)
+        }
     }
 
     /// Metrics of `batch`'s predictions on rank 0 (nil elsewhere): every rank predicts its share

@@ -1,4 +1,6 @@
 import Foundation
+import Sharding
+import TestSupport
 import Testing
 
 @Suite struct DLRMCommandTests {
@@ -27,19 +29,69 @@ import Testing
         return (losses, auc.map { String(format: "%.3f", $0) })
     }
 
-    @Test(arguments: [2, 4])
-    func shardedRunsMatchOneRank(ranks: Int) throws {
-        let arguments = ["dlrm", "--steps", "50", "--print-every", "5", "--batch-size", "256", "--eval-samples", "4096",
-                         "--num-indices-per-lookup", "3", "--random-pooling", "--seed", "7"]
-        let single = try MPIRun.mpitrain(arguments)
-        let sharded = try MPIRun.mpitrain(arguments, ranks: ranks)
-        #expect(single.status == 0 && sharded.status == 0, "\(single.stderr)\(sharded.stderr)")
-        let expected = Self.trajectory(single), measured = Self.trajectory(sharded)
-        #expect(expected.losses.count == 10 && measured.losses.count == 10, "\(sharded.stdout)")
-        for (a, b) in zip(expected.losses, measured.losses) {
-            #expect(abs(a - b) <= 1e-4 * a, "loss \(b) on \(ranks) ranks, \(a) on one")
+    /// Placements of the default model (8 tables of dim 16) for the equality tests.
+    enum Layout: String, CaseIterable, Sendable {
+        case tableWise = "table-wise", columnWise = "column-wise", mixed
+
+        func plan(ranks: Int) -> ShardingPlan {
+            ShardingPlan(ranks: ranks, algorithm: rawValue, placements: (0..<8).map { t in
+                let split = self == .columnWise || (self == .mixed && t % 3 == 0)
+                let cuts = split ? [0, 3, 8, 11, 16].prefix(ranks).map { $0 } + [16] : [0, 16]
+                return .init(table: "t\(t)", shards: zip(cuts, cuts.dropFirst()).enumerated().map { piece, bounds in
+                    .init(columns: bounds.0..<bounds.1, rank: split ? (t + piece) % ranks : t % ranks)
+                })
+            })
         }
-        #expect(expected.auc != nil && expected.auc == measured.auc, "AUC \(measured.auc ?? "-") on \(ranks) ranks, \(expected.auc ?? "-") on one")
+    }
+
+    @Test(arguments: [(2, Layout.tableWise), (4, .tableWise), (2, .columnWise), (4, .columnWise), (4, .mixed)])
+    func shardedRunsMatchOneRank(ranks: Int, layout: Layout) throws {
+        try withTemporaryDirectory("plan") { directory in
+            let plan = directory.appendingPathComponent("plan.json").path
+            try layout.plan(ranks: ranks).write(to: plan)
+            let arguments = ["dlrm", "--steps", "50", "--print-every", "5", "--batch-size", "256", "--eval-samples", "4096",
+                             "--num-indices-per-lookup", "3", "--random-pooling", "--seed", "7"]
+            let single = try MPIRun.mpitrain(arguments)
+            let sharded = try MPIRun.mpitrain(arguments + ["--plan", plan], ranks: ranks)
+            #expect(single.status == 0 && sharded.status == 0, "\(single.stderr)\(sharded.stderr)")
+            let expected = Self.trajectory(single), measured = Self.trajectory(sharded)
+            #expect(expected.losses.count == 10 && measured.losses.count == 10, "\(sharded.stdout)")
+            for (a, b) in zip(expected.losses, measured.losses) {
+                #expect(abs(a - b) <= 1e-4 * a, "loss \(b) on \(ranks) ranks (\(layout.rawValue)), \(a) on one")
+            }
+            #expect(expected.auc != nil && expected.auc == measured.auc,
+                    "AUC \(measured.auc ?? "-") on \(ranks) ranks (\(layout.rawValue)), \(expected.auc ?? "-") on one")
+        }
+    }
+
+    @Test(arguments: [
+        ("{\"formatVersion\": 1, \"ranks\": 3, \"algorithm\": \"x\", \"placements\": []}", "plan is for 3 ranks, the job has 2"),
+        ("{\"formatVersion\": 7, \"ranks\": 2}", "plan format version 7; this build reads version 1"),
+        ("{\"formatVersion\": 1, \"ranks\": 2, \"algorithm\": \"x\", \"placements\": [{\"table\": \"t0\", \"shards\": [{\"columns\": [0, 8], \"rank\": 0}]}]}",
+         "table t0: columns 8..<16 are not placed"),
+        ("{\"formatVersion\": 1, \"ranks\": 2, \"algorithm\": \"x\", \"placements\": [{\"table\": \"big\", \"shards\": []}]}",
+         "plan places table big, which is not in the table specs"),
+    ])
+    func aPlanThatDoesNotFitTheJobStopsWithOneLine(plan text: String, message: String) throws {
+        try withTemporaryDirectory("bad-plan") { directory in
+            let plan = directory.appendingPathComponent("plan.json").path
+            try Data(text.utf8).write(to: URL(fileURLWithPath: plan))
+            let run = try MPIRun.mpitrain(["dlrm", "--steps", "2", "--plan", plan], ranks: 2)
+            #expect(run.status != 0)
+            let expected = message.hasPrefix("plan format") ? "mpitrain: error: \(plan): \(message)\n" : "mpitrain: error: \(message)\n"
+            #expect(run.stderr == expected)
+        }
+    }
+
+    @Test func aPlanOverTheMemoryLimitNamesTheRank() throws {
+        try withTemporaryDirectory("full-plan") { directory in
+            let plan = directory.appendingPathComponent("plan.json").path
+            try Layout.tableWise.plan(ranks: 2).write(to: plan)
+            // 4 tables of 10,000 x 16 floats per rank: 2.4 MiB.
+            let run = try MPIRun.mpitrain(["dlrm", "--steps", "2", "--plan", plan, "--memory", "2MiB"], ranks: 2)
+            #expect(run.status != 0)
+            #expect(run.stderr == "mpitrain: error: rank 0 holds 2.4 MiB, over its 2.0 MiB by 452.0 KiB (largest shard: table t0)\n")
+        }
     }
 
     @Test func resumingOnAnotherRankCountMatchesTheUninterruptedRun() throws {

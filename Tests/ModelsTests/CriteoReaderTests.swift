@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import TestSupport
 import Testing
 
 /// Runs `body` with the path of a TSV file of `lines`, removed afterwards.

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import TestSupport
 import Testing
 
 /// A small two-community graph with learnable features, quick to train and differentiate.

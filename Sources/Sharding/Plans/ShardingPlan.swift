@@ -79,6 +79,19 @@ public struct ShardingPlan: Codable, Hashable, Sendable {
         return byRank.map { $0.sorted { ($0.table, $0.columns.lowerBound) < ($1.table, $1.columns.lowerBound) } }
     }
 
+    /// One line for logs: the tables (and column ranges) of each rank.
+    public func summary(tables: [TableSpec]) -> String {
+        let columnWise = placements.filter { !$0.isTableWise }.count
+        let ranksText = shardsByRank(tables: tables).enumerated().map { rank, shards in
+            "rank \(rank): " + (shards.isEmpty ? "none" : shards.map { shard in
+                let table = tables[shard.table]
+                return shard.columns.count == table.dim ? table.name
+                    : "\(table.name)[\(shard.columns.lowerBound)..<\(shard.columns.upperBound)]"
+            }.joined(separator: " "))
+        }
+        return "\(placements.count - columnWise) tables whole, \(columnWise) split by columns; " + ranksText.joined(separator: "; ")
+    }
+
     /// Bytes each rank holds: table columns plus optimizer state.
     public func memoryByRank(tables: [TableSpec], optimizer: EmbeddingOptimizer) -> [Int] {
         var bytes = [Int](repeating: 0, count: ranks)
