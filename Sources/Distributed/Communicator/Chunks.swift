@@ -33,6 +33,23 @@ public struct Chunks: Sendable, Hashable {
         size: Int, capacity: Int, _ call: StaticString, role: String,
         _ body: (UnsafePointer<Int32>, UnsafePointer<Int32>) throws(MPIError) -> R
     ) throws(MPIError) -> R {
+        try check(size: size, capacity: capacity, call, role: role)
+        return try withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * max(size, 1)) { scratch throws(MPIError) in
+            write(into: scratch.baseAddress!, size: size)
+            return try body(UnsafePointer(scratch.baseAddress!), UnsafePointer(scratch.baseAddress! + size))
+        }
+    }
+
+    /// Counts then displacements as `int`s at `base` (2 × size of them).
+    func write(into base: UnsafeMutablePointer<Int32>, size: Int) {
+        for r in 0..<size {
+            base[r] = Int32(truncatingIfNeeded: counts[r])
+            base[size + r] = Int32(truncatingIfNeeded: displacements[r])
+        }
+    }
+
+    /// Checks the parts against a communicator of `size` ranks and a buffer of `capacity` elements.
+    func check(size: Int, capacity: Int, _ call: StaticString, role: String) throws(MPIError) {
         guard counts.count == size, displacements.count == size else {
             throw MPIError(call: "\(call)", errorClass: MPI_ERR_ARG,
                            reason: "MPI_ERR_ARG: \(role) chunks name \(counts.count) counts and \(displacements.count) displacements for \(size) ranks")
@@ -48,14 +65,6 @@ public struct Chunks: Sendable, Hashable {
                                reason: "MPI_ERR_BUFFER: \(role) chunk of rank \(r) ends at element \(start + count) but the buffer holds \(capacity)")
             }
             _ = try mpiCount(start + count, call)
-        }
-        return try withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * max(size, 1)) { scratch throws(MPIError) in
-            let base = scratch.baseAddress!
-            for r in 0..<size {
-                base[r] = Int32(truncatingIfNeeded: counts[r])
-                base[size + r] = Int32(truncatingIfNeeded: displacements[r])
-            }
-            return try body(UnsafePointer(base), UnsafePointer(base + size))
         }
     }
 

@@ -61,6 +61,37 @@ extension Communicator {
                               received: recvChunks.countExcluding(rank) * stride)
     }
 
+    /// Starts `alltoallv` and returns at once (`MPI_Ialltoallv`), so the caller can compute
+    /// while the exchange is in flight. Both buffers must stay alive and untouched until the
+    /// request completes; the request keeps the count arrays MPI reads meanwhile.
+    public func ialltoallv<T: MPIScalar>(
+        _ send: UnsafeBufferPointer<T>, _ sendChunks: Chunks,
+        into recv: UnsafeMutableBufferPointer<T>, _ recvChunks: Chunks
+    ) throws(MPIError) -> Request {
+        try MPIRuntime.ensureActive("MPI_Ialltoallv")
+        if verifiesMessageSizes {
+            try verifyExchange(sendCounts: sendChunks.counts, recvCounts: recvChunks.counts,
+                               elementSize: MemoryLayout<T>.stride, "MPI_Ialltoallv")
+        }
+        try sendChunks.check(size: size, capacity: send.count, "MPI_Ialltoallv", role: "send")
+        try recvChunks.check(size: size, capacity: recv.count, "MPI_Ialltoallv", role: "receive")
+        let counts = UnsafeMutablePointer<Int32>.allocate(capacity: 4 * max(size, 1))
+        sendChunks.write(into: counts, size: size)
+        recvChunks.write(into: counts + 2 * size, size: size)
+        var request = MPIShim_REQUEST_NULL()
+        let started = MPI_Ialltoallv(send.baseAddress, counts, counts + size, T.mpiDatatype.raw,
+                                     recv.baseAddress, counts + 2 * size, counts + 3 * size, T.mpiDatatype.raw, raw, &request)
+        do { try check(started, "MPI_Ialltoallv") } catch {
+            counts.deallocate()
+            throw error
+        }
+        let stride = MemoryLayout<T>.stride
+        handle.traffic.record(.alltoallv, sent: sendChunks.countExcluding(rank) * stride,
+                              received: recvChunks.countExcluding(rank) * stride)
+        return Request(raw: request, communicator: self, call: "MPI_Ialltoallv", peer: -1, receivedElementSize: 0,
+                       retainedCounts: counts)
+    }
+
     /// Sends `sendCounts[r]` consecutive elements of `values` to rank r and returns what every
     /// rank sent here; the counts travel first, so sizes cannot disagree (`MPI_Alltoallv`).
     public func alltoallv<T: MPIScalar>(_ values: [T], sendCounts: [Int]) throws(MPIError) -> PerRank<T> {

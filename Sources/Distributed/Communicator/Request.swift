@@ -1,6 +1,6 @@
 import MPIShim
 
-/// A non-blocking send or receive in flight. Wait on it once; a request dropped unwaited is
+/// A non-blocking send, receive or collective in flight. Wait on it once; a request dropped unwaited is
 /// waited for when it goes out of scope, so its buffer is never written after it is freed.
 public struct Request: ~Copyable {
     var raw: MPI_Request?
@@ -9,13 +9,17 @@ public struct Request: ~Copyable {
     let peer: Int
     /// Element size of a receive, for counting its bytes on completion; 0 for sends.
     let receivedElementSize: Int
+    /// Count and displacement arrays MPI may read until a `v` collective completes.
+    var retainedCounts: UnsafeMutablePointer<Int32>?
 
-    init(raw: MPI_Request?, communicator: Communicator, call: StaticString, peer: Int, receivedElementSize: Int) {
+    init(raw: MPI_Request?, communicator: Communicator, call: StaticString, peer: Int, receivedElementSize: Int,
+         retainedCounts: UnsafeMutablePointer<Int32>? = nil) {
         self.raw = raw
         self.communicator = communicator
         self.call = call
         self.peer = peer
         self.receivedElementSize = receivedElementSize
+        self.retainedCounts = retainedCounts
     }
 
     /// Blocks until the operation completes (`MPI_Wait`); for a receive, where it came from and
@@ -58,6 +62,7 @@ public struct Request: ~Copyable {
             var status = MPI_Status()
             _ = MPI_Wait(&pending, &status)
         }
+        retainedCounts?.deallocate()
     }
 }
 
@@ -66,6 +71,7 @@ public struct RequestGroup: ~Copyable {
     private var raws: [MPI_Request?] = []
     private var elementSizes: [Int] = []
     private var communicators: [Communicator] = []
+    private var retainedCounts: [UnsafeMutablePointer<Int32>] = []
 
     public init() {}
 
@@ -77,6 +83,8 @@ public struct RequestGroup: ~Copyable {
         raws.append(request.raw)
         elementSizes.append(request.receivedElementSize)
         communicators.append(request.communicator)
+        if let counts = request.retainedCounts { retainedCounts.append(counts) }
+        request.retainedCounts = nil
         request.raw = MPIShim_REQUEST_NULL()
     }
 
@@ -97,6 +105,12 @@ public struct RequestGroup: ~Copyable {
         raws.removeAll(keepingCapacity: true)
         elementSizes.removeAll(keepingCapacity: true)
         communicators.removeAll(keepingCapacity: true)
+        releaseCounts()
+    }
+
+    private mutating func releaseCounts() {
+        for counts in retainedCounts { counts.deallocate() }
+        retainedCounts.removeAll()
     }
 
     deinit {
@@ -104,5 +118,6 @@ public struct RequestGroup: ~Copyable {
         if !pending.isEmpty && MPIRuntime.isActive {
             _ = MPI_Waitall(Int32(pending.count), &pending, MPIShim_STATUSES_IGNORE())
         }
+        for counts in retainedCounts { counts.deallocate() }
     }
 }

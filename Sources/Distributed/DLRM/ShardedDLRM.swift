@@ -102,14 +102,16 @@ public final class ShardedDLRM {
     @discardableResult
     public func trainStep(_ local: ClickBatch, learningRate: Float) throws -> Double {
         let rows = local.count, global = rows * world.size
-        let bags = try lookUp(local)
+        let bags = try local.dense.withUnsafeBufferPointer { dense in
+            try lookUp(local) { model.forwardBottom(dense: dense.baseAddress!, rows: rows) }
+        }
         model.parameters.zeroGradients()
         resize(&pooledGradient, rows * pooledWidth)
         var loss = local.dense.withUnsafeBufferPointer { dense in
             local.labels.withUnsafeBufferPointer { labels in
                 pooled.withUnsafeBufferPointer { pooled in
                     pooledGradient.withUnsafeMutableBufferPointer { gradient in
-                        model.forward(dense: dense.baseAddress!, pooled: pooled.baseAddress!, rows: rows)
+                        model.forwardTop(pooled: pooled.baseAddress!, rows: rows)
                         return model.backward(dense: dense.baseAddress!, pooled: pooled.baseAddress!, labels: labels.baseAddress!,
                                               rows: rows, divisor: global, pooledGradient: gradient.baseAddress!)
                     }
@@ -130,10 +132,10 @@ public final class ShardedDLRM {
 
     /// Logits of this rank's `local` samples (every rank must call it, with equal counts).
     public func predict(_ local: ClickBatch) throws -> [Float] {
-        _ = try lookUp(local)
-        local.dense.withUnsafeBufferPointer { dense in
-            pooled.withUnsafeBufferPointer { model.forward(dense: dense.baseAddress!, pooled: $0.baseAddress!, rows: local.count) }
+        try local.dense.withUnsafeBufferPointer { dense in
+            _ = try lookUp(local) { model.forwardBottom(dense: dense.baseAddress!, rows: local.count) }
         }
+        pooled.withUnsafeBufferPointer { model.forwardTop(pooled: $0.baseAddress!, rows: local.count) }
         return Array(UnsafeBufferPointer(start: model.logits, count: local.count))
     }
 
@@ -141,12 +143,14 @@ public final class ShardedDLRM {
 
     /// Sends every owner the bags of its tables for the local samples, runs this rank's
     /// embedding forward over the whole global batch, and brings each sample's pooled vector
-    /// back to its rank (into `pooled`). Returns the global bags this rank looked up.
-    private func lookUp(_ local: ClickBatch) throws -> BagBatch {
+    /// back to its rank (into `pooled`), running `overlapped` (work that needs no embeddings)
+    /// while the pooled vectors are in flight. Returns the global bags this rank looked up.
+    private func lookUp(_ local: ClickBatch, overlapped: () -> Void) throws -> BagBatch {
         let rows = local.count, ranks = world.size
         if holdsWholeModel {
             resize(&pooled, rows * pooledWidth)
             pooled.withUnsafeMutableBufferPointer { embeddings.forward(local.bags, into: $0.baseAddress!) }
+            overlapped()
             return local.bags
         }
         let bags = try communicationTimer.measure { try exchangeBags(local.bags) }
@@ -157,11 +161,15 @@ public final class ShardedDLRM {
         let sendChunks = Chunks(counts: [Int](repeating: rows * width, count: ranks))
         let recvChunks = Chunks(counts: outputWidths.map { rows * $0 })
         resize(&received, recvChunks.extent)
-        try communicationTimer.measure {
-            try ownerOutput.withUnsafeBufferPointer { send in
-                try received.withUnsafeMutableBufferPointer { recv in
-                    try world.alltoallv(send, sendChunks, into: recv, recvChunks)
-                }
+        try ownerOutput.withUnsafeBufferPointer { send in
+            try received.withUnsafeMutableBufferPointer { recv in
+                let start = ContinuousClock.now
+                let exchange = try world.ialltoallv(send, sendChunks, into: recv, recvChunks)
+                let started = ContinuousClock.now
+                overlapped()
+                let resumed = ContinuousClock.now
+                try exchange.wait()
+                communicationTimer.add(started - start + (ContinuousClock.now - resumed))
             }
         }
         resize(&pooled, rows * pooledWidth)

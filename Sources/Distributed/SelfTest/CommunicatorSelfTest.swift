@@ -177,6 +177,16 @@ extension CommunicatorSelfTest {
             }
         }
         try expect(back == send, comm, "alltoallv round trip")
+        // The same reverse without blocking, with a barrier in flight, as a step overlaps work.
+        var overlapped = [Int64](repeating: -1, count: send.count)
+        try received.values.withUnsafeBufferPointer { s in
+            try overlapped.withUnsafeMutableBufferPointer { d in
+                let exchange = try comm.ialltoallv(s, received.chunks, into: d, Chunks(counts: sendCounts))
+                try comm.barrier()
+                try exchange.wait()
+            }
+        }
+        try expect(overlapped == send, comm, "ialltoallv round trip")
     }
 
     private func checkZeroLength(_ comm: Communicator) throws {

@@ -50,8 +50,19 @@ public final class DLRM {
 
     /// Logits of dense (rows, denseFeatures) with pooled embeddings (rows, pooledWidth).
     public func forward(dense: UnsafePointer<Float>, pooled: UnsafePointer<Float>, rows: Int) {
+        forwardBottom(dense: dense, rows: rows)
+        forwardTop(pooled: pooled, rows: rows)
+    }
+
+    /// The bottom MLP alone: it needs no embeddings, so a distributed step runs it while the
+    /// pooled vectors are still on their way.
+    public func forwardBottom(dense: UnsafePointer<Float>, rows: Int) {
         reserve(rows)
         mlpTimer.measure { bottom.forward(dense, rows: rows) }
+    }
+
+    /// Interaction and top MLP, after `forwardBottom` on the same rows.
+    public func forwardTop(pooled: UnsafePointer<Float>, rows: Int) {
         guard let input = interactionOutput else { return }
         interactionTimer.measure {
             interactionForward(config.interaction, out: input, bottom: bottom.output, pooled: pooled, rows: rows,

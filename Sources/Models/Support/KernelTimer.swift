@@ -7,6 +7,9 @@ public struct KernelTimer: Sendable {
 
     public mutating func reset() { seconds = 0 }
 
+    /// Counts time measured elsewhere, e.g. around work that cannot sit in a closure.
+    public mutating func add(_ duration: Duration) { seconds += duration.seconds }
+
     @inline(__always)
     public mutating func measure<R>(_ body: () throws -> R) rethrows -> R {
         let start = ContinuousClock.now
