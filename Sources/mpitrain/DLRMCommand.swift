@@ -66,6 +66,9 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Write one JSON line per report here.")
     var metrics: String?
 
+    @Option(help: "Write a Chrome/Perfetto trace of every rank's phases here (open in ui.perfetto.dev).")
+    var trace: String?
+
     @Option(help: "Save checkpoints here (step-N/ per checkpoint; visible to every rank).")
     var checkpointDir: String?
 
@@ -100,7 +103,7 @@ struct DLRMCommand: ParsableCommand {
         }
         let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
                                       embeddingOptimizer: model.embeddingOptimizer,
-                                      denseOptimizer: model.optimizer, seed: seed)
+                                      denseOptimizer: model.optimizer, seed: seed, trace: trace != nil)
         trainer.embeddings.threads = configureThreads(threads)
         let root = world.rank == 0
         if root {
@@ -167,6 +170,10 @@ struct DLRMCommand: ParsableCommand {
                     try sink?.write(EvalRecord(step: done, metrics: metrics))
                 }
             }
+        }
+        if let trace {
+            try trainer.trace.write(to: trace, comm: world, process: "mpitrain dlrm on \(world.size) ranks")
+            if root { print("wrote \(trace)") }
         }
         if let final = try Self.evaluate(trainer, heldOut ?? source.heldOut(count: evalSamples), batchSize: max(batchSize, 4096)) {
             print(String(format: "final: train loss %.5f (last %d steps); held-out ", lastWindowLoss, lastWindowSteps) + Self.describe(final)

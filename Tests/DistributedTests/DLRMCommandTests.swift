@@ -94,6 +94,26 @@ import Testing
         }
     }
 
+    @Test func traceShowsEveryRanksPhases() throws {
+        try withTemporaryDirectory("dlrm-trace") { directory in
+            let trace = directory.appendingPathComponent("trace.json").path
+            let run = try MPIRun.mpitrain(["dlrm", "--steps", "3", "--batch-size", "64", "--eval-samples", "64", "--trace", trace], ranks: 2)
+            #expect(run.status == 0, "\(run.stderr)")
+            struct Trace: Decodable {
+                struct Event: Decodable { let name: String; let ph: String; let tid: Int }
+                let traceEvents: [Event]
+            }
+            let events = try JSONDecoder().decode(Trace.self, from: Data(contentsOf: URL(fileURLWithPath: trace))).traceEvents
+            for rank in 0..<2 {
+                let phases = events.filter { $0.tid == rank && $0.ph == "X" }
+                // Three training steps, then one evaluation batch (a lookup without a backward).
+                #expect(phases.filter { $0.name == "embedding forward" }.count == 4)
+                #expect(phases.filter { $0.name == "wait output all-to-all" }.count == 4)
+                #expect(phases.filter { $0.name == "allreduce MLP gradients" }.count == 3)
+            }
+        }
+    }
+
     @Test func resumingOnAnotherRankCountMatchesTheUninterruptedRun() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -19,6 +19,8 @@ public final class ShardedDLRM {
     public var embeddings: EmbeddingBagCollection { model.embeddings }
     /// Time spent in the all-to-alls and the gradient allreduce.
     public private(set) var communicationTimer = KernelTimer()
+    /// This rank's phases of every step, when tracing.
+    public let trace: PhaseTrace
 
     /// Per rank, the tables it looks up, ascending: the features of the bags it receives.
     private let tablesByRank: [[Int]]
@@ -41,7 +43,8 @@ public final class ShardedDLRM {
     /// of every table owned exactly once) and replicas of the MLPs, all from `seed`: the same
     /// values a single-rank model of `config` starts from.
     public init(world: Communicator, config: DLRMConfig, shardsByRank: [[EmbeddingShardSpec]],
-                embeddingOptimizer: EmbeddingOptimizer = .sgd, denseOptimizer: DenseOptimizer.Kind = .sgd, seed: UInt64) throws(ConfigError) {
+                embeddingOptimizer: EmbeddingOptimizer = .sgd, denseOptimizer: DenseOptimizer.Kind = .sgd, seed: UInt64,
+                trace: Bool = false) throws(ConfigError) {
         guard shardsByRank.count == world.size else {
             throw ConfigError("the placement names \(shardsByRank.count) ranks; the job has \(world.size)")
         }
@@ -61,6 +64,7 @@ public final class ShardedDLRM {
             throw ConfigError("a shard names table \(shard.table); the model has \(config.tables.count)")
         }
         self.world = world
+        self.trace = PhaseTrace(enabled: trace)
         self.config = config
         self.shardsByRank = shardsByRank
         tablesByRank = shardsByRank.map { Array(Set($0.map(\.table))).sorted() }
@@ -103,7 +107,7 @@ public final class ShardedDLRM {
     public func trainStep(_ local: ClickBatch, learningRate: Float) throws -> Double {
         let rows = local.count, global = rows * world.size
         let bags = try local.dense.withUnsafeBufferPointer { dense in
-            try lookUp(local) { model.forwardBottom(dense: dense.baseAddress!, rows: rows) }
+            try lookUp(local) { trace.phase("bottom MLP") { model.forwardBottom(dense: dense.baseAddress!, rows: rows) } }
         }
         model.parameters.zeroGradients()
         resize(&pooledGradient, rows * pooledWidth)
@@ -111,21 +115,27 @@ public final class ShardedDLRM {
             local.labels.withUnsafeBufferPointer { labels in
                 pooled.withUnsafeBufferPointer { pooled in
                     pooledGradient.withUnsafeMutableBufferPointer { gradient in
-                        model.forwardTop(pooled: pooled.baseAddress!, rows: rows)
-                        return model.backward(dense: dense.baseAddress!, pooled: pooled.baseAddress!, labels: labels.baseAddress!,
-                                              rows: rows, divisor: global, pooledGradient: gradient.baseAddress!)
+                        trace.phase("interaction, top MLP, backward") {
+                            model.forwardTop(pooled: pooled.baseAddress!, rows: rows)
+                            return model.backward(dense: dense.baseAddress!, pooled: pooled.baseAddress!, labels: labels.baseAddress!,
+                                                  rows: rows, divisor: global, pooledGradient: gradient.baseAddress!)
+                        }
                     }
                 }
             }
         }
-        if !holdsWholeModel { try returnGradients(rows: rows) }
-        try communicationTimer.measure {
-            try world.allreduce(UnsafeMutableBufferPointer(start: model.parameters.gradients, count: model.parameters.count), .sum)
-            loss = try world.allreduce(loss, .sum)
+        if !holdsWholeModel { try trace.phase("gradient all-to-all") { try returnGradients(rows: rows) } }
+        try trace.phase("allreduce MLP gradients") {
+            try communicationTimer.measure {
+                try world.allreduce(UnsafeMutableBufferPointer(start: model.parameters.gradients, count: model.parameters.count), .sum)
+                loss = try world.allreduce(loss, .sum)
+            }
         }
-        model.denseOptimizer.update(model.parameters, learningRate: learningRate)
-        (holdsWholeModel ? pooledGradient : ownerGradient).withUnsafeBufferPointer { gradient in
-            embeddings.backwardAndUpdate(bags, outputGradient: gradient.baseAddress!, learningRate: learningRate)
+        trace.phase("MLP update") { model.denseOptimizer.update(model.parameters, learningRate: learningRate) }
+        trace.phase("embedding backward and update") {
+            (holdsWholeModel ? pooledGradient : ownerGradient).withUnsafeBufferPointer { gradient in
+                embeddings.backwardAndUpdate(bags, outputGradient: gradient.baseAddress!, learningRate: learningRate)
+            }
         }
         return loss
     }
@@ -149,14 +159,14 @@ public final class ShardedDLRM {
         let rows = local.count, ranks = world.size
         if holdsWholeModel {
             resize(&pooled, rows * pooledWidth)
-            pooled.withUnsafeMutableBufferPointer { embeddings.forward(local.bags, into: $0.baseAddress!) }
+            trace.phase("embedding forward") { pooled.withUnsafeMutableBufferPointer { embeddings.forward(local.bags, into: $0.baseAddress!) } }
             overlapped()
             return local.bags
         }
-        let bags = try communicationTimer.measure { try exchangeBags(local.bags) }
+        let bags = try trace.phase("input all-to-all") { try communicationTimer.measure { try exchangeBags(local.bags) } }
         let width = outputWidths[world.rank]
         resize(&ownerOutput, bags.batchSize * width)
-        ownerOutput.withUnsafeMutableBufferPointer { embeddings.forward(bags, into: $0.baseAddress!) }
+        trace.phase("embedding forward") { ownerOutput.withUnsafeMutableBufferPointer { embeddings.forward(bags, into: $0.baseAddress!) } }
         // Owner rows r·rows ..< (r+1)·rows belong to rank r.
         let sendChunks = Chunks(counts: [Int](repeating: rows * width, count: ranks))
         let recvChunks = Chunks(counts: outputWidths.map { rows * $0 })
@@ -169,6 +179,7 @@ public final class ShardedDLRM {
                 overlapped()
                 let resumed = ContinuousClock.now
                 try exchange.wait()
+                trace.record("wait output all-to-all", since: resumed)
                 communicationTimer.add(started - start + (ContinuousClock.now - resumed))
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 /// Timed phases of one rank (forward of a chunk, a halo exchange, a wait, ...), gathered to
 /// rank 0 and written as a Chrome/Perfetto trace: one track per rank.
@@ -17,11 +18,17 @@ public final class PhaseTrace {
         guard isEnabled else { return try body() }
         let start = ContinuousClock.now
         let result = try body()
+        record(name(), since: start)
+        return result
+    }
+
+    /// Records phase `name` from `start` to now, for work that cannot sit in a closure.
+    public func record(_ name: @autoclosure () -> String, since start: ContinuousClock.Instant) {
+        guard isEnabled else { return }
         let end = ContinuousClock.now
         names.append(name())
         starts.append((start - origin).seconds * 1e6)
         durations.append((end - start).seconds * 1e6)
-        return result
     }
 
     /// Gathers every rank's phases to rank 0 and writes the trace file there.
@@ -45,12 +52,6 @@ public final class PhaseTrace {
         }
         let document: [String: Any] = ["traceEvents": events, "displayTimeUnit": "ms", "otherData": ["process": process]]
         let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        try data.write(to: temporary)
-        guard rename(temporary.path, url.path) == 0 else {
-            try? FileManager.default.removeItem(at: temporary)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
+        try JSONFile.writeAtomically(data, to: path)
     }
 }
