@@ -1,17 +1,24 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Models
+import Sharding
 
-/// `mpitrain bench dlrm`: single-rank DLRM training throughput on the fixed configurations.
+/// `mpitrain bench dlrm`: DLRM training throughput on the fixed configurations, on one rank or
+/// scaling over several.
 struct BenchDLRMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlrm",
-        abstract: "Single-rank DLRM training samples/s on bench-A and bench-B, with BLAS and embedding time.",
+        abstract: "DLRM training samples/s on bench-A and bench-B: one rank with BLAS and embedding time, or scaling over ranks.",
         discussion: "Synthetic batches are generated before timing. Embedding bandwidth counts rows read by the forward "
-            + "and rows read and written by the update, set against a STREAM-style copy measured in the same run.")
+            + "and rows read and written by the update, set against a STREAM-style copy measured in the same run. "
+            + "With --ranks, run under as many ranks as the largest count: ./launch run -n 4 -- bench dlrm --ranks 1,2,4")
 
     @Option(help: "Configurations to run.")
     var configs: [String] = ["bench-A", "bench-B"]
+
+    @Option(help: "Rank counts to scale over, e.g. 1,2,4 (strong and weak scaling, round-robin table-wise plans).")
+    var ranks: String?
 
     @Option(help: "Threads for BLAS and the embedding kernels (default: OPENBLAS_NUM_THREADS, else 1).")
     var threads: Int?
@@ -32,6 +39,8 @@ struct BenchDLRMCommand: ParsableCommand {
     func run() throws {
         let blasThreads = configureThreads(threads)
         let setups = try configs.map { try DLRMBenchmark.Setup.named($0) }
+        if let ranks { return try runScaling(setups, rankCounts: try DLRMConfig.parseSizes(ranks, separator: ",", name: "--ranks"),
+                                             threads: blasThreads) }
         let stream = MemoryBandwidth.copyBytesPerSecond()
         print("# mpitrain bench dlrm: \(blasThreads) thread(s) (BLAS and embedding kernels); median of \(runs) runs; times per step")
         print(String(format: "# STREAM-style copy: %.1f GB/s", stream / 1e9))
@@ -39,7 +48,7 @@ struct BenchDLRMCommand: ParsableCommand {
                pad("emb ms", 8), pad("emb GB/s", 9), pad("of copy", 8), pad("inter ms", 9)].joined(separator: " "))
         var rows: [DLRMBenchmark.Row] = []
         for setup in setups {
-            var benchmark = DLRMBenchmark(setup: setup, steps: steps ?? (setup.batchSize >= 1024 ? 20 : 400))
+            var benchmark = DLRMBenchmark(setup: setup, steps: steps ?? defaultSteps(setup))
             benchmark.runs = runs
             let row = try benchmark.run(blasThreads: blasThreads)
             rows.append(row)
@@ -50,5 +59,65 @@ struct BenchDLRMCommand: ParsableCommand {
                    pad(fixed(row.interactionMilliseconds), 9)].joined(separator: " "))
         }
         if let json { try JSONFile.write(rows, to: json) }
+    }
+
+    private func defaultSteps(_ setup: DLRMBenchmark.Setup) -> Int { setup.batchSize >= 1024 ? 20 : 400 }
+
+    /// One scaling row with the oracle's isolated embedding time of the slowest rank's shards.
+    struct ScalingRow: Codable {
+        let measured: ShardedDLRMBenchmark.Row
+        let speedup: Double
+        let oracleEmbeddingMilliseconds: Double
+    }
+
+    /// Strong and weak scaling over `rankCounts`, each count on the first ranks of the job
+    /// while the others sleep.
+    private func runScaling(_ setups: [DLRMBenchmark.Setup], rankCounts: [Int], threads: Int) throws {
+        let world = try MPIRuntime.world()
+        guard let largest = rankCounts.max(), rankCounts.allSatisfy({ $0 >= 1 }) else { throw ConfigError("--ranks must list counts of at least 1") }
+        guard largest <= world.size else {
+            throw ConfigError("--ranks \(ranks!) needs a job of at least \(largest) ranks: ./launch run -n \(largest) -- bench dlrm --ranks \(ranks!)")
+        }
+        if world.isRoot {
+            print("# mpitrain bench dlrm --ranks \(ranks!): \(threads) thread(s) per rank, round-robin table-wise plans, median of \(runs) runs")
+            print("# strong: the benchmark's global batch over the ranks; weak: its batch on every rank. Times are ms per step; "
+                  + "emb and oracle are the slowest rank's (oracle: its shards alone, caches flushed)")
+            print([pad("config", 8), pad("scaling", 7), pad("ranks", 5), pad("batch", 6), pad("samples/s", 10), pad("speedup", 8),
+                   pad("step ms", 8), pad("emb ms", 7), pad("oracle", 7), pad("comm ms", 8), pad("dense ms", 8), pad("comm %", 7)].joined(separator: " "))
+        }
+        var rows: [ScalingRow] = []
+        for setup in setups {
+            var benchmark = ShardedDLRMBenchmark(setup: setup, steps: steps ?? defaultSteps(setup))
+            benchmark.runs = runs
+            let specs = try setup.config.tables.map { table throws(PlanError) in
+                try TableSpec(name: table.name, rows: table.rows, dim: table.dim, poolingFactor: Double(setup.pooling), distribution: setup.distribution)
+            }
+            var base: [ShardedDLRMBenchmark.Scaling: Double] = [:]
+            for count in rankCounts {
+                for scaling in count == 1 ? [.strong] : ShardedDLRMBenchmark.Scaling.allCases {
+                    let shards = ShardingPlan.roundRobin(specs, ranks: count).shardsByRank(tables: specs)
+                    let group = try world.split(color: world.rank < count ? 0 : nil)
+                    let measured = try group.flatMap { try benchmark.run(on: $0, scaling: scaling, shardsByRank: shards, threads: threads) }
+                    if let measured {
+                        let oracle = CostOracle(batchSize: measured.globalBatch, communication: AlltoallCostModel(tables: [:]))
+                        let slowest = measured.embeddingMilliseconds.indices.max { measured.embeddingMilliseconds[$0] < measured.embeddingMilliseconds[$1] }!
+                        let isolated = oracle.measure(shards[slowest], tables: specs)
+                        if count == 1 { base = [.strong: measured.samplesPerSecond, .weak: measured.samplesPerSecond] }
+                        let row = ScalingRow(measured: measured, speedup: measured.samplesPerSecond / (base[scaling] ?? measured.samplesPerSecond),
+                                             oracleEmbeddingMilliseconds: isolated.forward + isolated.backward)
+                        rows.append(row)
+                        print([pad(setup.name, 8), pad(scaling.rawValue, 7), pad("\(count)", 5), pad("\(measured.globalBatch)", 6),
+                               pad(String(Int(measured.samplesPerSecond.rounded())), 10), pad(String(format: "%.2fx", row.speedup), 8),
+                               pad(fixed(measured.stepMilliseconds), 8), pad(fixed(measured.embeddingMilliseconds[slowest]), 7),
+                               pad(fixed(row.oracleEmbeddingMilliseconds), 7), pad(fixed(measured.communicationMilliseconds.max()!), 8),
+                               pad(fixed(measured.denseMilliseconds.max()!), 8),
+                               pad(String(format: "%.1f%%", 100 * measured.communicationFraction), 7)].joined(separator: " "))
+                        fflush(nil)
+                    }
+                    try world.sleepingBarrier()
+                }
+            }
+        }
+        if world.isRoot, let json { try JSONFile.write(rows, to: json) }
     }
 }

@@ -99,7 +99,7 @@ struct DLRMCommand: ParsableCommand {
         let memoryPerRank = try memory.map { text throws(PlanError) in try ByteCount(parsing: text).bytes }
         let placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
             if let plan { return try ShardingPlan.read(plan) }
-            return ShardingPlan(tables: specs, rankOfTable: specs.indices.map { $0 % world.size }, ranks: world.size, algorithm: "round-robin")
+            return ShardingPlan.roundRobin(specs, ranks: world.size)
         }
         let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
                                       embeddingOptimizer: model.embeddingOptimizer,

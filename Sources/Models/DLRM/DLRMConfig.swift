@@ -57,8 +57,8 @@ public struct DLRMConfig: Codable, Hashable, Sendable {
     }
 
     /// Sizes from a spec like `13-512-256-64`.
-    public static func parseSizes(_ spec: String, name: String) throws(ConfigError) -> [Int] {
-        let parts = spec.split(separator: "-", omittingEmptySubsequences: false)
+    public static func parseSizes(_ spec: String, separator: Character = "-", name: String) throws(ConfigError) -> [Int] {
+        let parts = spec.split(separator: separator, omittingEmptySubsequences: false)
         var sizes: [Int] = []
         for part in parts {
             guard let size = Int(part), size > 0 else {

@@ -67,6 +67,11 @@ public struct ShardingPlan: Codable, Hashable, Sendable {
         })
     }
 
+    /// Table i whole on rank i mod `ranks`.
+    public static func roundRobin(_ tables: [TableSpec], ranks: Int) -> ShardingPlan {
+        ShardingPlan(tables: tables, rankOfTable: tables.indices.map { $0 % ranks }, ranks: ranks, algorithm: "round-robin")
+    }
+
     /// Per rank, the shards it holds as the model builds them (table index into `tables`, in
     /// table order). Call on a validated plan.
     public func shardsByRank(tables: [TableSpec]) -> [[EmbeddingShardSpec]] {
