@@ -145,7 +145,8 @@ struct DLRMCommand: ParsableCommand {
                 let eta = Double(steps - done) * (trainSeconds + dataSeconds) / Double(done - firstStep)
                 let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", done, steps, lastWindowLoss,
                                   rate, model.schedule.rate(at: step), eta)
-                if live { print("\r" + line, terminator: done == steps ? "\n" : ""); fflush(nil) } else if root { print(line) }
+                if live { print("\r" + line, terminator: done == steps ? "\n" : "") } else if root { print(line) }
+                fflush(nil)  // progress reaches a log file or a pipe as it happens
                 let phases = try Self.gatherPhases(trainer, steps: windowSteps)
                 if let phases, world.size > 1 {
                     for (rank, p) in phases.enumerated() {

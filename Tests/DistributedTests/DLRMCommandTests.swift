@@ -1,4 +1,6 @@
+import Distributed
 import Foundation
+import Models
 import Sharding
 import TestSupport
 import Testing
@@ -129,6 +131,34 @@ import Testing
             #expect(abs(a - b) <= 1e-4 * a, "loss \(b) after resuming, \(a) without a stop")
         }
         #expect(expected.auc != nil && expected.auc == measured.auc)
+    }
+
+    @Test func aRunKilledAtARandomStepLosesOnlyTheStepsSinceItsLastCheckpoint() throws {
+        try withTemporaryDirectory("killed") { directory in
+            var random = SplitMix64(seed: 2026)
+            let killAt = 12 + random.nextInt(below: 30)
+            let arguments = ["dlrm", "--print-every", "1", "--batch-size", "4096", "--eval-samples", "1024", "--seed", "3"]
+            let checkpoints = ["--checkpoint-dir", directory.path, "--checkpoint-every", "5"]
+            func printedSteps(_ text: String) -> [Int] {
+                text.split(separator: "\n").compactMap { line in
+                    line.hasPrefix("step") ? line.dropFirst(4).split(separator: "/").first.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } : nil
+                }
+            }
+            let killed = try MPIRun.mpitrain(arguments + checkpoints + ["--steps", "5000"], ranks: 2) { printedSteps($0).last ?? 0 >= killAt }
+            #expect(killed.status != 0, "the job ran to its end before it could be stopped")
+            let lastPrinted = printedSteps(killed.stdout).last ?? 0
+            let newest = try #require(DLRMCheckpoint.newest(in: directory.path), "no checkpoint survived: \(killed.stderr)")
+            // Step N is printed before its checkpoint is written, so the kill may cut that save short.
+            #expect(newest.step % 5 == 0 && newest.step >= (lastPrinted - 1) / 5 * 5 - 5 && newest.step <= lastPrinted,
+                    "newest checkpoint at step \(newest.step), last step printed \(lastPrinted)")
+            let end = newest.step + 6
+            let resumed = try MPIRun.mpitrain(arguments + checkpoints + ["--steps", "\(end)", "--resume"], ranks: 2)
+            let whole = try MPIRun.mpitrain(arguments + ["--steps", "\(end)"], ranks: 2)
+            #expect(resumed.status == 0 && whole.status == 0, "\(resumed.stderr)\(whole.stderr)")
+            let expected = Self.trajectory(whole).losses.suffix(6), measured = Self.trajectory(resumed).losses
+            #expect(measured.count == 6, "\(resumed.stdout)")
+            for (a, b) in zip(expected, measured) { #expect(abs(a - b) <= 1e-4 * a, "loss \(b) after the kill, \(a) without") }
+        }
     }
 
     @Test func aDamagedCheckpointStopsWithOneLineAndStaysAsItWas() throws {

@@ -36,16 +36,18 @@ struct MPIRun {
         return candidate
     }
 
-    /// Runs `mpitrain arguments` on `ranks` ranks and waits at most `timeLimit` seconds.
-    static func mpitrain(_ arguments: [String], ranks: Int = 1, timeLimit: Double = 120) throws -> Outcome {
+    /// Runs `mpitrain arguments` on `ranks` ranks and waits at most `timeLimit` seconds; with
+    /// `stopWhen`, kills the ranks once the job's output satisfies it.
+    static func mpitrain(_ arguments: [String], ranks: Int = 1, timeLimit: Double = 120,
+                         stopWhen: ((String) -> Bool)? = nil) throws -> Outcome {
         let binary = try executable()
         if ranks == 1 {
             // As `launch run` does for every rank: results must not depend on BLAS threading.
-            return try run(binary, arguments, environment: ["OPENBLAS_NUM_THREADS": "1"], timeLimit: timeLimit)
+            return try run(binary, arguments, environment: ["OPENBLAS_NUM_THREADS": "1"], timeLimit: timeLimit, stopWhen: stopWhen)
         }
         let launch = repositoryRoot.appendingPathComponent("launch")
         return try run(launch, ["run", "-n", String(ranks), "--"] + arguments,
-                       environment: ["MPITRAIN_BIN": binary.path], timeLimit: timeLimit)
+                       environment: ["MPITRAIN_BIN": binary.path], timeLimit: timeLimit, stopWhen: stopWhen)
     }
 
     /// Runs `./launch arguments` as a user would.
@@ -53,7 +55,8 @@ struct MPIRun {
         try run(repositoryRoot.appendingPathComponent("launch"), arguments, environment: environment, timeLimit: timeLimit)
     }
 
-    static func run(_ executable: URL, _ arguments: [String], environment: [String: String], timeLimit: Double) throws -> Outcome {
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String], timeLimit: Double,
+                    stopWhen: ((String) -> Bool)? = nil) throws -> Outcome {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -71,8 +74,18 @@ struct MPIRun {
         process.terminationHandler = { _ in finished.signal() }
         let start = Date()
         try process.run()
-        if finished.wait(timeout: .now() + timeLimit) == .timedOut {
-            // mpirun forwards SIGTERM to its ranks; SIGKILL if it does not stop.
+        if let stopWhen {
+            while finished.wait(timeout: .now() + 0.02) == .timedOut && Date().timeIntervalSince(start) < timeLimit {
+                if stopWhen((try? String(contentsOf: out, encoding: .utf8)) ?? "") {
+                    // As a crashed node would: the ranks die at once, and mpirun must end the job.
+                    for child in children(of: process.processIdentifier) { kill(child, SIGKILL) }
+                    break
+                }
+            }
+        }
+        if finished.wait(timeout: .now() + max(0, timeLimit - Date().timeIntervalSince(start))) == .timedOut {
+            // The ranks first, so that none outlives the job, then mpirun.
+            for child in children(of: process.processIdentifier) { kill(child, SIGKILL) }
             process.terminate()
             if finished.wait(timeout: .now() + 5) == .timedOut { kill(process.processIdentifier, SIGKILL) }
             throw HarnessError("mpitrain \(arguments.joined(separator: " ")) did not finish within \(Int(timeLimit)) s")
@@ -81,6 +94,18 @@ struct MPIRun {
                        stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
                        stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
                        seconds: Date().timeIntervalSince(start))
+    }
+}
+
+/// Processes whose parent is `parent`, from /proc.
+private func children(of parent: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        // Fields after the command name: state, then the parent's pid.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == parent
     }
 }
 
