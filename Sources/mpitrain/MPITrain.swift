@@ -10,9 +10,12 @@ struct MPITrain: ParsableCommand {
         discussion: "Run one rank directly, or many with `./launch run -n N -- <command> ...` (mpirun).",
         subcommands: [
             BenchCommand.self,
+            CostsCommand.self,
             DLRMCommand.self,
             GNNCommand.self,
+            PlanCommand.self,
             SelfTestCommand.self,
+            TablesCommand.self,
         ])
 
     /// Parses, runs, and shuts MPI down; errors print one line and exit non-zero. When ranks can

@@ -64,13 +64,18 @@ public struct AlltoallCostModel: Sendable {
     /// Communication of each rank in a step over `batchSize` samples: indices in, pooled
     /// vectors out, their gradients back.
     public func communication(byRank shards: [[EmbeddingShardSpec]], tables: [TableSpec], batchSize: Int) -> [Double] {
-        let ranks = shards.count
-        return shards.map { mine in
-            let width = mine.reduce(0) { $0 + $1.columns.count }
-            let lookups = Set(mine.map(\.table)).reduce(0.0) { $0 + tables[$1].poolingFactor }
-            let pooled = Double(batchSize * width * MemoryLayout<Float>.size)
-            let indices = Double(batchSize) * (lookups + 1) * Double(MemoryLayout<Int32>.size)
-            return milliseconds(bytes: indices, ranks: ranks) + 2 * milliseconds(bytes: pooled, ranks: ranks)
+        shards.map { mine in
+            rank(width: mine.reduce(0) { $0 + $1.columns.count }, lookups: Set(mine.map(\.table)).reduce(0.0) { $0 + tables[$1].poolingFactor },
+                 ranks: shards.count, batchSize: batchSize)
         }
+    }
+
+    /// Milliseconds of one rank's exchanges in a step: it owns `width` columns in all, of
+    /// tables whose pooling factors sum to `lookups`.
+    public func rank(width: Int, lookups: Double, ranks: Int, batchSize: Int) -> Double {
+        guard width > 0 else { return 0 }
+        let pooled = Double(batchSize * width * MemoryLayout<Float>.size)
+        let indices = Double(batchSize) * (lookups + 1) * Double(MemoryLayout<Int32>.size)
+        return milliseconds(bytes: indices, ranks: ranks) + 2 * milliseconds(bytes: pooled, ranks: ranks)
     }
 }

@@ -10,8 +10,8 @@ public struct CostOracle: PlanCostModel {
     public var batchSize: Int
     public var communication: AlltoallCostModel
     public var seed: UInt64
-    public var warmup = 1
-    public var iterations = 5
+    public var warmup = 2
+    public var iterations = 11
 
     public init(batchSize: Int, communication: AlltoallCostModel, seed: UInt64 = 0) {
         self.batchSize = batchSize

@@ -1,0 +1,165 @@
+import Foundation
+import Models
+
+/// NeuroShard's search (Zha et al., MLSys 2023) on the pre-trained cost model: a greedy grid
+/// search places shards table-wise, and a beam search over column halvings of the costliest
+/// shards on the bottleneck rank looks for a cheaper plan. Plans are judged by the model's
+/// predicted cost (max over ranks of compute plus communication); memory is a hard limit.
+public struct NeuroShardPlanner: Planner {
+    public let name = "neuroshard"
+    public let model: NeuroShardCostModel
+    public let communication: AlltoallCostModel
+    public var beamWidth = 3
+    public var candidates = 10
+    public var depth = 10
+    /// Caps on a rank's summed dims, as multiples of the mean, tried by the grid search.
+    public var dimCaps: [Double] = [1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 1.75, 2.0, .infinity]
+
+    public init(model: NeuroShardCostModel, communication: AlltoallCostModel) {
+        self.model = model
+        self.communication = communication
+    }
+
+    /// A shard to place: a column range of a table.
+    struct Piece: Hashable {
+        var table: Int
+        var columns: Range<Int>
+    }
+
+    public func plan(_ task: PlanningTask) throws(PlanError) -> ShardingPlan {
+        var best = try greedyGrid(task, pieces: task.tables.indices.map { Piece(table: $0, columns: 0..<task.tables[$0].dim) })
+        var beam = [best]
+        for _ in 0..<depth {
+            var next: [Candidate] = []
+            for state in beam {
+                for split in splits(of: state, task) {
+                    if let placed = try? greedyGrid(task, pieces: split), !next.contains(where: { $0.pieces == placed.pieces }) {
+                        next.append(placed)
+                    }
+                }
+            }
+            guard !next.isEmpty else { break }
+            next.sort { $0.cost < $1.cost }
+            beam = Array(next.prefix(beamWidth))
+            if beam[0].cost < best.cost { best = beam[0] }
+        }
+        return best.plan(task, algorithm: name)
+    }
+
+    /// A placement of pieces and its predicted cost.
+    struct Candidate {
+        var pieces: [Piece]
+        var ranks: [Int]
+        var rankCosts: [Double]
+        var cost: Double { rankCosts.max() ?? 0 }
+
+        func plan(_ task: PlanningTask, algorithm: String) -> ShardingPlan {
+            var shards = [[ShardingPlan.Shard]](repeating: [], count: task.tables.count)
+            for (piece, rank) in zip(pieces, ranks) { shards[piece.table].append(.init(columns: piece.columns, rank: rank)) }
+            return ShardingPlan(ranks: task.ranks, algorithm: algorithm, placements: task.tables.indices.map { t in
+                .init(table: task.tables[t].name, shards: shards[t].sorted { $0.columns.lowerBound < $1.columns.lowerBound })
+            })
+        }
+    }
+
+    /// New piece lists: one of the `candidates` costliest pieces of the bottleneck rank cut into
+    /// two column halves (each at least 4 columns wide).
+    private func splits(of state: Candidate, _ task: PlanningTask) -> [[Piece]] {
+        guard let bottleneck = state.rankCosts.indices.max(by: { state.rankCosts[$0] < state.rankCosts[$1] }) else { return [] }
+        let mine = state.pieces.indices.filter { state.ranks[$0] == bottleneck && state.pieces[$0].columns.count >= 8 }
+        let single = model.head(model.embed(mine.map { (task.tables[state.pieces[$0].table], state.pieces[$0].columns.count) }),
+                                batch: task.batchSize)
+        let order = mine.indices.sorted { single[$0].forward + single[$0].backward > single[$1].forward + single[$1].backward }
+        return order.prefix(candidates).map { k in
+            let i = mine[k], piece = state.pieces[i]
+            let middle = piece.columns.lowerBound + piece.columns.count / 2
+            var pieces = state.pieces
+            pieces[i] = Piece(table: piece.table, columns: piece.columns.lowerBound..<middle)
+            pieces.insert(Piece(table: piece.table, columns: middle..<piece.columns.upperBound), at: i + 1)
+            return pieces
+        }
+    }
+
+    /// The greedy grid search: for each dim cap, pieces in descending predicted cost, each to
+    /// the rank with room (and within the cap, when any rank is) whose predicted cost after
+    /// taking it is lowest. The cheapest plan over the caps.
+    func greedyGrid(_ task: PlanningTask, pieces: [Piece]) throws(PlanError) -> Candidate {
+        let items = pieces.map { (table: task.tables[$0.table], columns: $0.columns.count) }
+        let embeddings = model.embed(items)
+        let alone = model.head(embeddings, batch: task.batchSize)
+        let order = pieces.indices.sorted { (alone[$0].forward + alone[$0].backward, $1) > (alone[$1].forward + alone[$1].backward, $0) }
+        let bytes = pieces.map { task.tables[$0.table].bytes(columns: $0.columns.count, optimizer: task.optimizer) }
+        let meanDims = Double(items.reduce(0) { $0 + $1.columns }) / Double(task.ranks)
+        let width = embeddings.first?.count ?? 0
+        var best: Candidate?
+        var failure: PlanError?
+        for cap in dimCaps {
+            var sums = [[Float]](repeating: [Float](repeating: 0, count: width), count: task.ranks)
+            var used = [Int](repeating: 0, count: task.ranks), dims = [Int](repeating: 0, count: task.ranks)
+            var lookups = [Double](repeating: 0, count: task.ranks)
+            var ranks = [Int](repeating: -1, count: pieces.count)
+            var placedAll = true
+            for i in order {
+                let roomy = (0..<task.ranks).filter { used[$0] + bytes[i] <= task.memoryPerRank }
+                guard !roomy.isEmpty else {
+                    let free = task.memoryPerRank - (used.min() ?? 0)
+                    failure = PlanError("table \(task.tables[pieces[i].table].name) (\(ByteCount(bytes[i]))) fits on no rank: "
+                                        + "the emptiest has \(ByteCount(free)) free, \(ByteCount(bytes[i] - free)) short")
+                    placedAll = false
+                    break
+                }
+                let capped = roomy.filter { Double(dims[$0] + items[i].columns) <= cap * meanDims + 1e-9 }
+                let choices = capped.isEmpty ? roomy : capped
+                let trial = choices.map { r in zip(sums[r], embeddings[i]).map { $0 + $1 } }
+                let compute = model.head(trial, batch: task.batchSize)
+                let costs = choices.indices.map { k in
+                    compute[k].forward + compute[k].backward
+                        + communication.rank(width: dims[choices[k]] + items[i].columns,
+                                             lookups: lookups[choices[k]] + items[i].table.poolingFactor, ranks: task.ranks, batchSize: task.batchSize)
+                }
+                let k = costs.indices.min { costs[$0] < costs[$1] }!
+                let r = choices[k]
+                sums[r] = trial[k]
+                used[r] += bytes[i]
+                dims[r] += items[i].columns
+                lookups[r] += items[i].table.poolingFactor
+                ranks[i] = r
+            }
+            guard placedAll else { continue }
+            let compute = model.head(sums, batch: task.batchSize)
+            let rankCosts = (0..<task.ranks).map { r in
+                compute[r].forward + compute[r].backward
+                    + communication.rank(width: dims[r], lookups: lookups[r], ranks: task.ranks, batchSize: task.batchSize)
+            }
+            let candidate = Candidate(pieces: pieces, ranks: ranks, rankCosts: rankCosts)
+            if best == nil || candidate.cost < best!.cost { best = candidate }
+        }
+        guard let best else { throw failure ?? PlanError("no plan fits") }
+        return best
+    }
+
+}
+
+/// The cost model's predictions for a whole plan: each rank's shard set through the compute
+/// model, communication from the all-to-all model.
+public struct NeuroShardPrediction: PlanCostModel {
+    public let model: NeuroShardCostModel
+    public let communication: AlltoallCostModel
+    public let batchSize: Int
+
+    public init(model: NeuroShardCostModel, communication: AlltoallCostModel, batchSize: Int) {
+        self.model = model
+        self.communication = communication
+        self.batchSize = batchSize
+    }
+
+    public func cost(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> PlanCost {
+        try plan.validate(tables: tables)
+        let byRank = plan.shardsByRank(tables: tables)
+        let comms = communication.communication(byRank: byRank, tables: tables, batchSize: batchSize)
+        return PlanCost(ranks: zip(byRank, comms).map { shards, comm in
+            let compute = model.predict(shards.map { (tables[$0.table], $0.columns.count) }, batch: batchSize)
+            return RankCost(forward: compute.forward, backward: compute.backward, communication: comm)
+        })
+    }
+}

@@ -1,0 +1,227 @@
+import ArgumentParser
+import Foundation
+import Models
+import Sharding
+
+/// `mpitrain plan`: the dry run users make before a job, and `plan eval` over task sets.
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Place embedding tables on ranks and print the plan's per-rank memory and predicted cost (no MPI job).",
+        subcommands: [DryRun.self, Eval.self],
+        defaultSubcommand: DryRun.self)
+
+    /// The cost model and all-to-all calibration the planners and reports use.
+    struct ModelOptions: ParsableArguments {
+        @Option(help: "NeuroShard cost model (default: the one trained on this machine that ships with MPITrain).")
+        var costModel: String?
+
+        @Option(help: "`bench comm --json` reports to calibrate all-to-all costs (default: the shipped ones).")
+        var commCalibration: [String] = []
+
+        func communication() throws(PlanError) -> AlltoallCostModel {
+            commCalibration.isEmpty ? try AlltoallCostModel.shipped() : try AlltoallCostModel(reports: commCalibration)
+        }
+
+        func neuroShard() throws(PlanError) -> NeuroShardCostModel {
+            if let costModel { return try NeuroShardCostModel.read(costModel) }
+            return try NeuroShardCostModel.shipped()
+        }
+    }
+
+    struct DryRun: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dry-run",
+            abstract: "Plan one set of tables and print the per-rank report (the default subcommand).")
+
+        @Option(help: "Table specs (JSON).")
+        var tables: String
+
+        @Option(help: "Ranks to place the tables on.")
+        var ranks: Int
+
+        @Option(help: "Embedding memory per rank, e.g. 2GiB.")
+        var memory: String
+
+        @Option(help: "Global batch size the costs are for.")
+        var batch = 512
+
+        @Option(help: "Planner: \(PlannerCatalog.names.joined(separator: ", ")).")
+        var algo = "neuroshard"
+
+        @Option(help: "Embedding optimizer whose state counts toward memory: sgd or adagrad.")
+        var optimizer: EmbeddingOptimizer = .sgd
+
+        @Option(help: "Seed of random choices.")
+        var seed: UInt64 = 0
+
+        @Flag(help: "Also measure the plan with the cost oracle and show it beside the prediction.")
+        var measure = false
+
+        @Option(help: "Write the plan (JSON) here.")
+        var out: String?
+
+        @OptionGroup var models: ModelOptions
+
+        func validate() throws {
+            guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+            guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        }
+
+        func run() throws {
+            let task = PlanningTask(tables: try TableSpecFile.read(tables), ranks: ranks, memoryPerRank: try ByteCount(parsing: memory).bytes,
+                                    batchSize: batch, optimizer: optimizer)
+            let communication = try models.communication()
+            let planner = try PlannerCatalog.planner(named: algo, seed: seed, communication: communication, costModel: models.neuroShard)
+            let start = ContinuousClock.now
+            let plan = try planner.plan(task)
+            let searchSeconds = (ContinuousClock.now - start).seconds
+            try plan.validate(tables: task.tables, memoryPerRank: task.memoryPerRank, optimizer: optimizer)
+            let (predictor, source) = try PlanReport.predictor(models, batch: batch, communication: communication)
+            let measured = measure ? try CostOracle(batchSize: batch, communication: communication, seed: seed).cost(of: plan, tables: task.tables) : nil
+            print("plan: \(algo), \(task.tables.count) tables on \(ranks) ranks, \(ByteCount(task.memoryPerRank)) per rank, batch \(batch); "
+                  + String(format: "searched in %.3f s", searchSeconds))
+            print(PlanReport.table(plan, task: task, predicted: try predictor.cost(of: plan, tables: task.tables), predictedBy: source,
+                                   measured: measured))
+            if let out {
+                try plan.write(to: out)
+                print("wrote \(out)")
+            }
+        }
+    }
+
+    struct Eval: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Plan every task with every planner, measure each plan with the cost oracle, and compare.")
+
+        @Option(help: "Tasks (from `tables tasks`).")
+        var tasks: String
+
+        @Option(help: "Planners, comma-separated (default: all).")
+        var algos: String = PlannerCatalog.names.joined(separator: ",")
+
+        @Option(help: "Seed of random choices and of the oracle's batches.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Also write every task's results as JSON here.")
+        var json: String?
+
+        @OptionGroup var models: ModelOptions
+
+        struct Result: Codable {
+            let task: Int
+            let algorithm: String
+            let feasible: Bool
+            let failure: String?
+            let searchSeconds: Double
+            let measuredMilliseconds: Double?
+        }
+
+        func run() throws {
+            let tasks = try TaskFile.read(self.tasks)
+            let names = algos.split(separator: ",").map(String.init)
+            let communication = try models.communication()
+            let planners = try names.map { name throws(PlanError) in
+                try PlannerCatalog.planner(named: name, seed: seed, communication: communication, costModel: models.neuroShard)
+            }
+            var results: [Result] = []
+            for (t, task) in tasks.enumerated() {
+                let oracle = CostOracle(batchSize: task.batchSize, communication: communication, seed: seed)
+                for (name, planner) in zip(names, planners) {
+                    let start = ContinuousClock.now
+                    do {
+                        let plan = try planner.plan(task)
+                        let seconds = (ContinuousClock.now - start).seconds
+                        try plan.validate(tables: task.tables, memoryPerRank: task.memoryPerRank, optimizer: task.optimizer)
+                        let cost = try oracle.cost(of: plan, tables: task.tables)
+                        results.append(Result(task: t, algorithm: name, feasible: true, failure: nil, searchSeconds: seconds,
+                                              measuredMilliseconds: cost.total))
+                    } catch {
+                        results.append(Result(task: t, algorithm: name, feasible: false, failure: error.description,
+                                              searchSeconds: (ContinuousClock.now - start).seconds, measuredMilliseconds: nil))
+                    }
+                }
+                print("task \(t + 1)/\(tasks.count): " + names.map { name in
+                    results.last { $0.task == t && $0.algorithm == name }?.measuredMilliseconds.map { String(format: "%@ %.2f", name, $0) }
+                        ?? "\(name) infeasible"
+                }.joined(separator: ", "))
+                fflush(nil)
+            }
+            print(PlanReport.comparison(results.map { ($0.task, $0.algorithm, $0.measuredMilliseconds, $0.searchSeconds) },
+                                        algorithms: names, tasks: tasks.count))
+            if let json { try JSONFile.write(results, to: json) }
+        }
+    }
+}
+
+extension EmbeddingOptimizer: ExpressibleByArgument {}
+
+/// The text of plan reports.
+enum PlanReport {
+    /// The model that predicts costs in reports: NeuroShard's when one is available, else the
+    /// analytic estimate.
+    static func predictor(_ models: PlanCommand.ModelOptions, batch: Int,
+                          communication: AlltoallCostModel) throws -> (any PlanCostModel, String) {
+        if let model = try? models.neuroShard() {
+            return (NeuroShardPrediction(model: model, communication: communication, batchSize: batch), "NeuroShard cost model")
+        }
+        if models.costModel != nil { _ = try models.neuroShard() }
+        return (AnalyticCostModel(batchSize: batch, communication: communication), "analytic estimate")
+    }
+
+    /// Per rank: memory, shards, predicted (and measured) milliseconds; then the imbalance.
+    static func table(_ plan: ShardingPlan, task: PlanningTask, predicted: PlanCost, predictedBy source: String,
+                      measured: PlanCost?) -> String {
+        let memory = plan.memoryByRank(tables: task.tables, optimizer: task.optimizer)
+        let shards = plan.shardsByRank(tables: task.tables)
+        var lines = ["predicted by the \(source)" + (measured == nil ? "" : "; measured by the cost oracle on this machine") + ", ms per step",
+                     [pad("rank", 4), pad("memory", 10), pad("used", 6), pad("whole", 5), pad("cols", 4), pad("fwd", 7), pad("bwd", 7),
+                      pad("comm", 7), pad("total", 7)].joined(separator: " ")
+                        + (measured == nil ? "" : " |" + [pad("fwd", 7), pad("bwd", 7), pad("comm", 7), pad("total", 7)].joined(separator: " "))]
+        for rank in 0..<plan.ranks {
+            let whole = shards[rank].filter { $0.columns.count == task.tables[$0.table].dim }.count
+            let p = predicted.ranks[rank]
+            var line = [pad("\(rank)", 4), pad(ByteCount(memory[rank]).description, 10),
+                        pad(String(format: "%.0f%%", 100 * Double(memory[rank]) / Double(task.memoryPerRank)), 6),
+                        pad("\(whole)", 5), pad("\(shards[rank].count - whole)", 4), pad(fixed(p.forward), 7), pad(fixed(p.backward), 7),
+                        pad(fixed(p.communication), 7), pad(fixed(p.total), 7)].joined(separator: " ")
+            if let m = measured?.ranks[rank] {
+                line += " |" + [pad(fixed(m.forward), 7), pad(fixed(m.backward), 7), pad(fixed(m.communication), 7), pad(fixed(m.total), 7)]
+                    .joined(separator: " ")
+            }
+            lines.append(line)
+        }
+        let meanMemory = Double(memory.reduce(0, +)) / Double(plan.ranks)
+        var summary = String(format: "step %.2f ms predicted (slowest rank), imbalance max/mean %.2f; memory max/mean %.2f",
+                             predicted.total, predicted.imbalance, Double(memory.max() ?? 0) / max(meanMemory, 1))
+        if let measured {
+            summary += String(format: "; measured %.2f ms, imbalance %.2f, prediction error %+.0f%%", measured.total, measured.imbalance,
+                              100 * (predicted.total - measured.total) / measured.total)
+        }
+        return (lines + [summary]).joined(separator: "\n")
+    }
+
+    /// Per planner: mean measured cost over the tasks every planner could place, improvement
+    /// over the best heuristic there, feasibility and mean search time.
+    static func comparison(_ results: [(task: Int, algorithm: String, cost: Double?, seconds: Double)], algorithms: [String], tasks: Int) -> String {
+        let common = (0..<tasks).filter { t in algorithms.allSatisfy { a in results.contains { $0.task == t && $0.algorithm == a && $0.cost != nil } } }
+        func mean(_ a: String) -> Double? {
+            let costs = common.compactMap { t in results.first { $0.task == t && $0.algorithm == a }?.cost }
+            return costs.isEmpty ? nil : costs.reduce(0, +) / Double(costs.count)
+        }
+        let bestHeuristic = algorithms.filter { PlannerCatalog.heuristics.contains($0) }.compactMap { a in mean(a).map { (a, $0) } }
+            .min { $0.1 < $1.1 }
+        var lines = ["", "\(tasks) tasks, \(common.count) placed by every planner; costs are the oracle's, ms per step, mean over those"
+                     + (bestHeuristic.map { "; best heuristic: \($0.0)" } ?? ""),
+                     [pad("planner", 18), pad("mean cost", 10), pad("vs best heuristic", 18), pad("feasible", 9), pad("search s", 9)].joined(separator: " ")]
+        for a in algorithms {
+            let mine = results.filter { $0.algorithm == a }
+            let feasible = mine.filter { $0.cost != nil }.count
+            let cost = mean(a)
+            let versus = cost.flatMap { c in bestHeuristic.map { String(format: "%+.1f%%", 100 * (1 - c / $0.1)) } } ?? "-"
+            lines.append([pad(a, 18), pad(cost.map { fixed($0) } ?? "-", 10), pad(versus, 18), pad("\(feasible)/\(mine.count)", 9),
+                          pad(String(format: "%.3f", mine.map(\.seconds).reduce(0, +) / Double(max(mine.count, 1))), 9)].joined(separator: " "))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

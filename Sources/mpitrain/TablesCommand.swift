@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import Models
+import Sharding
+
+/// `mpitrain tables ...`: synthetic table pools and planning tasks drawn from them.
+struct TablesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tables",
+        abstract: "Generate a synthetic pool of embedding tables, or planning tasks drawn from one.",
+        subcommands: [Pool.self, Tasks.self])
+
+    struct Pool: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A pool of tables whose statistics resemble the public DLRM traces.")
+
+        @Option(help: "Tables in the pool.")
+        var count = 400
+
+        @Option(help: "Seed of every random choice.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Write the pool (JSON table specs) here.")
+        var out: String
+
+        func run() throws {
+            let pool = try TablePool.generate(count: count, seed: seed)
+            try TableSpecFile.write(pool, to: out)
+            let rows = pool.map(\.rows).sorted(), pooling = pool.map(\.poolingFactor).sorted()
+            let zipf = pool.filter { if case .zipf = $0.distribution { true } else { false } }.count
+            print("\(pool.count) tables: rows \(rows.first!)...\(rows.last!) (median \(rows[rows.count / 2])), "
+                  + String(format: "pooling mean %.1f (median %.0f, max %.0f), ", pooling.reduce(0, +) / Double(pool.count),
+                           pooling[pooling.count / 2], pooling.last!)
+                  + "dims \(Set(pool.map(\.dim)).sorted().map(String.init).joined(separator: "/")), \(zipf) Zipf and \(pool.count - zipf) uniform")
+            print("wrote \(out)")
+        }
+    }
+
+    struct Tasks: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Planning tasks (tables, ranks, memory per rank) drawn from one split of a pool.")
+
+        @Option(help: "The pool (from `tables pool`).")
+        var pool: String
+
+        @Option(help: "shard-small, shard-mid or shard-large (BENCHMARKS.md).")
+        var preset: String
+
+        @Option(help: "Tasks to draw.")
+        var count = 20
+
+        @Option(help: "train (tables the cost model may see) or held-out (tables it never sees).")
+        var split: Split = .heldOut
+
+        @Option(help: "Global batch size the costs are for.")
+        var batchSize = 512
+
+        @Option(help: "Seed of the split and the draws.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Write the tasks here.")
+        var out: String
+
+        enum Split: String, ExpressibleByArgument { case train, heldOut = "held-out" }
+
+        func run() throws {
+            let preset = try TaskPreset.named(preset)
+            let (train, heldOut) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
+            let tasks = try preset.draw(count: count, from: split == .train ? train : heldOut, batchSize: batchSize, seed: seed)
+            do { try JSONFile.write(tasks, to: out) } catch { throw PlanError(error.description) }
+            print("\(tasks.count) \(preset.name) tasks from the \(split.rawValue) split (\(split == .train ? train.count : heldOut.count) tables): "
+                  + "\(preset.ranks) ranks, memory per rank \(Int(preset.memoryFraction * 100))% of each task's tables")
+            print("wrote \(out)")
+        }
+    }
+}
+
+/// Task files: a JSON list of planning tasks.
+enum TaskFile {
+    static func read(_ path: String) throws -> [PlanningTask] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw PlanError("\(path): cannot read (\(error.localizedDescription))") }
+        let tasks: [PlanningTask]
+        do { tasks = try JSONDecoder().decode([PlanningTask].self, from: data) }
+        catch let error as PlanError { throw PlanError("\(path): \(error)") }
+        catch { throw PlanError("\(path): \(JSONProblem.describe(error))") }
+        for (i, task) in tasks.enumerated() where task.ranks < 1 || task.memoryPerRank < 1 || task.batchSize < 1 {
+            throw PlanError("\(path): task \(i): ranks, memoryPerRank and batchSize must be positive")
+        }
+        return tasks
+    }
+}
