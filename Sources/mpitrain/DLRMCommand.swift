@@ -39,8 +39,13 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Place the embedding tables by this plan (JSON from `mpitrain plan --out`).")
     var plan: String?
 
+    @Option(help: "Search the plan on the coordinator with this planner: \(PlannerCatalog.names.joined(separator: ", ")).")
+    var planAlgo: String?
+
     @Option(help: "Embedding memory per rank the plan must fit, e.g. 2GiB (default: no limit).")
     var memory: String?
+
+    @OptionGroup var planModels: PlanCommand.ModelOptions
 
     @Option(help: "Samples per step.")
     var batchSize = 512
@@ -83,6 +88,7 @@ struct DLRMCommand: ParsableCommand {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
         }
         if data == .criteo && dataPath == nil { throw ValidationError("--data criteo needs --data-path") }
+        if plan != nil && planAlgo != nil { throw ValidationError("--plan and --plan-algo exclude each other") }
         if (resume || checkpointEvery > 0) && checkpointDir == nil { throw ValidationError("--resume and --checkpoint-every need --checkpoint-dir") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be at least 0") }
     }
@@ -97,10 +103,23 @@ struct DLRMCommand: ParsableCommand {
         let source = try makeSource(config)
         let specs = try tableSpecs(config)
         let memoryPerRank = try memory.map { text throws(PlanError) in try ByteCount(parsing: text).bytes }
+        let task = PlanningTask(tables: specs, ranks: world.size,
+                                memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },
+                                batchSize: batchSize, optimizer: model.embeddingOptimizer)
+        var searchSeconds = 0.0
         let placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
             if let plan { return try ShardingPlan.read(plan) }
-            return ShardingPlan.roundRobin(specs, ranks: world.size)
+            guard let planAlgo else { return ShardingPlan.roundRobin(specs, ranks: world.size) }
+            let planner = try PlannerCatalog.planner(named: planAlgo, seed: seed, communication: try planModels.communication(),
+                                                     costModel: planModels.neuroShard)
+            let start = ContinuousClock.now
+            defer { searchSeconds = (ContinuousClock.now - start).seconds }
+            return try planner.plan(task)
         }
+        // The coordinator's prediction of each rank's embedding and communication time.
+        let predicted: PlanCost? = world.isRoot
+            ? try? PlanReport.predictor(planModels, batch: batchSize, communication: try planModels.communication()).0
+                .cost(of: placement, tables: specs) : nil
         let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
                                       embeddingOptimizer: model.embeddingOptimizer,
                                       denseOptimizer: model.optimizer, seed: seed, trace: trace != nil)
@@ -112,7 +131,12 @@ struct DLRMCommand: ParsableCommand {
                   + "\(trainer.model.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)"
                   + (world.size > 1 ? " (\(batchSize / world.size) per rank on \(world.size) ranks)" : ""))
             print("data: \(source.description)")
-            print("plan: \(plan ?? placement.algorithm), " + placement.summary(tables: specs))
+            print("plan: \(plan ?? placement.algorithm)" + (planAlgo == nil ? "" : String(format: ", searched in %.3f s", searchSeconds))
+                  + ", " + placement.summary(tables: specs))
+            if planAlgo != nil, let predicted, let (_, source) = try? PlanReport.predictor(planModels, batch: batchSize,
+                                                                                          communication: try planModels.communication()) {
+                print(PlanReport.table(placement, task: task, predicted: predicted, predictedBy: source, measured: nil))
+            }
         }
         var firstStep = 0
         if resume, let checkpointDir {
@@ -150,8 +174,12 @@ struct DLRMCommand: ParsableCommand {
                 let phases = try Self.gatherPhases(trainer, steps: windowSteps)
                 if let phases, world.size > 1 {
                     for (rank, p) in phases.enumerated() {
+                        let forecast = predicted.map { cost in
+                            String(format: "  (predicted: embedding %.2f, communication %.2f)",
+                                   cost.ranks[rank].forward + cost.ranks[rank].backward, cost.ranks[rank].communication)
+                        } ?? ""
                         print(String(format: "  rank %d: embedding %.2f ms  communication %.2f ms  dense %.2f ms per step",
-                                     rank, p.embeddingMilliseconds, p.communicationMilliseconds, p.denseMilliseconds))
+                                     rank, p.embeddingMilliseconds, p.communicationMilliseconds, p.denseMilliseconds) + forecast)
                     }
                 }
                 try sink?.write(TrainRecord(step: done, loss: lastWindowLoss, samplesPerSecond: rate, learningRate: model.schedule.rate(at: step),

@@ -35,10 +35,8 @@ public struct AlltoallCostModel: Sendable {
 
     /// The calibration that ships with MPITrain (`Sources/Sharding/Resources/comm-*.json`).
     public static func shipped() throws(PlanError) -> AlltoallCostModel {
-        let directory = Bundle.module.resourceURL?.appendingPathComponent("Resources")
-        let names = directory.flatMap { try? FileManager.default.contentsOfDirectory(atPath: $0.path) } ?? []
-        let paths = names.filter { $0.hasPrefix("comm-") && $0.hasSuffix(".json") }.sorted()
-            .compactMap { directory?.appendingPathComponent($0).path }
+        let paths = Bundle.module.paths(forResourcesOfType: "json", inDirectory: nil)
+            .filter { ($0 as NSString).lastPathComponent.hasPrefix("comm-") }.sorted()
         guard !paths.isEmpty else { throw PlanError("no all-to-all calibration ships with this build") }
         return try AlltoallCostModel(reports: paths)
     }

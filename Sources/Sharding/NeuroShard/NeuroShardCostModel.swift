@@ -229,7 +229,7 @@ public final class NeuroShardCostModel {
 
     /// The model trained on this machine that ships with MPITrain.
     public static func shipped() throws(PlanError) -> NeuroShardCostModel {
-        guard let url = Bundle.module.resourceURL?.appendingPathComponent("Resources/neuroshard-cost-model.json") else {
+        guard let url = Bundle.module.url(forResource: "neuroshard-cost-model", withExtension: "json") else {
             throw PlanError("no NeuroShard cost model ships with this build")
         }
         return try read(url.path)

@@ -20,7 +20,8 @@ public struct ReuseBins: Hashable, Sendable, Codable {
         guard fractions.allSatisfy({ $0 >= 0 && $0.isFinite }) else { throw PlanError("reuse bins: fractions must be 0 or more") }
         let sum = fractions.reduce(0, +)
         guard abs(sum - 1) <= 1e-3 else { throw PlanError("reuse bins sum to \(String(format: "%.4f", sum)), not 1") }
-        self.fractions = fractions.map { $0 / sum }
+        // Renormalised only when visibly off, so that bins survive a JSON round trip bit for bit.
+        self.fractions = abs(sum - 1) < 1e-9 ? fractions : fractions.map { $0 / sum }
     }
 
     public init(from decoder: Decoder) throws { try self.init(fractions: try decoder.singleValueContainer().decode([Double].self)) }

@@ -1,0 +1,53 @@
+import Foundation
+import Sharding
+import TestSupport
+import Testing
+
+/// `mpitrain tables`, `plan` and `plan eval` as a user runs them.
+@Suite struct PlanCommandTests {
+    @Test func dryRunPrintsEveryRankAndWritesAValidPlan() throws {
+        try withTemporaryDirectory("plan-cli") { directory in
+            let pool = directory.appendingPathComponent("pool.json").path, plan = directory.appendingPathComponent("plan.json").path
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "24", "--out", pool]).status == 0)
+            let run = try MPIRun.mpitrain(["plan", "--tables", pool, "--ranks", "3", "--memory", "4GiB", "--algo", "greedy-lookup",
+                                           "--measure", "--out", plan])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.lines(startingWith: "plan: greedy-lookup, 24 tables on 3 ranks").count == 1, "\(run.stdout)")
+            #expect(run.stdout.split(separator: "\n").filter { $0.range(of: #"^ +[0-2] "#, options: .regularExpression) != nil }.count == 3)
+            #expect(run.stdout.contains("prediction error"))
+            let tables = try TableSpecFile.read(pool)
+            try ShardingPlan.read(plan).validate(tables: tables, ranks: 3, memoryPerRank: 4 << 30)
+        }
+    }
+
+    @Test func evalComparesPlannersOnTheSameTasks() throws {
+        try withTemporaryDirectory("plan-eval") { directory in
+            let pool = directory.appendingPathComponent("pool.json").path, tasks = directory.appendingPathComponent("tasks.json").path
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "80", "--out", pool]).status == 0)
+            #expect(try MPIRun.mpitrain(["tables", "tasks", "--pool", pool, "--preset", "shard-small", "--count", "2",
+                                         "--batch-size", "128", "--out", tasks]).status == 0)
+            let run = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "round-robin,greedy-size,torchrec-perf"])
+            #expect(run.status == 0, "\(run.stderr)")
+            for name in ["round-robin", "greedy-size", "torchrec-perf"] {
+                #expect(run.lines(startingWith: String(repeating: " ", count: 18 - name.count) + name).count == 1, "\(run.stdout)")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (["--memory", "lots"], "memory 'lots': expected a positive size such as 2GiB, 512MiB or 1000000"),
+        (["--memory", "1KiB"], "table pool1 (5.0 MiB) is larger than a rank's memory (1.0 KiB) by 5.0 MiB"),
+        (["--memory", "1GiB", "--algo", "magic"], "no planner 'magic' (" + PlannerCatalog.names.joined(separator: ", ") + ")"),
+    ])
+    func badInputStopsWithOneLine(arguments: [String], message: String) throws {
+        try withTemporaryDirectory("plan-bad") { directory in
+            let pool = directory.appendingPathComponent("pool.json").path, plan = directory.appendingPathComponent("plan.json").path
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "5", "--out", pool]).status == 0)
+            try Data("keep".utf8).write(to: URL(fileURLWithPath: plan))
+            let run = try MPIRun.mpitrain(["plan", "--tables", pool, "--ranks", "2", "--algo", "greedy-dim", "--out", plan] + arguments)
+            #expect(run.status != 0)
+            #expect(run.stderr == "mpitrain: error: \(message)\n")
+            #expect(try String(contentsOfFile: plan, encoding: .utf8) == "keep", "a failed run replaced the output file")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Models
+import Sharding
+import Testing
+
+/// Plans, their validation, the baselines, the oracle and NeuroShard.
+@Suite struct PlannerTests {
+    static func tables() throws -> [TableSpec] {
+        try [(50_000, 64, 20.0), (20_000, 32, 5), (8_000, 16, 30), (1_000, 8, 2), (30_000, 64, 1), (500, 4, 50)].enumerated().map {
+            try TableSpec(name: "t\($0.offset)", rows: $0.element.0, dim: $0.element.1, poolingFactor: $0.element.2, distribution: .zipf(0.9))
+        }
+    }
+
+    static func task(ranks: Int = 2, memoryFraction: Double = 0.7) throws -> PlanningTask {
+        let tables = try tables()
+        let total = tables.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: .sgd) }
+        return PlanningTask(tables: tables, ranks: ranks, memoryPerRank: Int(Double(total) * memoryFraction), batchSize: 128)
+    }
+
+    @Test func validationNamesTheTableOrRankAtFault() throws {
+        let tables = try Self.tables()
+        var plan = ShardingPlan.roundRobin(tables, ranks: 2)
+        try plan.validate(tables: tables)
+        plan.placements[0].shards = [.init(columns: 0..<32, rank: 0)]
+        #expect(throws: PlanError("table t0: columns 32..<64 are not placed")) { try plan.validate(tables: tables) }
+        plan.placements[0].shards = [.init(columns: 0..<40, rank: 0), .init(columns: 32..<64, rank: 1)]
+        #expect(throws: PlanError("table t0: columns from 32 are covered twice")) { try plan.validate(tables: tables) }
+        plan.placements[0].shards = [.init(columns: 0..<64, rank: 2)]
+        #expect(throws: PlanError("table t0: shard on rank 2, but the plan has ranks 0..<2")) { try plan.validate(tables: tables) }
+        plan = ShardingPlan.roundRobin(tables, ranks: 2)
+        plan.placements[1].table = "nope"
+        #expect(throws: PlanError("plan places table nope, which is not in the table specs")) { try plan.validate(tables: tables) }
+        plan = ShardingPlan.roundRobin(tables, ranks: 2)
+        #expect(throws: PlanError("plan is for 2 ranks, the job has 4")) { try plan.validate(tables: tables, ranks: 4) }
+        #expect(throws: PlanError.self) { try plan.validate(tables: tables, memoryPerRank: 1 << 20) }
+    }
+
+    @Test func plansRoundTripThroughJSON() throws {
+        let plan = try RoundRobinPlanner().plan(try Self.task())
+        try withTemporaryFile("") { path in
+            try plan.write(to: path)
+            #expect(try ShardingPlan.read(path) == plan)
+        }
+        try withTemporaryFile(#"{"formatVersion": 2}"#) { path in
+            #expect(throws: PlanError("\(path): plan format version 2; this build reads version 1")) { try ShardingPlan.read(path) }
+        }
+    }
+
+    @Test(arguments: PlannerCatalog.heuristics)
+    func baselinesFitMemoryOrSayWhichTableDoesNot(name: String) throws {
+        let communication = AlltoallCostModel(tables: [2: [(bytes: 8, microseconds: 1), (bytes: 1_048_576, microseconds: 100)]])
+        let planner = try PlannerCatalog.planner(named: name, seed: 1, communication: communication) { () throws(PlanError) -> NeuroShardCostModel in
+            throw PlanError("unused")
+        }
+        let task = try Self.task()
+        let plan = try planner.plan(task)
+        try plan.validate(tables: task.tables, ranks: 2, memoryPerRank: task.memoryPerRank)
+        var tight = task
+        tight.memoryPerRank = task.bytes(ofTable: 0) - 1
+        #expect(throws: PlanError("table t0 (12.2 MiB) is larger than a rank's memory (12.2 MiB) by 1 B")) { try planner.plan(tight) }
+    }
+
+    @Test func randomPlansFollowTheSeed() throws {
+        let task = try Self.task(ranks: 3, memoryFraction: 1)
+        #expect(try RandomPlanner(seed: 4).plan(task) == RandomPlanner(seed: 4).plan(task))
+    }
+
+    @Test func theOracleMeasuresALoadedRankAsSlower() throws {
+        let tables = try Self.tables()
+        let plan = ShardingPlan(tables: tables, rankOfTable: [0, 0, 0, 1, 0, 0], ranks: 2, algorithm: "lopsided")
+        let oracle = CostOracle(batchSize: 256, communication: AlltoallCostModel(tables: [:]))
+        let cost = try oracle.cost(of: plan, tables: tables)
+        #expect(cost.ranks.allSatisfy { $0.forward > 0 && $0.backward > 0 })
+        #expect(cost.ranks[0].forward + cost.ranks[0].backward > 2 * (cost.ranks[1].forward + cost.ranks[1].backward))
+    }
+
+    /// A small model fit to records made by a known cost law.
+    static func fittedModel() throws -> (NeuroShardCostModel, [NeuroShardCostModel.Record]) {
+        let pool = try TablePool.generate(count: 60, seed: 9)
+        var random = SplitMix64(seed: 9)
+        let records = (0..<300).map { _ in
+            let chosen = (0..<(1 + random.nextInt(below: 6))).map { _ in pool[random.nextInt(below: pool.count)] }
+            let work = chosen.reduce(0.0) { $0 + Double($1.dim) * $1.poolingFactor } / 200
+            return NeuroShardCostModel.Record(tables: chosen, columns: chosen.map(\.dim), forward: 0.05 + work, backward: 0.08 + 1.5 * work)
+        }
+        let model = NeuroShardCostModel(batchSize: 512, seed: 1)
+        return (model, records)
+    }
+
+    @Test func trainingTheCostModelLowersItsError() throws {
+        let (model, records) = try Self.fittedModel()
+        let before = model.medianError(records)
+        let losses = model.train(records, epochs: 60, seed: 1)
+        #expect(losses.last! < losses.first! / 10)
+        #expect(model.medianError(records) < before / 3)
+    }
+
+    @Test func costModelFilesRoundTripAndRefuseOtherVersions() throws {
+        let (model, records) = try Self.fittedModel()
+        model.train(records, epochs: 5, seed: 1)
+        try withTemporaryFile("") { path in
+            try model.write(to: path, heldOutMedianError: nil)
+            let read = try NeuroShardCostModel.read(path)
+            #expect(read.medianError(records) == model.medianError(records))
+            let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 9")
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            #expect(throws: PlanError("\(path): cost model format version 9; this build reads version 1")) { try NeuroShardCostModel.read(path) }
+        }
+    }
+
+    @Test func neuroShardPlansFitAndBeamSearchNeverLosesToTableWise() throws {
+        let (model, records) = try Self.fittedModel()
+        model.train(records, epochs: 60, seed: 1)
+        let communication = AlltoallCostModel(tables: [4: [(bytes: 8, microseconds: 5), (bytes: 1_048_576, microseconds: 300)]])
+        let task = try Self.task(ranks: 4, memoryFraction: 0.6)
+        var tableWise = NeuroShardPlanner(model: model, communication: communication)
+        tableWise.depth = 0
+        let searched = NeuroShardPlanner(model: model, communication: communication)
+        let prediction = NeuroShardPrediction(model: model, communication: communication, batchSize: task.batchSize)
+        let first = try tableWise.plan(task), best = try searched.plan(task)
+        for plan in [first, best] { try plan.validate(tables: task.tables, ranks: 4, memoryPerRank: task.memoryPerRank) }
+        #expect(try prediction.cost(of: best, tables: task.tables).total <= prediction.cost(of: first, tables: task.tables).total + 1e-9)
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Models
+import Sharding
+import Testing
+
+/// Table specs, reuse bins, the pool and its splits.
+@Suite struct TableSpecTests {
+    @Test func expectedBinsOfUniformAccessMatchCountedDraws() throws {
+        let table = try TableSpec(name: "t", rows: 4000, dim: 8, poolingFactor: 1, distribution: .uniform)
+        let access = TableAccess(table, seed: 1)
+        var random = SplitMix64(seed: 2)
+        var uses = [Int](repeating: 0, count: table.rows)
+        for _ in 0..<ReuseBins.windowSamples { uses[access.next(&random)] += 1 }
+        var counted = [Double](repeating: 0, count: ReuseBins.count)
+        for count in uses where count > 0 { counted[ReuseBins.bin(ofCount: count)] += 1 }
+        let distinct = counted.reduce(0, +)
+        for bin in 0..<ReuseBins.count {
+            #expect(abs(counted[bin] / distinct - table.bins.fractions[bin]) < 0.03, "bin \(bin)")
+        }
+    }
+
+    @Test func zipfBinsPutMoreRowsInTheTailsThanUniform() throws {
+        let uniform = try TableSpec(name: "u", rows: 100_000, dim: 8, poolingFactor: 10, distribution: .uniform)
+        let zipf = try TableSpec(name: "z", rows: 100_000, dim: 8, poolingFactor: 10, distribution: .zipf(1.1))
+        #expect(abs(zipf.bins.fractions.reduce(0, +) - 1) < 1e-9)
+        #expect(zipf.bins.fractions[0] > uniform.bins.fractions[0])
+        #expect(zipf.bins.fractions[10...].reduce(0, +) > uniform.bins.fractions[10...].reduce(0, +))
+    }
+
+    @Test(arguments: [
+        (#"[{"name": "a", "dim": 4, "pooling": 1, "distribution": "uniform"}]"#, #"missing field "rows" in [0]"#),
+        (#"[{"name": "a", "rows": 0, "dim": 4, "pooling": 1, "distribution": "uniform"}]"#, "table a: rows must be positive, found 0"),
+        (#"[{"name": "a", "rows": 9, "dim": -4, "pooling": 1, "distribution": "uniform"}]"#, "table a: dim must be positive, found -4"),
+        (#"[{"name": "a", "rows": 9, "dim": 4, "pooling": 1, "distribution": "zipf:x"}]"#,
+         "table a: index distribution 'zipf:x': expected uniform or zipf:S with S > 0"),
+        (#"[{"name": "a", "rows": 9, "dim": 4, "pooling": 1, "bins": [0.5]}]"#, "table a: reuse bins: expected 17 fractions, found 1"),
+        (#"[{"name": "a", "rows": 9, "dim": 4, "pooling": 1, "bins": [0.5,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}]"#,
+         "table a: reuse bins sum to 0.5000, not 1"),
+        (#"[{"name": "a", "rows": 9, "dim": 4, "pooling": 1}]"#, #"table a: needs "bins" or "distribution""#),
+    ])
+    func badTableSpecsNameTheTableAndTheField(json: String, message: String) throws {
+        try withTemporaryFile(json) { path in
+            #expect(throws: PlanError("\(path): \(message)")) { try TableSpecFile.read(path) }
+        }
+    }
+
+    @Test func specsRoundTripThroughJSON() throws {
+        let pool = try TablePool.generate(count: 20, seed: 3)
+        try withTemporaryFile("") { path in
+            try TableSpecFile.write(pool, to: path)
+            #expect(try TableSpecFile.read(path) == pool)
+        }
+    }
+
+    @Test func poolResemblesTheTracesAndIsDeterministic() throws {
+        let pool = try TablePool.generate(count: 400, seed: 0)
+        #expect(try TablePool.generate(count: 400, seed: 0) == pool)
+        let rows = pool.map(\.rows), pooling = pool.map(\.poolingFactor)
+        #expect(rows.min()! < 300 && rows.max()! > 300_000 && rows.allSatisfy { (100...1_000_000).contains($0) })
+        let meanPooling = pooling.reduce(0, +) / Double(pool.count)
+        #expect((11...19).contains(meanPooling) && pooling.max()! > 60)
+        #expect(Set(pool.map(\.dim)) == [4, 8, 16, 32, 64, 128])
+        let (train, heldOut) = TablePool.split(pool, seed: 0)
+        #expect(Set(train.map(\.name)).isDisjoint(with: heldOut.map(\.name)) && train.count + heldOut.count == pool.count)
+    }
+
+    @Test func tasksFollowThePresetAndFitTheirLargestTable() throws {
+        let pool = try TablePool.generate(count: 200, seed: 1)
+        let tasks = try TaskPreset.named("shard-mid").draw(count: 5, from: pool, batchSize: 256, seed: 1)
+        for task in tasks {
+            #expect(task.ranks == 4 && (30...60).contains(task.tables.count))
+            let total = task.tables.indices.reduce(0) { $0 + task.bytes(ofTable: $1) }
+            #expect(abs(Double(task.memoryPerRank) - 0.35 * Double(total)) <= 1)
+            #expect(task.tables.indices.allSatisfy { task.bytes(ofTable: $0) <= task.memoryPerRank })
+        }
+    }
+}
+
+/// Runs `body` with the path of a temporary file holding `text`, removed afterwards.
+func withTemporaryFile<R>(_ text: String, _ body: (String) throws -> R) throws -> R {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("sharding-\(UUID().uuidString).json").path
+    try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try body(path)
+}
