@@ -33,8 +33,9 @@ struct CostsCommand: ParsableCommand {
             let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
             let oracle = CostOracle(batchSize: batchSize, communication: AlltoallCostModel(tables: [:]), seed: seed)
             let start = ContinuousClock.now
-            let data = NeuroShardCostModel.collect(from: train, count: count, oracle: oracle, seed: seed) { i, _ in
-                if (i + 1) % 100 == 0 { print("measured \(i + 1)/\(count) sets"); fflush(nil) }
+            var reported = 0
+            let data = NeuroShardCostModel.collect(from: train, count: count, oracle: oracle, seed: seed) { done in
+                if done / 100 > reported { reported = done / 100; print("measured \(done)/\(count) sets"); fflush(nil) }
             }
             do { try JSONFile.write(data, to: out) } catch { throw PlanError(error.description) }
             print(String(format: "measured %d shard sets at batch %d in %.0f s; wrote %@", count, batchSize,

@@ -1,11 +1,12 @@
 import Foundation
 import Models
 
-/// The measured cost of a plan on this machine. For each rank in turn, on this thread: its
-/// shards are built, a global batch is drawn from the tables' access patterns, and one fused
-/// embedding-bag forward and one backward with sparse SGD update are timed, each the median of
-/// `iterations` after `warmup` runs, with the caches flushed before every run. Communication
-/// comes from the calibrated all-to-all model. Plan cost = max over ranks of the sum.
+/// The measured cost of a plan on this machine. Every rank's shards are built and fed a global
+/// batch drawn from the tables' access patterns; then, round by round, each rank in turn runs
+/// one fused embedding-bag forward and one backward with sparse SGD update on this thread, with
+/// the caches flushed before each. A rank's time is its median over `iterations` rounds after
+/// `warmup`; interleaving the ranks lets a slow spell of a shared machine touch them all alike.
+/// Communication comes from the calibrated all-to-all model. Plan cost = max over ranks.
 public struct CostOracle: PlanCostModel {
     public var batchSize: Int
     public var communication: AlltoallCostModel
@@ -23,43 +24,67 @@ public struct CostOracle: PlanCostModel {
         try plan.validate(tables: tables)
         let byRank = plan.shardsByRank(tables: tables)
         let comms = communication.communication(byRank: byRank, tables: tables, batchSize: batchSize)
-        return PlanCost(ranks: zip(byRank, comms).map { shards, comm in
-            let compute = measure(shards, tables: tables)
-            return RankCost(forward: compute.forward, backward: compute.backward, communication: comm)
+        return PlanCost(ranks: zip(measure(byRank: byRank, tables: tables), comms).map { compute, comm in
+            RankCost(forward: compute.forward, backward: compute.backward, communication: comm)
         })
     }
 
     /// Milliseconds of one forward and one backward-with-update of `shards` over a global batch.
     public func measure(_ shards: [EmbeddingShardSpec], tables: [TableSpec]) -> (forward: Double, backward: Double) {
-        guard !shards.isEmpty else { return (0, 0) }
-        let used = Array(Set(shards.map(\.table))).sorted()
-        let batch = TableAccess.batch(used.map { tables[$0] }, batchSize: batchSize, seed: seed)
-        let collection = EmbeddingBagCollection(tables: tables.map(\.embedding), shards: shards, features: used,
-                                                optimizer: .sgd, seed: seed)
-        let count = batchSize * collection.outputWidth
-        let output = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        let gradient = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        defer {
-            output.deallocate()
-            gradient.deallocate()
-        }
-        gradient.initialize(repeating: 1e-6, count: count)
-        var forward: [Double] = [], backward: [Double] = []
+        measure(byRank: [shards], tables: tables)[0]
+    }
+
+    /// The same for each rank's shard set, measured in interleaved rounds.
+    public func measure(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
+        let benches = byRank.map { RankBench($0, tables: tables, batchSize: batchSize, seed: seed) }
+        var forward = [[Double]](repeating: [], count: benches.count), backward = forward
         for run in 0..<(warmup + iterations) {
-            CacheFlush.shared.flush()
-            let start = ContinuousClock.now
-            collection.forward(batch, into: output)
-            let middle = ContinuousClock.now
-            CacheFlush.shared.flush()
-            let resumed = ContinuousClock.now
-            collection.backwardAndUpdate(batch, outputGradient: gradient, learningRate: 1e-3)
-            let end = ContinuousClock.now
-            if run >= warmup {
-                forward.append((middle - start).seconds * 1000)
-                backward.append((end - resumed).seconds * 1000)
+            for (rank, bench) in benches.enumerated() {
+                guard let bench else { continue }
+                let times = bench.run()
+                if run >= warmup {
+                    forward[rank].append(times.forward)
+                    backward[rank].append(times.backward)
+                }
             }
         }
-        return (median(forward), median(backward))
+        return benches.indices.map { (median(forward[$0]), median(backward[$0])) }
+    }
+}
+
+/// One rank's shards, their batch and buffers, ready to be timed.
+private final class RankBench {
+    let collection: EmbeddingBagCollection
+    let batch: BagBatch
+    let output: UnsafeMutablePointer<Float>
+    let gradient: UnsafeMutablePointer<Float>
+
+    init?(_ shards: [EmbeddingShardSpec], tables: [TableSpec], batchSize: Int, seed: UInt64) {
+        guard !shards.isEmpty else { return nil }
+        let used = Array(Set(shards.map(\.table))).sorted()
+        batch = TableAccess.batch(used.map { tables[$0] }, batchSize: batchSize, seed: seed)
+        collection = EmbeddingBagCollection(tables: tables.map(\.embedding), shards: shards, features: used, optimizer: .sgd, seed: seed)
+        let count = batchSize * collection.outputWidth
+        output = .allocate(capacity: count)
+        gradient = .allocate(capacity: count)
+        gradient.initialize(repeating: 1e-6, count: count)
+    }
+
+    deinit {
+        output.deallocate()
+        gradient.deallocate()
+    }
+
+    /// Milliseconds of one forward and one backward with update, each from cold caches.
+    func run() -> (forward: Double, backward: Double) {
+        CacheFlush.shared.flush()
+        let start = ContinuousClock.now
+        collection.forward(batch, into: output)
+        let forward = (ContinuousClock.now - start).seconds * 1000
+        CacheFlush.shared.flush()
+        let resumed = ContinuousClock.now
+        collection.backwardAndUpdate(batch, outputGradient: gradient, learningRate: 1e-3)
+        return (forward, (ContinuousClock.now - resumed).seconds * 1000)
     }
 }
 
