@@ -8,14 +8,40 @@ struct CostsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "costs",
         abstract: "Measure shard costs on this machine and train NeuroShard's cost model on them.",
-        subcommands: [Collect.self, Train.self])
+        subcommands: [Reference.self, Collect.self, Train.self])
+
+    struct Reference: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the oracle's speed reference workload alone and write its typical (median) time.")
+
+        @Option(help: "Rounds to time; the median is kept.")
+        var rounds = 500
+
+        @Option(help: "Write the reference here.")
+        var out: String
+
+        func validate() throws {
+            guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        }
+
+        func run() throws {
+            let start = ContinuousClock.now
+            let reference = SpeedReference.measure(rounds: rounds)
+            try reference.write(to: out)
+            print(String(format: "speed reference: median %.3f ms over %d rounds (%.0f s); wrote %@", reference.milliseconds, rounds,
+                         (ContinuousClock.now - start).seconds, out))
+        }
+    }
 
     struct Collect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure random shard sets of 1-15 tables from a pool's training split with the cost oracle.")
+            abstract: "Measure random shard sets of 1-15 tables from a pool's training (or held-out) split with the cost oracle.")
 
-        @Option(help: "The pool (from `tables pool`); its held-out split is never measured.")
+        @Option(help: "The pool (from `tables pool`).")
         var pool: String
+
+        @Flag(help: "Measure sets of the pool's held-out tables instead, to test a model on tables it never saw.")
+        var heldOut = false
 
         @Option(help: "Shard sets to measure.")
         var count = 600
@@ -29,12 +55,14 @@ struct CostsCommand: ParsableCommand {
         @Option(help: "Write the records here.")
         var out: String
 
+        @OptionGroup var oracleOptions: PlanCommand.OracleOptions
+
         func run() throws {
-            let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
-            let oracle = CostOracle(batchSize: batchSize, communication: AlltoallCostModel(tables: [:]), seed: seed)
+            let (train, test) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
+            let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: AlltoallCostModel(tables: [:]), seed: seed)
             let start = ContinuousClock.now
             var reported = 0
-            let data = NeuroShardCostModel.collect(from: train, count: count, oracle: oracle, seed: seed) { done in
+            let data = NeuroShardCostModel.collect(from: heldOut ? test : train, count: count, oracle: oracle, seed: seed) { done in
                 if done / 100 > reported { reported = done / 100; print("measured \(done)/\(count) sets"); fflush(nil) }
             }
             do { try JSONFile.write(data, to: out) } catch { throw PlanError(error.description) }
@@ -51,7 +79,7 @@ struct CostsCommand: ParsableCommand {
         var data: String
 
         @Option(help: "Epochs of Adam.")
-        var epochs = 300
+        var epochs = 150
 
         @Option(help: "Fraction of the records held out to report the error.")
         var heldOut = 0.2
@@ -59,15 +87,22 @@ struct CostsCommand: ParsableCommand {
         @Option(help: "Seed of the weights, the split and the mini-batches.")
         var seed: UInt64 = 0
 
+        @Option(help: "Records of sets of tables the model never sees in training (from `costs collect --held-out`), to report its error on them too.")
+        var unseen: String?
+
         @Option(help: "Write the model here.")
         var out: String
 
         func run() throws {
-            let dataset: NeuroShardCostModel.Dataset
-            do { dataset = try JSONDecoder().decode(NeuroShardCostModel.Dataset.self, from: Data(contentsOf: URL(fileURLWithPath: data))) }
-            catch let error as PlanError { throw PlanError("\(data): \(error)") }
-            catch { throw PlanError("\(data): not a cost data set (\(JSONProblem.describe(error)))") }
+            let dataset = try NeuroShardCostModel.Dataset.read(data)
             guard dataset.records.count >= 10 else { throw PlanError("\(data): \(dataset.records.count) records; at least 10 are needed") }
+            let unseenRecords = try unseen.map { path throws(PlanError) in
+                let unseen = try NeuroShardCostModel.Dataset.read(path)
+                guard unseen.batchSize == dataset.batchSize else {
+                    throw PlanError("\(path): measured at batch \(unseen.batchSize), the training records at \(dataset.batchSize)")
+                }
+                return unseen.records
+            }
             var random = SplitMix64(seed: seed, stream: "cost-split")
             let order = dataset.records.indices.shuffled(using: &random)
             let cut = Int(Double(order.count) * heldOut)
@@ -79,7 +114,11 @@ struct CostsCommand: ParsableCommand {
             print(String(format: "trained on %d sets for %d epochs in %.1f s: loss %.4f -> %.4f; median error %.1f%% on them",
                          fit.count, epochs, (ContinuousClock.now - start).seconds, losses.first ?? 0, losses.last ?? 0, 100 * trainError))
             if let testError { print(String(format: "median absolute error on %d held-out sets: %.1f%%", test.count, 100 * testError)) }
-            try model.write(to: out, heldOutMedianError: testError)
+            let unseenError = unseenRecords.map { model.medianError($0) }
+            if let unseenError, let unseenRecords {
+                print(String(format: "median absolute error on %d sets of unseen tables: %.1f%%", unseenRecords.count, 100 * unseenError))
+            }
+            try model.write(to: out, heldOutMedianError: testError, unseenTablesMedianError: unseenError)
             print("wrote \(out)")
         }
     }

@@ -29,6 +29,17 @@ struct PlanCommand: ParsableCommand {
         }
     }
 
+    /// How the cost oracle scales its measurements.
+    struct OracleOptions: ParsableArguments {
+        @Option(help: "Speed reference to scale measured times by (from `costs reference`; default: the shipped one).")
+        var speedReference: String?
+
+        func oracle(batchSize: Int, communication: AlltoallCostModel, seed: UInt64) throws(PlanError) -> CostOracle {
+            let reference = if let speedReference { try SpeedReference.read(speedReference) } else { try SpeedReference.shipped() }
+            return CostOracle(batchSize: batchSize, communication: communication, seed: seed, speedReference: reference)
+        }
+    }
+
     struct DryRun: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "dry-run",
@@ -62,6 +73,7 @@ struct PlanCommand: ParsableCommand {
         var out: String?
 
         @OptionGroup var models: ModelOptions
+        @OptionGroup var oracle: OracleOptions
 
         func validate() throws {
             guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
@@ -78,7 +90,7 @@ struct PlanCommand: ParsableCommand {
             let searchSeconds = (ContinuousClock.now - start).seconds
             try plan.validate(tables: task.tables, memoryPerRank: task.memoryPerRank, optimizer: optimizer)
             let (predictor, source) = try PlanReport.predictor(models, batch: batch, communication: communication)
-            let measured = measure ? try CostOracle(batchSize: batch, communication: communication, seed: seed).cost(of: plan, tables: task.tables) : nil
+            let measured = measure ? try oracle.oracle(batchSize: batch, communication: communication, seed: seed).cost(of: plan, tables: task.tables) : nil
             print("plan: \(algo), \(task.tables.count) tables on \(ranks) ranks, \(ByteCount(task.memoryPerRank)) per rank, batch \(batch); "
                   + String(format: "searched in %.3f s", searchSeconds))
             print(PlanReport.table(plan, task: task, predicted: try predictor.cost(of: plan, tables: task.tables), predictedBy: source,
@@ -107,6 +119,7 @@ struct PlanCommand: ParsableCommand {
         var json: String?
 
         @OptionGroup var models: ModelOptions
+        @OptionGroup var oracle: OracleOptions
 
         struct Result: Codable {
             let task: Int
@@ -126,7 +139,7 @@ struct PlanCommand: ParsableCommand {
             }
             var results: [Result] = []
             for (t, task) in tasks.enumerated() {
-                let oracle = CostOracle(batchSize: task.batchSize, communication: communication, seed: seed)
+                let oracle = try self.oracle.oracle(batchSize: task.batchSize, communication: communication, seed: seed)
                 for (name, planner) in zip(names, planners) {
                     let start = ContinuousClock.now
                     do {

@@ -3,7 +3,7 @@ import Sharding
 import TestSupport
 import Testing
 
-/// `mpitrain tables`, `plan` and `plan eval` as a user runs them.
+/// `mpitrain tables`, `plan`, `plan eval` and `costs` as a user runs them.
 @Suite struct PlanCommandTests {
     @Test func dryRunPrintsEveryRankAndWritesAValidPlan() throws {
         try withTemporaryDirectory("plan-cli") { directory in
@@ -31,6 +31,32 @@ import Testing
             for name in ["round-robin", "greedy-size", "torchrec-perf"] {
                 #expect(run.lines(startingWith: String(repeating: " ", count: 18 - name.count) + name).count == 1, "\(run.stdout)")
             }
+        }
+    }
+
+    @Test func costsMeasureTrainAndFeedTheDryRun() throws {
+        try withTemporaryDirectory("costs-cli") { directory in
+            func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "40", "--out", path("pool.json")]).status == 0)
+            let reference = try MPIRun.mpitrain(["costs", "reference", "--rounds", "20", "--out", path("reference.json")])
+            #expect(reference.lines(startingWith: "speed reference: median ").count == 1, "\(reference.stdout)\(reference.stderr)")
+            for (split, count, batch, out) in [([String](), "16", "256", "costs.json"), (["--held-out"], "8", "256", "unseen.json"),
+                                                (["--held-out"], "8", "128", "other-batch.json")] {
+                let run = try MPIRun.mpitrain(["costs", "collect", "--pool", path("pool.json"), "--count", count, "--batch-size", batch,
+                                               "--speed-reference", path("reference.json"), "--out", path(out)] + split)
+                #expect(run.lines(startingWith: "measured \(count) shard sets at batch \(batch)").count == 1, "\(run.stdout)\(run.stderr)")
+            }
+            let train = try MPIRun.mpitrain(["costs", "train", "--data", path("costs.json"), "--unseen", path("unseen.json"),
+                                             "--epochs", "20", "--out", path("model.json")])
+            #expect(train.lines(startingWith: "median absolute error on 3 held-out sets: ").count == 1, "\(train.stdout)\(train.stderr)")
+            #expect(train.lines(startingWith: "median absolute error on 8 sets of unseen tables: ").count == 1, "\(train.stdout)")
+            let plan = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--batch", "256",
+                                            "--cost-model", path("model.json")])
+            #expect(plan.lines(startingWith: "plan: neuroshard, 40 tables on 2 ranks").count == 1, "\(plan.stdout)\(plan.stderr)")
+            let mismatch = try MPIRun.mpitrain(["costs", "train", "--data", path("costs.json"), "--unseen", path("other-batch.json"),
+                                                "--out", path("model.json")])
+            #expect(mismatch.status != 0)
+            #expect(mismatch.stderr == "mpitrain: error: \(path("other-batch.json")): measured at batch 128, the training records at 256\n")
         }
     }
 

@@ -65,13 +65,27 @@ import Testing
         #expect(try RandomPlanner(seed: 4).plan(task) == RandomPlanner(seed: 4).plan(task))
     }
 
-    @Test func theOracleMeasuresALoadedRankAsSlower() throws {
+    @Test(arguments: [false, true])
+    func theOracleMeasuresALoadedRankAsSlower(speedNormalised: Bool) throws {
         let tables = try Self.tables()
         let plan = ShardingPlan(tables: tables, rankOfTable: [0, 0, 0, 1, 0, 0], ranks: 2, algorithm: "lopsided")
-        let oracle = CostOracle(batchSize: 256, communication: AlltoallCostModel(tables: [:]))
+        let oracle = CostOracle(batchSize: 256, communication: AlltoallCostModel(tables: [:]),
+                                speedReference: speedNormalised ? try SpeedReference.shipped() : nil)
         let cost = try oracle.cost(of: plan, tables: tables)
         #expect(cost.ranks.allSatisfy { $0.forward > 0 && $0.backward > 0 })
         #expect(cost.ranks[0].forward + cost.ranks[0].backward > 2 * (cost.ranks[1].forward + cost.ranks[1].backward))
+    }
+
+    @Test func speedReferenceFilesRefuseOtherVersionsAndNonPositiveTimes() throws {
+        #expect(try SpeedReference.shipped().milliseconds > 0)
+        try withTemporaryFile("") { path in
+            try SpeedReference(milliseconds: 1.5, rounds: 10).write(to: path)
+            #expect(try SpeedReference.read(path).milliseconds == 1.5)
+            try Data(#"{"formatVersion": 2, "milliseconds": 1.5, "rounds": 10}"#.utf8).write(to: URL(fileURLWithPath: path))
+            #expect(throws: PlanError("\(path): speed reference format version 2; this build reads version 1")) { try SpeedReference.read(path) }
+            try Data(#"{"formatVersion": 1, "milliseconds": 0, "rounds": 10}"#.utf8).write(to: URL(fileURLWithPath: path))
+            #expect(throws: PlanError("\(path): speed reference of 0.0 ms; it must be positive")) { try SpeedReference.read(path) }
+        }
     }
 
     /// A small model fit to records made by a known cost law.
@@ -99,7 +113,7 @@ import Testing
         let (model, records) = try Self.fittedModel()
         model.train(records, epochs: 5, seed: 1)
         try withTemporaryFile("") { path in
-            try model.write(to: path, heldOutMedianError: nil)
+            try model.write(to: path, heldOutMedianError: nil, unseenTablesMedianError: nil)
             let read = try NeuroShardCostModel.read(path)
             #expect(read.medianError(records) == model.medianError(records))
             let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 9")

@@ -6,6 +6,8 @@ import Models
 /// one fused embedding-bag forward and one backward with sparse SGD update on this thread, with
 /// the caches flushed before each. A rank's time is its median over `iterations` rounds after
 /// `warmup`; interleaving the ranks lets a slow spell of a shared machine touch them all alike.
+/// With a `speedReference`, its workload runs at both ends of every round and each round's
+/// times are scaled to the machine's typical speed (see `SpeedReference`); without one, raw.
 /// Communication comes from the calibrated all-to-all model. Plan cost = max over ranks.
 public struct CostOracle: PlanCostModel {
     public var batchSize: Int
@@ -13,11 +15,15 @@ public struct CostOracle: PlanCostModel {
     public var seed: UInt64
     public var warmup = 2
     public var iterations = 11
+    public let speedReference: SpeedReference?
+    private let referenceBench: ShardBench?
 
-    public init(batchSize: Int, communication: AlltoallCostModel, seed: UInt64 = 0) {
+    public init(batchSize: Int, communication: AlltoallCostModel, seed: UInt64 = 0, speedReference: SpeedReference? = nil) {
         self.batchSize = batchSize
         self.communication = communication
         self.seed = seed
+        self.speedReference = speedReference
+        referenceBench = speedReference.map { _ in SpeedReference.bench() }
     }
 
     public func cost(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> PlanCost {
@@ -36,24 +42,29 @@ public struct CostOracle: PlanCostModel {
 
     /// The same for each rank's shard set, measured in interleaved rounds.
     public func measure(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
-        let benches = byRank.map { RankBench($0, tables: tables, batchSize: batchSize, seed: seed) }
+        let benches = byRank.map { ShardBench($0, tables: tables, batchSize: batchSize, seed: seed) }
         var forward = [[Double]](repeating: [], count: benches.count), backward = forward
         for run in 0..<(warmup + iterations) {
-            for (rank, bench) in benches.enumerated() {
-                guard let bench else { continue }
-                let times = bench.run()
-                if run >= warmup {
-                    forward[rank].append(times.forward)
-                    backward[rank].append(times.backward)
-                }
+            let before = referenceBench?.run()
+            let times = benches.map { $0?.run() }
+            guard run >= warmup else { continue }
+            // The reference runs at both ends of the round, so drift within the round averages out.
+            var speed = 1.0
+            if let speedReference, let before, let after = referenceBench?.run() {
+                speed = 2 * speedReference.milliseconds / (before.forward + before.backward + after.forward + after.backward)
+            }
+            for (rank, time) in times.enumerated() {
+                guard let time else { continue }
+                forward[rank].append(time.forward * speed)
+                backward[rank].append(time.backward * speed)
             }
         }
         return benches.indices.map { (median(forward[$0]), median(backward[$0])) }
     }
 }
 
-/// One rank's shards, their batch and buffers, ready to be timed.
-private final class RankBench {
+/// A set of shards, their batch and buffers, ready to be timed.
+final class ShardBench {
     let collection: EmbeddingBagCollection
     let batch: BagBatch
     let output: UnsafeMutablePointer<Float>

@@ -35,6 +35,11 @@ public final class NeuroShardCostModel {
             self.batchSize = batchSize
             self.records = records
         }
+
+        public static func read(_ path: String) throws(PlanError) -> Dataset {
+            do { return try JSONDecoder().decode(Dataset.self, from: Data(contentsOf: URL(fileURLWithPath: path))) }
+            catch { throw PlanError("\(path): not a cost data set (\(JSONProblem.describe(error)))") }
+        }
     }
 
     let tableSizes: [Int]
@@ -190,11 +195,15 @@ public final class NeuroShardCostModel {
         var headSizes: [Int]
         var parameters: [Float]
         var heldOutMedianError: Double?
+        var unseenTablesMedianError: Double?
     }
 
-    public func write(to path: String, heldOutMedianError: Double?) throws(PlanError) {
+    /// Writes the model with the errors measured for it: on held-out sets of its training
+    /// tables, and on sets of tables it never saw.
+    public func write(to path: String, heldOutMedianError: Double?, unseenTablesMedianError: Double?) throws(PlanError) {
         let file = File(formatVersion: Self.formatVersion, featureCount: Self.featureCount, batchSize: batchSize,
-                        tableSizes: tableSizes, headSizes: headSizes, parameters: parameters.valueArray, heldOutMedianError: heldOutMedianError)
+                        tableSizes: tableSizes, headSizes: headSizes, parameters: parameters.valueArray,
+                        heldOutMedianError: heldOutMedianError, unseenTablesMedianError: unseenTablesMedianError)
         do { try JSONFile.write(file, to: path) } catch { throw PlanError(error.description) }
     }
 

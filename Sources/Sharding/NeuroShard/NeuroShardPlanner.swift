@@ -63,10 +63,11 @@ public struct NeuroShardPlanner: Planner {
     }
 
     /// New piece lists: one of the `candidates` costliest pieces of the bottleneck rank cut into
-    /// two column halves (each at least 4 columns wide).
+    /// two column halves, each at least 16 columns (a 64-byte cache line) wide: a lookup in a
+    /// narrower piece still costs a whole line, so narrower cuts save no memory traffic.
     private func splits(of state: Candidate, _ task: PlanningTask) -> [[Piece]] {
         guard let bottleneck = state.rankCosts.indices.max(by: { state.rankCosts[$0] < state.rankCosts[$1] }) else { return [] }
-        let mine = state.pieces.indices.filter { state.ranks[$0] == bottleneck && state.pieces[$0].columns.count >= 8 }
+        let mine = state.pieces.indices.filter { state.ranks[$0] == bottleneck && state.pieces[$0].columns.count >= 32 }
         let single = model.head(model.embed(mine.map { (task.tables[state.pieces[$0].table], state.pieces[$0].columns.count) }),
                                 batch: task.batchSize)
         let order = mine.indices.sorted { single[$0].forward + single[$0].backward > single[$1].forward + single[$1].backward }
@@ -80,59 +81,64 @@ public struct NeuroShardPlanner: Planner {
         }
     }
 
-    /// The greedy grid search: for each dim cap, pieces in descending predicted cost, each to
-    /// the rank with room (and within the cap, when any rank is) whose predicted cost after
-    /// taking it is lowest. The cheapest plan over the caps.
+    /// The greedy grid search: for each dim cap, each piece in turn goes to the rank with room
+    /// (and within the cap, when any rank is) whose predicted cost after taking it is lowest;
+    /// pieces go costliest first, and again largest first (which packs tight memory better).
+    /// The cheapest plan over both orders and all caps.
     func greedyGrid(_ task: PlanningTask, pieces: [Piece]) throws(PlanError) -> Candidate {
         let items = pieces.map { (table: task.tables[$0.table], columns: $0.columns.count) }
         let embeddings = model.embed(items)
         let alone = model.head(embeddings, batch: task.batchSize)
-        let order = pieces.indices.sorted { (alone[$0].forward + alone[$0].backward, $1) > (alone[$1].forward + alone[$1].backward, $0) }
         let bytes = pieces.map { task.tables[$0.table].bytes(columns: $0.columns.count, optimizer: task.optimizer) }
+        let byCost = pieces.indices.sorted { (alone[$0].forward + alone[$0].backward, $1) > (alone[$1].forward + alone[$1].backward, $0) }
+        let bySize = pieces.indices.sorted { (bytes[$0], $1) > (bytes[$1], $0) }
         let meanDims = Double(items.reduce(0) { $0 + $1.columns }) / Double(task.ranks)
         let width = embeddings.first?.count ?? 0
         var best: Candidate?
         var failure: PlanError?
-        for cap in dimCaps {
-            var sums = [[Float]](repeating: [Float](repeating: 0, count: width), count: task.ranks)
-            var used = [Int](repeating: 0, count: task.ranks), dims = [Int](repeating: 0, count: task.ranks)
-            var lookups = [Double](repeating: 0, count: task.ranks)
-            var ranks = [Int](repeating: -1, count: pieces.count)
-            var placedAll = true
-            for i in order {
-                let roomy = (0..<task.ranks).filter { used[$0] + bytes[i] <= task.memoryPerRank }
-                guard !roomy.isEmpty else {
-                    let free = task.memoryPerRank - (used.min() ?? 0)
-                    failure = PlanError("table \(task.tables[pieces[i].table].name) (\(ByteCount(bytes[i]))) fits on no rank: "
-                                        + "the emptiest has \(ByteCount(free)) free, \(ByteCount(bytes[i] - free)) short")
-                    placedAll = false
-                    break
+        // Costliest first balances best; largest first packs best when memory is tight.
+        for order in [byCost, bySize] {
+            for cap in dimCaps {
+                var sums = [[Float]](repeating: [Float](repeating: 0, count: width), count: task.ranks)
+                var used = [Int](repeating: 0, count: task.ranks), dims = [Int](repeating: 0, count: task.ranks)
+                var lookups = [Double](repeating: 0, count: task.ranks)
+                var ranks = [Int](repeating: -1, count: pieces.count)
+                var placedAll = true
+                for i in order {
+                    let roomy = (0..<task.ranks).filter { used[$0] + bytes[i] <= task.memoryPerRank }
+                    guard !roomy.isEmpty else {
+                        let free = task.memoryPerRank - (used.min() ?? 0)
+                        failure = PlanError("table \(task.tables[pieces[i].table].name) (\(ByteCount(bytes[i]))) fits on no rank: "
+                                            + "the emptiest has \(ByteCount(free)) free, \(ByteCount(bytes[i] - free)) short")
+                        placedAll = false
+                        break
+                    }
+                    let capped = roomy.filter { Double(dims[$0] + items[i].columns) <= cap * meanDims + 1e-9 }
+                    let choices = capped.isEmpty ? roomy : capped
+                    let trial = choices.map { r in zip(sums[r], embeddings[i]).map { $0 + $1 } }
+                    let compute = model.head(trial, batch: task.batchSize)
+                    let costs = choices.indices.map { k in
+                        compute[k].forward + compute[k].backward
+                            + communication.rank(width: dims[choices[k]] + items[i].columns,
+                                                 lookups: lookups[choices[k]] + items[i].table.poolingFactor, ranks: task.ranks, batchSize: task.batchSize)
+                    }
+                    let k = costs.indices.min { costs[$0] < costs[$1] }!
+                    let r = choices[k]
+                    sums[r] = trial[k]
+                    used[r] += bytes[i]
+                    dims[r] += items[i].columns
+                    lookups[r] += items[i].table.poolingFactor
+                    ranks[i] = r
                 }
-                let capped = roomy.filter { Double(dims[$0] + items[i].columns) <= cap * meanDims + 1e-9 }
-                let choices = capped.isEmpty ? roomy : capped
-                let trial = choices.map { r in zip(sums[r], embeddings[i]).map { $0 + $1 } }
-                let compute = model.head(trial, batch: task.batchSize)
-                let costs = choices.indices.map { k in
-                    compute[k].forward + compute[k].backward
-                        + communication.rank(width: dims[choices[k]] + items[i].columns,
-                                             lookups: lookups[choices[k]] + items[i].table.poolingFactor, ranks: task.ranks, batchSize: task.batchSize)
+                guard placedAll else { continue }
+                let compute = model.head(sums, batch: task.batchSize)
+                let rankCosts = (0..<task.ranks).map { r in
+                    compute[r].forward + compute[r].backward
+                        + communication.rank(width: dims[r], lookups: lookups[r], ranks: task.ranks, batchSize: task.batchSize)
                 }
-                let k = costs.indices.min { costs[$0] < costs[$1] }!
-                let r = choices[k]
-                sums[r] = trial[k]
-                used[r] += bytes[i]
-                dims[r] += items[i].columns
-                lookups[r] += items[i].table.poolingFactor
-                ranks[i] = r
+                let candidate = Candidate(pieces: pieces, ranks: ranks, rankCosts: rankCosts)
+                if best == nil || candidate.cost < best!.cost { best = candidate }
             }
-            guard placedAll else { continue }
-            let compute = model.head(sums, batch: task.batchSize)
-            let rankCosts = (0..<task.ranks).map { r in
-                compute[r].forward + compute[r].backward
-                    + communication.rank(width: dims[r], lookups: lookups[r], ranks: task.ranks, batchSize: task.batchSize)
-            }
-            let candidate = Candidate(pieces: pieces, ranks: ranks, rankCosts: rankCosts)
-            if best == nil || candidate.cost < best!.cost { best = candidate }
         }
         guard let best else { throw failure ?? PlanError("no plan fits") }
         return best
