@@ -77,6 +77,7 @@ import Testing
 }
 
 /// Runs `body` with the path of a temporary file holding `text`, removed afterwards.
+@discardableResult
 func withTemporaryFile<R>(_ text: String, _ body: (String) throws -> R) throws -> R {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("sharding-\(UUID().uuidString).json").path
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
