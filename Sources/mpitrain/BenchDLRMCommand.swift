@@ -101,7 +101,7 @@ struct BenchDLRMCommand: ParsableCommand {
                     if let measured {
                         let oracle = CostOracle(batchSize: measured.globalBatch, communication: AlltoallCostModel(tables: [:]))
                         let slowest = measured.embeddingMilliseconds.indices.max { measured.embeddingMilliseconds[$0] < measured.embeddingMilliseconds[$1] }!
-                        let isolated = oracle.measure(shards[slowest], tables: specs)
+                        let isolated = oracle.compute(byRank: [shards[slowest]], tables: specs)[0]
                         if count == 1 { base = [.strong: measured.samplesPerSecond, .weak: measured.samplesPerSecond] }
                         let row = ScalingRow(measured: measured, speedup: measured.samplesPerSecond / (base[scaling] ?? measured.samplesPerSecond),
                                              oracleEmbeddingMilliseconds: isolated.forward + isolated.backward)

@@ -12,7 +12,7 @@ struct CostsCommand: ParsableCommand {
 
     struct Reference: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time the oracle's speed reference workload alone and write its typical (median) time.")
+            abstract: "Time the oracle's speed reference workload (beside a copy of itself, as the oracle runs it) and write its typical (median) time.")
 
         @Option(help: "Rounds to time; the median is kept.")
         var rounds = 500
@@ -65,7 +65,7 @@ struct CostsCommand: ParsableCommand {
             let data = NeuroShardCostModel.collect(from: heldOut ? test : train, count: count, oracle: oracle, seed: seed) { done in
                 if done / 100 > reported { reported = done / 100; print("measured \(done)/\(count) sets"); fflush(nil) }
             }
-            do { try JSONFile.write(data, to: out) } catch { throw PlanError(error.description) }
+            try JSONFile.write(data, to: out)
             print(String(format: "measured %d shard sets at batch %d in %.0f s; wrote %@", count, batchSize,
                          (ContinuousClock.now - start).seconds, out))
         }

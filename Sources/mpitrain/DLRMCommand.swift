@@ -116,10 +116,11 @@ struct DLRMCommand: ParsableCommand {
             defer { searchSeconds = (ContinuousClock.now - start).seconds }
             return try planner.plan(task)
         }
-        // The coordinator's prediction of each rank's embedding and communication time.
-        let predicted: PlanCost? = world.isRoot
-            ? try? PlanReport.predictor(planModels, batch: batchSize, communication: try planModels.communication()).0
-                .cost(of: placement, tables: specs) : nil
+        // The coordinator's prediction of each rank's embedding and communication time, and its source.
+        let prediction = world.isRoot ? (try? planModels.communication()).flatMap { communication in
+            try? PlanReport.predictor(planModels, batch: batchSize, communication: communication)
+        } : nil
+        let predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
         let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
                                       embeddingOptimizer: model.embeddingOptimizer,
                                       denseOptimizer: model.optimizer, seed: seed, trace: trace != nil)
@@ -133,9 +134,8 @@ struct DLRMCommand: ParsableCommand {
             print("data: \(source.description)")
             print("plan: \(plan ?? placement.algorithm)" + (planAlgo == nil ? "" : String(format: ", searched in %.3f s", searchSeconds))
                   + ", " + placement.summary(tables: specs))
-            if planAlgo != nil, let predicted, let (_, source) = try? PlanReport.predictor(planModels, batch: batchSize,
-                                                                                          communication: try planModels.communication()) {
-                print(PlanReport.table(placement, task: task, predicted: predicted, predictedBy: source, measured: nil))
+            if planAlgo != nil, let predicted, let prediction {
+                print(PlanReport.table(placement, task: task, predicted: predicted, predictedBy: prediction.source, measured: nil))
             }
         }
         var firstStep = 0

@@ -174,12 +174,13 @@ enum PlanReport {
     /// The model that predicts costs in reports: NeuroShard's when one is available, else the
     /// analytic estimate.
     static func predictor(_ models: PlanCommand.ModelOptions, batch: Int,
-                          communication: AlltoallCostModel) throws -> (any PlanCostModel, String) {
-        if let model = try? models.neuroShard() {
-            return (NeuroShardPrediction(model: model, communication: communication, batchSize: batch), "NeuroShard cost model")
+                          communication: AlltoallCostModel) throws -> (model: any PlanCostModel, source: String) {
+        do {
+            return (NeuroShardPrediction(model: try models.neuroShard(), communication: communication, batchSize: batch), "NeuroShard cost model")
+        } catch where models.costModel == nil {
+            // Only the shipped model is missing: fall back rather than fail a dry run.
+            return (AnalyticCostModel(batchSize: batch, communication: communication), "analytic estimate")
         }
-        if models.costModel != nil { _ = try models.neuroShard() }
-        return (AnalyticCostModel(batchSize: batch, communication: communication), "analytic estimate")
     }
 
     /// Per rank: memory, shards, predicted (and measured) milliseconds; then the imbalance.

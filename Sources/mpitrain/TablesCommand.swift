@@ -67,7 +67,7 @@ struct TablesCommand: ParsableCommand {
             let preset = try TaskPreset.named(preset)
             let (train, heldOut) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
             let tasks = try preset.draw(count: count, from: split == .train ? train : heldOut, batchSize: batchSize, seed: seed)
-            do { try JSONFile.write(tasks, to: out) } catch { throw PlanError(error.description) }
+            try JSONFile.write(tasks, to: out)
             print("\(tasks.count) \(preset.name) tasks from the \(split.rawValue) split (\(split == .train ? train.count : heldOut.count) tables): "
                   + "\(preset.ranks) ranks, memory per rank \(Int(preset.memoryFraction * 100))% of each task's tables")
             print("wrote \(out)")

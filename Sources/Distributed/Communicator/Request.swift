@@ -1,7 +1,8 @@
 import MPIShim
 
-/// A non-blocking send, receive or collective in flight. Wait on it once; a request dropped unwaited is
-/// waited for when it goes out of scope, so its buffer is never written after it is freed.
+/// A non-blocking send, receive or collective in flight. Wait on it once; a request dropped
+/// unwaited is waited for when it goes out of scope, so its buffer is never written after it
+/// is freed.
 public struct Request: ~Copyable {
     var raw: MPI_Request?
     let communicator: Communicator

@@ -162,7 +162,7 @@ public enum DLRMCheckpoint {
         data.withUnsafeBytes { raw in
             let values = raw.bindMemory(to: Float.self)
             model.parameters.values.update(from: values.baseAddress!, count: count)
-            _ = model.denseOptimizer.restore(accumulators: Array(values[count..<(count + stateCount)]))
+            model.denseOptimizer.restore(accumulators: Array(values[count..<(count + stateCount)]))
         }
     }
 

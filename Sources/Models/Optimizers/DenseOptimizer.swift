@@ -12,11 +12,10 @@ public struct DenseOptimizer {
         accumulators = kind == .adagrad ? [Float](repeating: 0, count: parameterCount) : []
     }
 
-    /// Puts back saved accumulators; false (and nothing changed) when their count does not fit.
-    public mutating func restore(accumulators saved: [Float]) -> Bool {
-        guard saved.count == accumulators.count else { return false }
+    /// Puts back saved accumulators, as many as this optimizer keeps.
+    public mutating func restore(accumulators saved: [Float]) {
+        precondition(saved.count == accumulators.count, "\(saved.count) saved accumulators for \(accumulators.count)")
         accumulators = saved
-        return true
     }
 
     /// One update of `parameters` from their gradients.

@@ -21,14 +21,11 @@ public struct AnalyticCostModel: PlanCostModel {
         Double(batchSize) * table.poolingFactor * Double(columns * MemoryLayout<Float>.size) / bandwidth * 1000
     }
 
-    public func cost(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> PlanCost {
-        try plan.validate(tables: tables)
-        let byRank = plan.shardsByRank(tables: tables)
-        let comms = communication.communication(byRank: byRank, tables: tables, batchSize: batchSize)
-        return PlanCost(ranks: zip(byRank, comms).map { shards, comm in
+    public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
+        byRank.map { shards in
             let forward = shards.reduce(0) { $0 + self.forward(tables[$1.table], columns: $1.columns.count) }
-            return RankCost(forward: forward, backward: 2 * forward, communication: comm)
-        })
+            return (forward, 2 * forward)
+        }
     }
 }
 

@@ -26,22 +26,9 @@ public struct CostOracle: PlanCostModel {
         referenceBench = speedReference.map { _ in SpeedReference.bench() }
     }
 
-    public func cost(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> PlanCost {
-        try plan.validate(tables: tables)
-        let byRank = plan.shardsByRank(tables: tables)
-        let comms = communication.communication(byRank: byRank, tables: tables, batchSize: batchSize)
-        return PlanCost(ranks: zip(measure(byRank: byRank, tables: tables), comms).map { compute, comm in
-            RankCost(forward: compute.forward, backward: compute.backward, communication: comm)
-        })
-    }
-
-    /// Milliseconds of one forward and one backward-with-update of `shards` over a global batch.
-    public func measure(_ shards: [EmbeddingShardSpec], tables: [TableSpec]) -> (forward: Double, backward: Double) {
-        measure(byRank: [shards], tables: tables)[0]
-    }
-
-    /// The same for each rank's shard set, measured in interleaved rounds.
-    public func measure(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
+    /// Milliseconds of one forward and one backward-with-update of each rank's shard set over a
+    /// global batch, measured in interleaved rounds.
+    public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
         let benches = byRank.map { ShardBench($0, tables: tables, batchSize: batchSize, seed: seed) }
         var forward = [[Double]](repeating: [], count: benches.count), backward = forward
         for run in 0..<(warmup + iterations) {

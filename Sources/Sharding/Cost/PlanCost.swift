@@ -28,7 +28,25 @@ public struct PlanCost: Codable, Hashable, Sendable {
     }
 }
 
-/// Anything that can price a plan: the measuring oracle, or a model that predicts.
+import Models
+
+/// Anything that can price a plan: the measuring oracle, or a model that predicts. A model
+/// supplies each rank's compute; communication always comes from the all-to-all model.
 public protocol PlanCostModel {
-    func cost(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> PlanCost
+    var batchSize: Int { get }
+    var communication: AlltoallCostModel { get }
+    /// Forward and backward milliseconds of each rank's shard set over a global batch.
+    func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)]
+}
+
+extension PlanCostModel {
+    /// Each rank's compute and communication for `plan`, after checking it covers `tables`.
+    public func cost(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> PlanCost {
+        try plan.validate(tables: tables)
+        let byRank = plan.shardsByRank(tables: tables)
+        let comms = communication.communication(byRank: byRank, tables: tables, batchSize: batchSize)
+        return PlanCost(ranks: zip(compute(byRank: byRank, tables: tables), comms).map { compute, comm in
+            RankCost(forward: compute.forward, backward: compute.backward, communication: comm)
+        })
+    }
 }

@@ -28,16 +28,8 @@ struct RankLoads {
         (0..<task.ranks).filter { fits(table, on: $0) }.min { (load[$0], bytes[$0]) < (load[$1], bytes[$1]) }
     }
 
-    /// Why `table` fits nowhere: its size, and how far the emptiest rank is from taking it.
     func noRoom(for table: Int) -> PlanError {
-        let size = task.bytes(ofTable: table), name = task.tables[table].name
-        if size > task.memoryPerRank {
-            return PlanError("table \(name) (\(ByteCount(size))) is larger than a rank's memory (\(ByteCount(task.memoryPerRank))) "
-                             + "by \(ByteCount(size - task.memoryPerRank))")
-        }
-        let free = task.memoryPerRank - (bytes.min() ?? 0)
-        return PlanError("table \(name) (\(ByteCount(size))) fits on no rank: the emptiest has \(ByteCount(free)) free, "
-                         + "\(ByteCount(size - free)) short")
+        .noRoom(table: task.tables[table].name, bytes: task.bytes(ofTable: table), memoryPerRank: task.memoryPerRank, usedByRank: bytes)
     }
 
     func plan(algorithm: String) -> ShardingPlan {

@@ -28,7 +28,7 @@ extension NeuroShardCostModel {
                 }
                 sets.append((chosen, columns, shards))
             }
-            let measured = oracle.measure(byRank: sets.map(\.shards), tables: group)
+            let measured = oracle.compute(byRank: sets.map(\.shards), tables: group)
             for (set, times) in zip(sets, measured) {
                 records.append(Record(tables: set.tables, columns: set.columns, forward: times.forward, backward: times.backward))
             }

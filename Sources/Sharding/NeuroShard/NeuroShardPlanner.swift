@@ -107,9 +107,8 @@ public struct NeuroShardPlanner: Planner {
                 for i in order {
                     let roomy = (0..<task.ranks).filter { used[$0] + bytes[i] <= task.memoryPerRank }
                     guard !roomy.isEmpty else {
-                        let free = task.memoryPerRank - (used.min() ?? 0)
-                        failure = PlanError("table \(task.tables[pieces[i].table].name) (\(ByteCount(bytes[i]))) fits on no rank: "
-                                            + "the emptiest has \(ByteCount(free)) free, \(ByteCount(bytes[i] - free)) short")
+                        failure = .noRoom(table: task.tables[pieces[i].table].name, bytes: bytes[i], memoryPerRank: task.memoryPerRank,
+                                          usedByRank: used)
                         placedAll = false
                         break
                     }
@@ -159,13 +158,7 @@ public struct NeuroShardPrediction: PlanCostModel {
         self.batchSize = batchSize
     }
 
-    public func cost(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> PlanCost {
-        try plan.validate(tables: tables)
-        let byRank = plan.shardsByRank(tables: tables)
-        let comms = communication.communication(byRank: byRank, tables: tables, batchSize: batchSize)
-        return PlanCost(ranks: zip(byRank, comms).map { shards, comm in
-            let compute = model.predict(shards.map { (tables[$0.table], $0.columns.count) }, batch: batchSize)
-            return RankCost(forward: compute.forward, backward: compute.backward, communication: comm)
-        })
+    public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
+        byRank.map { shards in model.predict(shards.map { (tables[$0.table], $0.columns.count) }, batch: batchSize) }
     }
 }

@@ -18,8 +18,8 @@ public struct PlanningTask: Codable, Hashable, Sendable {
     }
 
     /// Bytes of table `i` whole, optimizer state included.
-    public func bytes(ofTable i: Int, columns: Int? = nil) -> Int {
-        tables[i].bytes(columns: columns ?? tables[i].dim, optimizer: optimizer)
+    public func bytes(ofTable i: Int) -> Int {
+        tables[i].bytes(columns: tables[i].dim, optimizer: optimizer)
     }
 }
 
