@@ -5,6 +5,8 @@ import Foundation
 public enum CommunicatorSelfTest: String, CaseIterable, Sendable {
     case types, info, barrier, broadcast, allreduce, reduce, gather, allgather, alltoall, alltoallv
     case zeroLength = "zero-length", large, split, pointToPoint = "point-to-point", nonblocking, traffic
+    /// FermatSketch sums over ranks: both sum methods bit-identical, decoding the union.
+    case sketch
     /// Meant to fail: the last rank hangs and the others must end the job within the timeout.
     case hungPeer = "hung-peer"
     /// Meant to fail: ranks disagree on alltoallv sizes and every rank must throw.
@@ -36,6 +38,7 @@ public enum CommunicatorSelfTest: String, CaseIterable, Sendable {
         case .pointToPoint: try checkPointToPoint(comm)
         case .nonblocking: try checkNonblocking(comm)
         case .traffic: try checkTraffic(comm)
+        case .sketch: try checkSketch(comm)
         case .hungPeer: try hang(comm)
         case .sizeMismatch: try mismatchSizes(comm)
         case .afterFinalize:
@@ -187,6 +190,39 @@ extension CommunicatorSelfTest {
             }
         }
         try expect(overlapped == send, comm, "ialltoallv round trip")
+    }
+
+    private func checkSketch(_ comm: Communicator) throws {
+        let r = comm.rank, n = comm.size
+        var local = try FermatSketch(width: 512, seed: 11)
+        var expected: [UInt64: Int64] = [:]
+        for source in 0..<n {
+            for i in 0..<40 { expected[UInt64(source) << 40 | UInt64(i) * 0x9E37_79B9, default: 0] += Int64(i % 5) - 2 }
+            expected[0xFFFF_FFFF_FFFF_FFF0, default: 0] += Int64(source + 1)
+        }
+        expected = expected.filter { $0.value != 0 }
+        for i in 0..<40 { local.insert(UInt64(r) << 40 | UInt64(i) * 0x9E37_79B9, count: Int64(i % 5) - 2) }
+        local.insert(0xFFFF_FFFF_FFFF_FFF0, count: Int64(r + 1))
+        // A request sent by one rank and served by the next cancels in the sum.
+        local.insert(0xABCD, count: 1)
+        local.insert(0xABCD, count: -1)
+        var modular = local, widened = local, reduced = local
+        try comm.allreduce(&modular, using: .modular)
+        try comm.allreduce(&widened, using: .widened)
+        try comm.reduce(&reduced, root: 0)
+        try expect(modular == widened, comm, "modular and widened sums differ")
+        try expect(r != 0 || reduced == modular, comm, "reduce to the root differs from allreduce")
+        let decoded = modular.decode()
+        try expect(decoded.complete && decoded.counts == expected, comm,
+                   "decoded \(decoded.counts.count) keys (complete: \(decoded.complete)), expected \(expected.count)")
+        guard n > 1 else { return }
+        var odd = try FermatSketch(width: r == n - 1 ? 256 : 512, seed: 11)
+        do {
+            try comm.allreduce(&odd)
+            try expect(false, comm, "sketches of different widths were summed")
+        } catch let error as SketchError {
+            try expect(error.description.contains("rank \(n - 1) holds a sketch of 3×256"), comm, "\(error)")
+        }
     }
 
     private func checkZeroLength(_ comm: Communicator) throws {
