@@ -4,7 +4,7 @@ import ArgumentParser
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure communication, training and sketch throughput on this machine.",
+        abstract: "Measure communication and training throughput on this machine.",
         subcommands: [
             BenchCommCommand.self,
             BenchDLRMCommand.self,

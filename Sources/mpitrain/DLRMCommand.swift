@@ -83,6 +83,24 @@ struct DLRMCommand: ParsableCommand {
     @Flag(help: "Resume from the newest complete checkpoint in --checkpoint-dir (any plan or rank count).")
     var resume = false
 
+    @Option(help: "Sketch every lookup request; every N steps report lost and duplicated requests, hot rows and reuse bins (0: off).")
+    var sketchEvery = 0
+
+    @Option(help: "Lookups of a row within a sketch window that make it hot.")
+    var hotThreshold = 32
+
+    @Option(help: "Hot rows to print per table.")
+    var topK = 5
+
+    @Option(help: "Buckets per array of the lost/duplicated-request sketch (decodes about 2.4 x this many differing requests).")
+    var auditWidth = 4096
+
+    @Option(help: "Buckets per array of the hot-row sketch.")
+    var hotWidth = 4096
+
+    @Option(help: "Drop or duplicate a deterministic set of lookup requests: drop=RATE,dup=RATE,seed=S (needs --sketch-every).")
+    var injectFaults: String?
+
     func validate() throws {
         guard steps >= 1, batchSize >= 1, (threads ?? 1) >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, numIndicesPerLookup >= 0, holdoutEvery >= 0 else {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
@@ -91,6 +109,8 @@ struct DLRMCommand: ParsableCommand {
         if plan != nil && planAlgo != nil { throw ValidationError("--plan and --plan-algo exclude each other") }
         if (resume || checkpointEvery > 0) && checkpointDir == nil { throw ValidationError("--resume and --checkpoint-every need --checkpoint-dir") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be at least 0") }
+        guard sketchEvery >= 0, topK >= 0 else { throw ValidationError("--sketch-every and --top-k must be at least 0") }
+        if injectFaults != nil && sketchEvery == 0 { throw ValidationError("--inject-faults needs --sketch-every") }
     }
 
     func run() throws {
@@ -125,6 +145,11 @@ struct DLRMCommand: ParsableCommand {
                                       embeddingOptimizer: model.embeddingOptimizer,
                                       denseOptimizer: model.optimizer, seed: seed, trace: trace != nil)
         trainer.embeddings.threads = configureThreads(threads)
+        if sketchEvery > 0 {
+            trainer.monitor = try LookupMonitor(every: sketchEvery, tableRows: config.tables.map(\.rows), countedTables: trainer.countedTables,
+                                                rank: world.rank, ranks: world.size, hotThreshold: hotThreshold, auditWidth: auditWidth,
+                                                hotWidth: hotWidth, faults: try injectFaults.map { try LookupFaults(parsing: $0) }, seed: seed)
+        }
         let root = world.rank == 0
         if root {
             print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
@@ -158,6 +183,7 @@ struct DLRMCommand: ParsableCommand {
             let batch = try source.next(step: step, size: batchSize, slice: world.rank * local ..< (world.rank + 1) * local)
             dataSeconds += (ContinuousClock.now - start).seconds
             start = ContinuousClock.now
+            trainer.monitor?.begin(step: step)
             windowLoss += try trainer.trainStep(batch, learningRate: model.schedule.rate(at: step))
             trainSeconds += (ContinuousClock.now - start).seconds
             windowSteps += 1
@@ -186,6 +212,16 @@ struct DLRMCommand: ParsableCommand {
                                             ranks: phases ?? []))
                 windowLoss = 0
                 windowSteps = 0
+            }
+            if let monitor = trainer.monitor, monitor.reportsAfter(step: step) {
+                start = ContinuousClock.now
+                let report = try monitor.report(world: world, topK: topK)
+                trainSeconds += (ContinuousClock.now - start).seconds
+                if let report {
+                    if live && done != steps { print() }
+                    print(LookupReportText(report, tables: config.tables.map(\.name)).lines.joined(separator: "\n"))
+                    try sink?.write(SketchRecord(report))
+                }
             }
             if let checkpointDir, (checkpointEvery > 0 && done % checkpointEvery == 0) || done == steps {
                 try DLRMCheckpoint.save(trainer, step: done, directory: checkpointDir)

@@ -15,6 +15,7 @@ struct MPITrain: ParsableCommand {
             GNNCommand.self,
             PlanCommand.self,
             SelfTestCommand.self,
+            SketchCommand.self,
             TablesCommand.self,
         ])
 

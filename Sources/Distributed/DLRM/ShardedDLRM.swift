@@ -21,6 +21,8 @@ public final class ShardedDLRM {
     public private(set) var communicationTimer = KernelTimer()
     /// This rank's phases of every step, when tracing.
     public let trace: PhaseTrace
+    /// Sketches of this rank's lookups, when the trainer measures itself.
+    public var monitor: LookupMonitor?
 
     /// Per rank, the tables it looks up, ascending: the features of the bags it receives.
     private let tablesByRank: [[Int]]
@@ -87,6 +89,11 @@ public final class ShardedDLRM {
         public var dense: Double
     }
 
+    /// The tables whose first columns this rank owns: it counts their rows for the monitor.
+    public var countedTables: Set<Int> {
+        Set(shardsByRank[world.rank].filter { $0.columns.lowerBound == 0 }.map(\.table))
+    }
+
     public var phaseSeconds: PhaseSeconds {
         PhaseSeconds(embedding: embeddings.timer.seconds, communication: communicationTimer.seconds,
                      dense: model.mlpTimer.seconds + model.interactionTimer.seconds)
@@ -141,7 +148,11 @@ public final class ShardedDLRM {
     }
 
     /// Logits of this rank's `local` samples (every rank must call it, with equal counts).
+    /// Evaluation lookups are not measured by the monitor.
     public func predict(_ local: ClickBatch) throws -> [Float] {
+        let measuring = monitor
+        monitor = nil
+        defer { monitor = measuring }
         try local.dense.withUnsafeBufferPointer { dense in
             _ = try lookUp(local) { model.forwardBottom(dense: dense.baseAddress!, rows: local.count) }
         }
@@ -160,6 +171,11 @@ public final class ShardedDLRM {
         if holdsWholeModel {
             resize(&pooled, rows * pooledWidth)
             trace.phase("embedding forward") { pooled.withUnsafeMutableBufferPointer { embeddings.forward(local.bags, into: $0.baseAddress!) } }
+            if let monitor {
+                for t in 0..<local.bags.features {
+                    monitor.count(local.bags.indices[Int(local.bags.offsets[t * rows])..<Int(local.bags.offsets[(t + 1) * rows])], table: t)
+                }
+            }
             overlapped()
             return local.bags
         }
@@ -239,18 +255,25 @@ public final class ShardedDLRM {
 
     /// The input all-to-all: each rank sends each owner, per table the owner looks up, the bag
     /// lengths of its samples and then their indices; the owner lays them out as one batch of
-    /// every rank's samples in rank order.
+    /// every rank's samples in rank order. With a monitor, every request sent and served is
+    /// sketched (and faults, if any, are injected between the two).
     private func exchangeBags(_ local: BagBatch) throws(MPIError) -> BagBatch {
         let rows = local.batchSize, ranks = world.size
         var send: [Int32] = []
         var sendCounts: [Int] = []
-        for tables in tablesByRank {
+        for (destination, tables) in tablesByRank.enumerated() {
             let before = send.count
-            for t in tables {
-                for sample in 0..<rows { send.append(Int32(local.bag(feature: t, sample: sample).count)) }
-            }
-            for t in tables {
-                send += local.indices[Int(local.offsets[t * rows])..<Int(local.offsets[(t + 1) * rows])]
+            send += repeatElement(0, count: tables.count * rows)
+            for (k, t) in tables.enumerated() {
+                for sample in 0..<rows {
+                    let bag = local.bag(feature: t, sample: sample), start = send.count
+                    if let monitor {
+                        monitor.send(local.indices[bag], table: t, sample: sample, to: destination, into: &send)
+                    } else {
+                        send += local.indices[bag]
+                    }
+                    send[before + k * rows + sample] = Int32(send.count - start)
+                }
             }
             sendCounts.append(send.count - before)
         }
@@ -260,13 +283,14 @@ public final class ShardedDLRM {
         var cursors = (0..<ranks).map { parts.chunks[$0].lowerBound + features * rows }
         for f in 0..<features {
             for r in 0..<ranks {
-                let lengths = parts.chunks[r].lowerBound + f * rows
+                let lengths = parts.chunks[r].lowerBound + f * rows, first = cursors[r]
                 for sample in 0..<rows {
                     let length = Int(parts.values[lengths + sample])
                     bags.indices += parts.values[cursors[r]..<(cursors[r] + length)]
                     cursors[r] += length
                     bags.endBag()
                 }
+                monitor?.serve(parts.values[first..<cursors[r]], table: tablesByRank[world.rank][f], from: r)
             }
         }
         return bags

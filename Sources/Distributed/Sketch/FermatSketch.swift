@@ -19,9 +19,8 @@ public struct FermatSketch: Equatable, Sendable {
     public let seed: UInt64
     /// Bucket fields, array-major: bucket (row, column) at `(row · width + column) · 5`.
     public private(set) var cells: [UInt32]
-    /// One hash seed per array and one for the fingerprint, derived from `seed`.
-    private let rowSeeds: [UInt64]
-    private let fingerprintSeed: UInt64
+    /// Seeds of the key's hash words, one per pair of 32-bit halves, derived from `seed`.
+    private let seeds: [UInt64]
 
     public init(depth: Int = 3, width: Int, seed: UInt64) throws(SketchError) {
         guard (1...8).contains(depth) else { throw SketchError("depth \(depth) is outside 1...8") }
@@ -30,9 +29,13 @@ public struct FermatSketch: Equatable, Sendable {
         self.width = width
         self.seed = seed
         var seeds = SplitMix64(seed: seed, stream: "fermat-sketch")
-        rowSeeds = (0..<depth).map { _ in seeds.next() }
-        fingerprintSeed = seeds.next()
+        self.seeds = (0..<(depth + 2) / 2).map { _ in seeds.next() }
         cells = [UInt32](repeating: 0, count: depth * width * Self.fieldsPerBucket)
+    }
+
+    /// Same shape, seed and buckets (the hash seeds follow from `seed`).
+    public static func == (a: FermatSketch, b: FermatSketch) -> Bool {
+        a.depth == b.depth && a.width == b.width && a.seed == b.seed && a.cells == b.cells
     }
 
     /// "3×1024, seed 7": how errors name a sketch.
@@ -50,18 +53,41 @@ public struct FermatSketch: Equatable, Sendable {
 
     // MARK: - Hashing
 
-    /// The field values of `key`: three lanes below 2^31 (the last holds two bits) and its
-    /// fingerprint; all below p.
+    /// The 32-bit hash halves of `key`: half 0's top 31 bits are the fingerprint, half r + 1
+    /// picks the column in array r. Halves come in pairs from one seeded 64-bit mix each.
     @inline(__always)
-    private static func fields(_ key: UInt64, fingerprintSeed: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
-        (UInt32(key & 0x7FFF_FFFF), UInt32((key >> 31) & 0x7FFF_FFFF), UInt32(key >> 62),
-         UInt32(truncatingIfNeeded: mix(key ^ fingerprintSeed) >> 33))
+    private static func hashWord(_ key: UInt64, _ seeds: UnsafePointer<UInt64>, pair: Int) -> UInt64 {
+        mix(key ^ seeds[pair])
+    }
+
+    /// The field values of `key`: three lanes below 2^31 (the last holds two bits) and the
+    /// fingerprint from `firstWord`; all below p.
+    @inline(__always)
+    private static func fields(_ key: UInt64, firstWord: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
+        (UInt32(key & 0x7FFF_FFFF), UInt32((key >> 31) & 0x7FFF_FFFF), UInt32(key >> 62), UInt32(firstWord >> 33))
+    }
+
+    /// Calls `body(row, column)` for every array, given the key's first hash word.
+    @inline(__always)
+    private static func forEachColumn(_ key: UInt64, firstWord: UInt64, seeds: UnsafePointer<UInt64>, depth: Int, width: Int,
+                                      _ body: (Int, Int) -> Void) {
+        var word = firstWord
+        for row in 0..<depth {
+            let half = row + 1
+            if half & 1 == 0 { word = hashWord(key, seeds, pair: half >> 1) }
+            let bits = half & 1 == 0 ? word >> 32 : word & 0xFFFF_FFFF
+            body(row, Int((bits &* UInt64(width)) >> 32))
+        }
     }
 
     /// The column of `key` in array `row`.
-    @inline(__always)
     public func column(of key: UInt64, row: Int) -> Int {
-        Int(Self.mix(key ^ rowSeeds[row]).multipliedFullWidth(by: UInt64(width)).high)
+        seeds.withUnsafeBufferPointer { seeds in
+            var result = 0
+            Self.forEachColumn(key, firstWord: Self.hashWord(key, seeds.baseAddress!, pair: 0), seeds: seeds.baseAddress!,
+                               depth: row + 1, width: width) { _, column in result = column }
+            return result
+        }
     }
 
     /// A 64-bit finaliser (Stafford's variant 13, as SplitMix64's): portable across processes.
@@ -84,19 +110,20 @@ public struct FermatSketch: Equatable, Sendable {
     public mutating func insert(_ keys: UnsafeBufferPointer<UInt64>, count: Int64 = 1) {
         let c = ModPrime.residue(count)
         guard c != 0 else { return }
-        let unit = count == 1, negativeUnit = count == -1, width = width, depth = depth, fingerprintSeed = fingerprintSeed
-        rowSeeds.withUnsafeBufferPointer { rowSeeds in
+        let unit = count == 1, negativeUnit = count == -1, width = width, depth = depth
+        seeds.withUnsafeBufferPointer { seeds in
+            let seeds = seeds.baseAddress!
             cells.withUnsafeMutableBufferPointer { cells in
                 let base = cells.baseAddress!
                 for key in keys {
-                    var (a, b, d, f) = Self.fields(key, fingerprintSeed: fingerprintSeed)
+                    let first = Self.hashWord(key, seeds, pair: 0)
+                    var (a, b, d, f) = Self.fields(key, firstWord: first)
                     if negativeUnit {
                         (a, b, d, f) = (ModPrime.subtract(0, a), ModPrime.subtract(0, b), ModPrime.subtract(0, d), ModPrime.subtract(0, f))
                     } else if !unit {
                         (a, b, d, f) = (ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
                     }
-                    for row in 0..<depth {
-                        let column = Int(Self.mix(key ^ rowSeeds[row]).multipliedFullWidth(by: UInt64(width)).high)
+                    Self.forEachColumn(key, firstWord: first, seeds: seeds, depth: depth, width: width) { row, column in
                         let bucket = base + (row * width + column) * Self.fieldsPerBucket
                         bucket[0] = ModPrime.add(bucket[0], c)
                         bucket[1] = ModPrime.add(bucket[1], a)
@@ -194,50 +221,59 @@ public struct FermatSketch: Equatable, Sendable {
     public func decode(maxExtractions: Int? = nil) -> Decoded {
         var work = cells
         var counts: [UInt64: Int64] = [:]
-        let cap = maxExtractions ?? depth * width * 4
+        let cap = maxExtractions ?? depth * width * 4, width = width, depth = depth
         var extractions = 0
         var pending = Array(0..<(depth * width))
         var queued = [Bool](repeating: true, count: depth * width)
-        work.withUnsafeMutableBufferPointer { work in
-            let base = work.baseAddress!
-            while let bucketIndex = pending.popLast(), extractions < cap {
-                queued[bucketIndex] = false
-                let bucket = base + bucketIndex * Self.fieldsPerBucket
-                guard bucket[0] != 0, let key = pureKey(bucket, row: bucketIndex / width, column: bucketIndex % width) else { continue }
-                let c = bucket[0]
-                let (a, b, d, f) = Self.fields(key, fingerprintSeed: fingerprintSeed)
-                let values = (c, ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
-                for row in 0..<depth {
-                    let index = row * width + column(of: key, row: row)
-                    let other = base + index * Self.fieldsPerBucket
-                    other[0] = ModPrime.subtract(other[0], values.0)
-                    other[1] = ModPrime.subtract(other[1], values.1)
-                    other[2] = ModPrime.subtract(other[2], values.2)
-                    other[3] = ModPrime.subtract(other[3], values.3)
-                    other[4] = ModPrime.subtract(other[4], values.4)
-                    if !queued[index] {
-                        queued[index] = true
-                        pending.append(index)
+        seeds.withUnsafeBufferPointer { seeds in
+            let seeds = seeds.baseAddress!
+            work.withUnsafeMutableBufferPointer { work in
+                let base = work.baseAddress!
+                while let bucketIndex = pending.popLast(), extractions < cap {
+                    queued[bucketIndex] = false
+                    let bucket = base + bucketIndex * Self.fieldsPerBucket
+                    let c = bucket[0]
+                    guard c != 0, let (key, first) = Self.pureKey(bucket, row: bucketIndex / width, column: bucketIndex % width,
+                                                                  seeds: seeds, width: width) else { continue }
+                    let (a, b, d, f) = Self.fields(key, firstWord: first)
+                    let values = (c, ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
+                    Self.forEachColumn(key, firstWord: first, seeds: seeds, depth: depth, width: width) { row, column in
+                        let index = row * width + column
+                        let other = base + index * Self.fieldsPerBucket
+                        other[0] = ModPrime.subtract(other[0], values.0)
+                        other[1] = ModPrime.subtract(other[1], values.1)
+                        other[2] = ModPrime.subtract(other[2], values.2)
+                        other[3] = ModPrime.subtract(other[3], values.3)
+                        other[4] = ModPrime.subtract(other[4], values.4)
+                        if !queued[index] {
+                            queued[index] = true
+                            pending.append(index)
+                        }
                     }
+                    let total = counts[key, default: 0] + ModPrime.signed(c)
+                    counts[key] = total == 0 ? nil : total
+                    extractions += 1
                 }
-                let total = counts[key, default: 0] + ModPrime.signed(c)
-                counts[key] = total == 0 ? nil : total
-                extractions += 1
             }
         }
         return Decoded(counts: counts, complete: work.allSatisfy { $0 == 0 })
     }
 
-    /// The key a bucket holds if it holds exactly one: its lanes divided by its count must be
-    /// lanes of a key whose fingerprint matches and which hashes to this bucket.
-    private func pureKey(_ bucket: UnsafeMutablePointer<UInt32>, row: Int, column: Int) -> UInt64? {
+    /// The key a bucket holds if it holds exactly one, with its first hash word: the lanes
+    /// divided by the count must form a key whose fingerprint matches and which hashes to this
+    /// bucket.
+    private static func pureKey(_ bucket: UnsafeMutablePointer<UInt32>, row: Int, column: Int,
+                                seeds: UnsafePointer<UInt64>, width: Int) -> (UInt64, UInt64)? {
         let inverse = ModPrime.inverse(bucket[0])
         let a = ModPrime.multiply(bucket[1], inverse), b = ModPrime.multiply(bucket[2], inverse)
         let d = ModPrime.multiply(bucket[3], inverse)
         guard a < 1 << 31, b < 1 << 31, d < 4 else { return nil }
         let key = UInt64(a) | UInt64(b) << 31 | UInt64(d) << 62
-        guard Self.fields(key, fingerprintSeed: fingerprintSeed).3 == ModPrime.multiply(bucket[4], inverse), self.column(of: key, row: row) == column else { return nil }
-        return key
+        let first = hashWord(key, seeds, pair: 0)
+        guard fields(key, firstWord: first).3 == ModPrime.multiply(bucket[4], inverse) else { return nil }
+        var hashed = -1
+        forEachColumn(key, firstWord: first, seeds: seeds, depth: row + 1, width: width) { _, c in hashed = c }
+        return hashed == column ? (key, first) : nil
     }
 
     // MARK: - Serialisation

@@ -30,6 +30,7 @@ public enum ModPrime {
 
     /// a^(p−2) = a⁻¹ for a ≠ 0 (Fermat's little theorem).
     public static func inverse(_ a: UInt32) -> UInt32 {
+        if a == 1 || a == p - 1 { return a }  // ±1, the common count, is its own inverse
         var result: UInt32 = 1, base = a, exponent = p - 2
         while exponent > 0 {
             if exponent & 1 == 1 { result = multiply(result, base) }

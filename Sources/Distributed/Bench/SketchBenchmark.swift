@@ -1,0 +1,67 @@
+import Foundation
+import Models
+
+/// FermatSketch figures on this machine: decode success against buckets per key, insert and
+/// decode throughput on one core, and the bytes a sketch exchange costs against raw keys.
+public struct SketchBenchmark {
+    /// Keys per decode trial.
+    public var keys = 10_000
+    /// Trials per (depth, load) point.
+    public var trials = 20
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    /// Fraction of trials that decode completely, per depth, for `keys` random keys with
+    /// counts ±1...±5 in `load × keys` buckets in all.
+    public func successRate(depth: Int, bucketsPerKey load: Double) throws -> Double {
+        var successes = 0
+        for trial in 0..<trials {
+            var random = SplitMix64(seed: seed, stream: "sketch-bench", index: UInt64(trial))
+            var sketch = try FermatSketch(depth: depth, width: Int((load * Double(keys) / Double(depth)).rounded()), seed: random.next())
+            for _ in 0..<keys { sketch.insert(random.next(), count: Int64(random.nextInt(below: 5) + 1)) }
+            if sketch.decode().complete { successes += 1 }
+        }
+        return Double(successes) / Double(trials)
+    }
+
+    /// The smallest load of `loads` (ascending) at which at least half the trials decode.
+    public func threshold(depth: Int, loads: [Double]) throws -> Double? {
+        try loads.first { try successRate(depth: depth, bucketsPerKey: $0) >= 0.5 }
+    }
+
+    /// Millions of unit inserts per second into a `width`-bucket sketch, median of `repeats`
+    /// passes over `count` keys.
+    public func insertRate(width: Int, count: Int = 4_000_000, repeats: Int = 5) throws -> Double {
+        var random = SplitMix64(seed: seed)
+        let keys = (0..<count).map { _ in random.next() }
+        var sketch = try FermatSketch(width: width, seed: seed)
+        var rates: [Double] = []
+        try keys.withUnsafeBufferPointer { keys in
+            for _ in 0..<repeats {
+                let start = ContinuousClock.now
+                sketch.insert(keys, count: 1)
+                rates.append(Double(count) / (ContinuousClock.now - start).seconds / 1e6)
+            }
+        }
+        return median(rates)
+    }
+
+    /// Millions of keys decoded per second at 1.5 buckets per key, median of `repeats`.
+    public func decodeRate(keys count: Int = 200_000, repeats: Int = 3) throws -> Double {
+        var random = SplitMix64(seed: seed)
+        var sketch = try FermatSketch(width: count / 2, seed: seed)
+        for _ in 0..<count { sketch.insert(random.next(), count: 1) }
+        var rates: [Double] = []
+        for _ in 0..<repeats {
+            let start = ContinuousClock.now
+            let decoded = sketch.decode()
+            let seconds = (ContinuousClock.now - start).seconds
+            guard decoded.complete, decoded.counts.count == count else { throw SketchError("the throughput sketch did not decode") }
+            rates.append(Double(count) / seconds / 1e6)
+        }
+        return median(rates)
+    }
+
+    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+}

@@ -1,0 +1,207 @@
+import Models
+import Sharding
+
+/// One embedding lookup request as the sketches key it: the step window it was sent in, the
+/// table, the embedding row and the rank that sent it, packed into 64 bits (row 34, table 10,
+/// source 10, window 10 bits; the window wraps at 1024).
+public struct LookupKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public static let maxTables = 1 << 10, maxRanks = 1 << 10, maxRows = 1 << 34
+
+    public let window: Int
+    public let table: Int
+    public let row: Int
+    public let source: Int
+
+    public init(window: Int, table: Int, row: Int, source: Int) {
+        self.window = window & 0x3FF
+        self.table = table
+        self.row = row
+        self.source = source
+    }
+
+    public init(packed: UInt64) {
+        self.init(window: Int(packed >> 54), table: Int((packed >> 44) & 0x3FF), row: Int(packed & 0x3_FFFF_FFFF),
+                  source: Int((packed >> 34) & 0x3FF))
+    }
+
+    public var packed: UInt64 { UInt64(window) << 54 | UInt64(table) << 44 | UInt64(source) << 34 | UInt64(row) }
+
+    public static func < (a: LookupKey, b: LookupKey) -> Bool { a.packed < b.packed }
+
+    public var description: String { "table \(table) row \(row) from rank \(source)" }
+}
+
+/// Lookup requests dropped or duplicated on purpose inside the data path, from
+/// `drop=RATE,dup=RATE,seed=S`: each request's fate is a hash of the seed and where it is in
+/// the step, so a run injects the same set every time.
+public struct LookupFaults: Sendable, Equatable {
+    public enum Fate { case deliver, drop, duplicate }
+
+    public let dropRate: Double
+    public let duplicateRate: Double
+    public let seed: UInt64
+
+    public init(dropRate: Double, duplicateRate: Double, seed: UInt64) throws(ConfigError) {
+        guard dropRate >= 0, duplicateRate >= 0, dropRate + duplicateRate <= 1 else {
+            throw ConfigError("fault rates drop=\(dropRate), dup=\(duplicateRate) must be at least 0 and sum to at most 1")
+        }
+        self.dropRate = dropRate
+        self.duplicateRate = duplicateRate
+        self.seed = seed
+    }
+
+    /// Parses `drop=0.001,dup=0.0005,seed=7` (each part optional; rates default to 0, seed to 0).
+    public init(parsing text: String) throws(ConfigError) {
+        var drop = 0.0, duplicate = 0.0, seed: UInt64 = 0
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+            switch (pair.first, pair.count == 2 ? pair[1] : nil) {
+            case ("drop", let value?) where Double(value) != nil: drop = Double(value)!
+            case ("dup", let value?) where Double(value) != nil: duplicate = Double(value)!
+            case ("seed", let value?) where UInt64(value) != nil: seed = UInt64(value)!
+            default: throw ConfigError("--inject-faults: cannot read '\(part)' (expected drop=RATE,dup=RATE,seed=S)")
+            }
+        }
+        try self.init(dropRate: drop, duplicateRate: duplicate, seed: seed)
+    }
+
+    /// The fate of the `position`-th index of `sample`'s bag of `table`, sent at `step` from
+    /// `source` to `destination`.
+    public func fate(step: Int, source: Int, destination: Int, table: Int, sample: Int, position: Int) -> Fate {
+        var h = seed
+        for part in [step, source, destination, table, sample, position] { h = FermatSketch.mix(h ^ UInt64(part)) }
+        let u = Double(h >> 11) * 0x1p-53
+        return u < dropRate ? .drop : u < dropRate + duplicateRate ? .duplicate : .deliver
+    }
+}
+
+/// The trainer measuring its own lookups with sketches. Every request a rank sends is
+/// inserted into an audit sketch with +1 and every request it serves with −1, keyed by
+/// `LookupKey`; summed over ranks the sketch holds only what was lost (+) or duplicated (−).
+/// The rank owning a table's first columns also counts the table's rows: a row reaching
+/// `hotThreshold` lookups in a window is admitted to a heavy-hitter sketch with its count so
+/// far and adds every later lookup, and the counts give the table's reuse bins.
+///
+/// Counting is exact (a 32-bit counter per row of each counted table, 4 B per row), so the
+/// admission filter never admits a cold row; the sketches make the exchange small.
+public final class LookupMonitor {
+    public let every: Int
+    public let hotThreshold: UInt32
+    public let faults: LookupFaults?
+    public let rank: Int
+    private(set) var audit: FermatSketch
+    private(set) var hot: FermatSketch
+    /// Per table, the row counters of this window (empty for tables another rank counts).
+    private var rowCounts: [[UInt32]]
+    /// The requests this rank dropped (+1) or duplicated (−1) this window, by packed key.
+    private(set) var injected: [UInt64: Int64] = [:]
+    private(set) var step = 0
+    private var keys: [UInt64] = []
+
+    /// `tableRows[t]` rows per table; this rank counts the tables in `countedTables`.
+    public init(every: Int, tableRows: [Int], countedTables: Set<Int>, rank: Int, ranks: Int, hotThreshold: Int,
+                auditWidth: Int, hotWidth: Int, faults: LookupFaults?, seed: UInt64) throws {
+        guard every >= 1 else { throw ConfigError("--sketch-every must be at least 1") }
+        guard hotThreshold >= 1 else { throw ConfigError("--hot-threshold must be at least 1") }
+        guard tableRows.count <= LookupKey.maxTables, ranks <= LookupKey.maxRanks, tableRows.allSatisfy({ $0 <= LookupKey.maxRows }) else {
+            throw ConfigError("lookup sketches key at most \(LookupKey.maxTables) tables of 2^34 rows on \(LookupKey.maxRanks) ranks")
+        }
+        self.every = every
+        self.hotThreshold = UInt32(hotThreshold)
+        self.faults = faults
+        self.rank = rank
+        audit = try FermatSketch(width: auditWidth, seed: seed)
+        hot = try FermatSketch(width: hotWidth, seed: seed)
+        rowCounts = tableRows.indices.map { countedTables.contains($0) ? [UInt32](repeating: 0, count: tableRows[$0]) : [] }
+    }
+
+    public var window: Int { step / every }
+
+    /// Marks the start of training step `step` (requests are keyed by its window).
+    public func begin(step: Int) { self.step = step }
+
+    /// Appends `rows` (one bag of `table` for `sample`) to `message` for `destination`,
+    /// inserting each request into the audit sketch and applying injected faults after that,
+    /// as a lossy transport would.
+    func send(_ rows: ArraySlice<Int32>, table: Int, sample: Int, to destination: Int, into message: inout [Int32]) {
+        record(rows, table: table, source: rank, count: 1)
+        guard let faults else {
+            message += rows
+            return
+        }
+        for (position, row) in rows.enumerated() {
+            switch faults.fate(step: step, source: rank, destination: destination, table: table, sample: sample, position: position) {
+            case .deliver: message.append(row)
+            case .drop: injected[LookupKey(window: window, table: table, row: Int(row), source: rank).packed, default: 0] += 1
+            case .duplicate:
+                message.append(row)
+                message.append(row)
+                injected[LookupKey(window: window, table: table, row: Int(row), source: rank).packed, default: 0] -= 1
+            }
+        }
+    }
+
+    /// Records requests for `table` served for `source`.
+    func serve(_ rows: ArraySlice<Int32>, table: Int, from source: Int) {
+        record(rows, table: table, source: source, count: -1)
+        count(rows, table: table)
+    }
+
+    /// Counts lookups of `table` (served locally, nothing exchanged) toward hot rows and reuse.
+    func count(_ rows: ArraySlice<Int32>, table: Int) {
+        guard !rowCounts[table].isEmpty else { return }
+        let threshold = hotThreshold
+        rowCounts[table].withUnsafeMutableBufferPointer { counts in
+            for row in rows {
+                counts[Int(row)] &+= 1
+                let seen = counts[Int(row)]
+                if seen >= threshold {
+                    hot.insert(LookupKey(window: 0, table: table, row: Int(row), source: 0).packed, count: seen == threshold ? Int64(seen) : 1)
+                }
+            }
+        }
+    }
+
+    private func record(_ rows: ArraySlice<Int32>, table: Int, source: Int, count: Int64) {
+        let base = LookupKey(window: window, table: table, row: 0, source: source).packed
+        keys.removeAll(keepingCapacity: true)
+        for row in rows { keys.append(base | UInt64(UInt32(bitPattern: row))) }
+        keys.withUnsafeBufferPointer { audit.insert($0, count: count) }
+    }
+
+    /// True after the last step of a window: time to report.
+    public func reportsAfter(step: Int) -> Bool { (step + 1) % every == 0 }
+
+    /// Sums every rank's sketches and counts on the coordinator (one reduce of the audit and
+    /// hot-row zones side by side, one of the reuse counts), decodes them and clears this
+    /// window. Every rank must call it; the report is on rank 0 only.
+    public func report(world: Communicator, topK: Int) throws -> LookupReport? {
+        var zones = try FermatSketch(merging: [audit, hot])
+        try world.reduce(&zones, root: 0)
+        var reuse = [UInt64](repeating: 0, count: rowCounts.count * ReuseBins.count)
+        for (table, counts) in rowCounts.enumerated() where !counts.isEmpty {
+            for c in counts where c > 0 { reuse[table * ReuseBins.count + ReuseBins.bin(ofCount: Int(c))] += 1 }
+        }
+        let summedReuse = try world.reduce(reuse, .sum, root: 0)
+        let injectedKeys = Array(injected.keys), injectedCounts = injectedKeys.map { injected[$0]! }
+        let allInjected = faults == nil ? nil : try world.gatherv(injectedKeys, root: 0)
+        let allInjectedCounts = faults == nil ? nil : try world.gatherv(injectedCounts, root: 0)
+        let closed = window
+        audit.removeAll()
+        hot.removeAll()
+        injected.removeAll()
+        for t in rowCounts.indices where !rowCounts[t].isEmpty { rowCounts[t].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        guard world.isRoot, let summedReuse else { return nil }
+        let parts = try zones.divided(widths: [audit.width, hot.width])
+        let lookups = parts[0].decode(), heavy = parts[1].decode()
+        var truth: [UInt64: Int64]?
+        if let allInjected, let allInjectedCounts {
+            truth = [:]
+            for (key, count) in zip(allInjected.values, allInjectedCounts.values) { truth![key, default: 0] += count }
+            truth = truth!.filter { $0.value != 0 }
+        }
+        return LookupReport(step: step + 1, window: closed, requests: lookups, hotRows: heavy, topK: topK,
+                            reuseCounts: summedReuse, tables: rowCounts.count, injected: truth,
+                            bytesPerRank: zones.bytes + reuse.count * 8)
+    }
+}

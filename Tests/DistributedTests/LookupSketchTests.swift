@@ -1,0 +1,113 @@
+import Distributed
+import Foundation
+import Models
+import TestSupport
+import Testing
+
+/// The trainer measuring itself: lost and duplicated lookup requests and hot rows, decoded on
+/// the coordinator from sketches summed over ranks.
+@Suite struct LookupSketchTests {
+    static let base = ["dlrm", "--steps", "30", "--batch-size", "264", "--print-every", "10", "--eval-samples", "512",
+                       "--num-indices-per-lookup", "3", "--sketch-every", "10", "--seed", "5"]
+
+    /// The `kind: sketch` records of a metrics file.
+    static func sketchRecords(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.filter { $0["kind"] as? String == "sketch" }
+    }
+
+    /// Requests of a record as (table, row, source, count) tuples, comparable.
+    static func requests(_ record: [String: Any], _ key: String) -> [[Int]] {
+        ((record[key] as? [[String: Any]]) ?? []).map { r in ["table", "row", "source", "count"].map { r[$0] as! Int } }
+    }
+
+    @Test(arguments: [2, 3])
+    func injectedDropsAndDuplicatesAreNamedExactly(ranks: Int) throws {
+        try withTemporaryDirectory("sketch-faults") { directory in
+            let metrics = directory.appendingPathComponent("metrics.jsonl").path
+            var arguments = Self.base + ["--inject-faults", "drop=0.002,dup=0.001,seed=9", "--metrics", metrics]
+            if ranks == 3 {
+                let plan = directory.appendingPathComponent("plan.json").path
+                try DLRMCommandTests.Layout.mixed.plan(ranks: 3).write(to: plan)
+                arguments += ["--plan", plan]
+            }
+            let run = try MPIRun.mpitrain(arguments, ranks: ranks)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.components(separatedBy: "the report names exactly these").count - 1 == 3, "\(run.stdout)")
+            let records = try Self.sketchRecords(metrics)
+            #expect(records.count == 3)
+            var injected = 0
+            for record in records {
+                #expect(record["auditComplete"] as? Bool == true)
+                let lost = Self.requests(record, "lost"), duplicated = Self.requests(record, "duplicated")
+                #expect(lost == Self.requests(record, "injectedLost"))
+                #expect(duplicated == Self.requests(record, "injectedDuplicated"))
+                injected += lost.count + duplicated.count
+            }
+            #expect(injected > 10, "too few faults injected to test anything: \(injected)")
+        }
+    }
+
+    @Test func aHealthyRunSaysSo() throws {
+        try withTemporaryDirectory("sketch-healthy") { directory in
+            let metrics = directory.appendingPathComponent("metrics.jsonl").path
+            let run = try MPIRun.mpitrain(Self.base + ["--metrics", metrics], ranks: 2)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.lines(startingWith: "sketch window").filter { $0.hasSuffix("healthy, every lookup request served exactly once") }.count == 3,
+                    "\(run.stdout)")
+            #expect(try Self.sketchRecords(metrics).allSatisfy { $0["healthy"] as? Bool == true })
+        }
+    }
+
+    /// Hot rows on Zipf traffic against the true top-k counted from the same synthetic batches.
+    @Test func hotRowsAreTheTrueTopK() throws {
+        let k = 10, steps = 10, batch = 512
+        try withTemporaryDirectory("sketch-hot") { directory in
+            let metrics = directory.appendingPathComponent("metrics.jsonl").path
+            let run = try MPIRun.mpitrain(["dlrm", "--steps", "\(steps)", "--batch-size", "\(batch)", "--eval-samples", "512",
+                                           "--num-indices-per-lookup", "4", "--index-distribution", "zipf:1.1", "--seed", "3",
+                                           "--sketch-every", "\(steps)", "--top-k", "\(k)", "--hot-threshold", "8", "--metrics", metrics],
+                                          ranks: 2)
+            #expect(run.status == 0, "\(run.stderr)")
+            let record = try #require(try Self.sketchRecords(metrics).first)
+            #expect(record["hotComplete"] as? Bool == true)
+            let reported = ((record["hotRows"] as? [[String: Any]]) ?? []).map { ($0["table"] as! Int, $0["row"] as! Int, $0["lookups"] as! Int) }
+
+            let config = try DLRMConfig(bottomMLP: [13, 64, 16], topMLP: [64, 32, 1],
+                                        tables: (0..<8).map { EmbeddingTableSpec(name: "t\($0)", rows: 10_000, dim: 16) })
+            let clicks = try SyntheticClicks(config: config, pooling: [Int](repeating: 4, count: 8),
+                                             distribution: try IndexDistribution(parsing: "zipf:1.1"), seed: 3)
+            var counts = [[Int]](repeating: [Int](repeating: 0, count: 10_000), count: 8)
+            for step in 0..<steps {
+                let bags = clicks.batch(samples: step * batch ..< (step + 1) * batch).bags
+                for t in 0..<8 {
+                    for i in Int(bags.offsets[t * batch])..<Int(bags.offsets[(t + 1) * batch]) { counts[t][Int(bags.indices[i])] += 1 }
+                }
+            }
+            var found = 0
+            for t in 0..<8 {
+                let truth = counts[t].enumerated().sorted { ($0.element, $1.offset) > ($1.element, $0.offset) }.prefix(k)
+                let mine = reported.filter { $0.0 == t }
+                #expect(mine.count == k, "table \(t): \(mine.count) hot rows reported")
+                for entry in mine where truth.contains(where: { $0.offset == entry.1 }) {
+                    found += 1
+                    #expect(counts[t][entry.1] == entry.2, "table \(t) row \(entry.1): \(entry.2) lookups reported, \(counts[t][entry.1]) true")
+                }
+            }
+            let precision = Double(found) / Double(max(reported.count, 1)), recall = Double(found) / Double(8 * k)
+            #expect(precision >= 0.95 && recall >= 0.95, "precision \(precision), recall \(recall)")
+        }
+    }
+
+    @Test(arguments: [
+        (["--inject-faults", "drop=lots"], "--inject-faults: cannot read 'drop=lots' (expected drop=RATE,dup=RATE,seed=S)"),
+        (["--inject-faults", "drop=0.7,dup=0.5"], "fault rates drop=0.7, dup=0.5 must be at least 0 and sum to at most 1"),
+        (["--audit-width", "0"], "width 0 is outside 1...268435456"),
+    ])
+    func badSketchOptionsStopWithOneLine(extra: [String], message: String) throws {
+        let run = try MPIRun.mpitrain(Self.base + extra)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains(message), "\(run.stderr)")
+    }
+}
