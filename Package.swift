@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CPUShim", path: "Sources/CPUShim"),
         .target(name: "Models", dependencies: ["BLASShim", "METISShim", "CPUShim"]),
         .target(name: "Sharding", dependencies: ["Models"], resources: [.copy("Resources")]),
-        .target(name: "Distributed", dependencies: ["MPIShim", "Models", "Sharding"]),
+        .target(name: "Distributed", dependencies: ["MPIShim", "CPUShim", "Models", "Sharding"]),
         .executableTarget(
             name: "mpitrain",
             dependencies: [

@@ -86,6 +86,9 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Sketch every lookup request; every N steps report lost and duplicated requests, hot rows and reuse bins (0: off).")
     var sketchEvery = 0
 
+    @Option(help: "Fraction of lookup-request keys audited for loss and duplication (a seeded sample; 1: all).")
+    var sketchSample = 1.0
+
     @Option(help: "Lookups of a row within a sketch window that make it hot.")
     var hotThreshold = 32
 
@@ -148,7 +151,7 @@ struct DLRMCommand: ParsableCommand {
         if sketchEvery > 0 {
             trainer.monitor = try LookupMonitor(every: sketchEvery, tableRows: config.tables.map(\.rows), countedTables: trainer.countedTables,
                                                 rank: world.rank, ranks: world.size, hotThreshold: hotThreshold, auditWidth: auditWidth,
-                                                hotWidth: hotWidth, faults: try injectFaults.map { try LookupFaults(parsing: $0) }, seed: seed)
+                                                hotWidth: hotWidth, auditedFraction: sketchSample, faults: try injectFaults.map { try LookupFaults(parsing: $0) }, seed: seed)
         }
         let root = world.rank == 0
         if root {

@@ -16,9 +16,10 @@ struct LookupReportText {
 
     var lines: [String] {
         var lines: [String] = []
-        let head = "sketch window \(report.window) (to step \(report.step), \(report.bytesPerRank) B per rank exchanged): "
+        let sampled = report.auditedFraction < 1 ? String(format: ", %.3g of request keys audited", report.auditedFraction) : ""
+        let head = "sketch window \(report.window) (to step \(report.step), \(report.bytesPerRank) B per rank exchanged\(sampled)): "
         if report.healthy {
-            lines.append(head + "healthy, every lookup request served exactly once")
+            lines.append(head + "healthy, every \(report.auditedFraction < 1 ? "audited " : "")lookup request served exactly once")
         } else {
             lines.append(head + "\(report.lost.map(\.count).reduce(0, +)) lookup requests lost, "
                          + "\(report.duplicated.map(\.count).reduce(0, +)) duplicated"
@@ -96,6 +97,7 @@ struct SketchRecord: Encodable {
     let hotComplete: Bool
     let reuse: [[Double]?]
     let bytesPerRank: Int
+    let auditedFraction: Double
 
     init(_ report: LookupReport) {
         func request(_ entry: LookupReport.Entry) -> Request {
@@ -114,5 +116,6 @@ struct SketchRecord: Encodable {
         hotComplete = report.hotComplete
         reuse = report.reuse.map { $0?.fractions }
         bytesPerRank = report.bytesPerRank
+        auditedFraction = report.auditedFraction
     }
 }

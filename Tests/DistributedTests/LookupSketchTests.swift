@@ -22,11 +22,11 @@ import Testing
         ((record[key] as? [[String: Any]]) ?? []).map { r in ["table", "row", "source", "count"].map { r[$0] as! Int } }
     }
 
-    @Test(arguments: [2, 3])
-    func injectedDropsAndDuplicatesAreNamedExactly(ranks: Int) throws {
+    @Test(arguments: [(2, 1.0), (3, 1.0), (2, 0.5)])
+    func injectedDropsAndDuplicatesAreNamedExactly(ranks: Int, audited: Double) throws {
         try withTemporaryDirectory("sketch-faults") { directory in
             let metrics = directory.appendingPathComponent("metrics.jsonl").path
-            var arguments = Self.base + ["--inject-faults", "drop=0.002,dup=0.001,seed=9", "--metrics", metrics]
+            var arguments = Self.base + ["--inject-faults", "drop=0.002,dup=0.001,seed=9", "--metrics", metrics, "--sketch-sample", "\(audited)"]
             if ranks == 3 {
                 let plan = directory.appendingPathComponent("plan.json").path
                 try DLRMCommandTests.Layout.mixed.plan(ranks: 3).write(to: plan)

@@ -265,14 +265,17 @@ public final class ShardedDLRM {
             let before = send.count
             send += repeatElement(0, count: tables.count * rows)
             for (k, t) in tables.enumerated() {
-                for sample in 0..<rows {
-                    let bag = local.bag(feature: t, sample: sample), start = send.count
-                    if let monitor {
-                        monitor.send(local.indices[bag], table: t, sample: sample, to: destination, into: &send)
-                    } else {
-                        send += local.indices[bag]
+                if let monitor, monitor.faults != nil {
+                    for sample in 0..<rows {
+                        let start = send.count
+                        monitor.send(local.indices[local.bag(feature: t, sample: sample)], table: t, sample: sample, to: destination, into: &send)
+                        send[before + k * rows + sample] = Int32(send.count - start)
                     }
-                    send[before + k * rows + sample] = Int32(send.count - start)
+                } else {
+                    for sample in 0..<rows { send[before + k * rows + sample] = Int32(local.bag(feature: t, sample: sample).count) }
+                    let requests = local.indices[Int(local.offsets[t * rows])..<Int(local.offsets[(t + 1) * rows])]
+                    monitor?.sent(requests, table: t)
+                    send += requests
                 }
             }
             sendCounts.append(send.count - before)

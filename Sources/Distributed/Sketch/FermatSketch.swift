@@ -1,3 +1,4 @@
+import CPUShim
 import Models
 
 /// An invertible sketch of a multiset of 64-bit keys with signed counts (FermatSketch, from
@@ -111,25 +112,43 @@ public struct FermatSketch: Equatable, Sendable {
         let c = ModPrime.residue(count)
         guard c != 0 else { return }
         let unit = count == 1, negativeUnit = count == -1, width = width, depth = depth
+        // Keys go in blocks: first every bucket of the block is located and prefetched, then
+        // updated, so the random bucket reads overlap instead of waiting one by one.
+        let block = 16
         seeds.withUnsafeBufferPointer { seeds in
             let seeds = seeds.baseAddress!
             cells.withUnsafeMutableBufferPointer { cells in
                 let base = cells.baseAddress!
-                for key in keys {
-                    let first = Self.hashWord(key, seeds, pair: 0)
-                    var (a, b, d, f) = Self.fields(key, firstWord: first)
-                    if negativeUnit {
-                        (a, b, d, f) = (ModPrime.subtract(0, a), ModPrime.subtract(0, b), ModPrime.subtract(0, d), ModPrime.subtract(0, f))
-                    } else if !unit {
-                        (a, b, d, f) = (ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
-                    }
-                    Self.forEachColumn(key, firstWord: first, seeds: seeds, depth: depth, width: width) { row, column in
-                        let bucket = base + (row * width + column) * Self.fieldsPerBucket
-                        bucket[0] = ModPrime.add(bucket[0], c)
-                        bucket[1] = ModPrime.add(bucket[1], a)
-                        bucket[2] = ModPrime.add(bucket[2], b)
-                        bucket[3] = ModPrime.add(bucket[3], d)
-                        bucket[4] = ModPrime.add(bucket[4], f)
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: block * depth) { buckets in
+                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: block) { firstWords in
+                        for blockStart in stride(from: 0, to: keys.count, by: block) {
+                            let blockKeys = blockStart..<min(blockStart + block, keys.count)
+                            for (i, key) in zip(0..., keys[blockKeys]) {
+                                let first = Self.hashWord(key, seeds, pair: 0)
+                                firstWords[i] = first
+                                Self.forEachColumn(key, firstWord: first, seeds: seeds, depth: depth, width: width) { row, column in
+                                    let offset = (row * width + column) * Self.fieldsPerBucket
+                                    buckets[i * depth + row] = offset
+                                    mpitrain_prefetch_for_write(base + offset)
+                                }
+                            }
+                            for (i, key) in zip(0..., keys[blockKeys]) {
+                                var (a, b, d, f) = Self.fields(key, firstWord: firstWords[i])
+                                if negativeUnit {
+                                    (a, b, d, f) = (ModPrime.subtract(0, a), ModPrime.subtract(0, b), ModPrime.subtract(0, d), ModPrime.subtract(0, f))
+                                } else if !unit {
+                                    (a, b, d, f) = (ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
+                                }
+                                for row in 0..<depth {
+                                    let bucket = base + buckets[i * depth + row]
+                                    bucket[0] = ModPrime.add(bucket[0], c)
+                                    bucket[1] = ModPrime.add(bucket[1], a)
+                                    bucket[2] = ModPrime.add(bucket[2], b)
+                                    bucket[3] = ModPrime.add(bucket[3], d)
+                                    bucket[4] = ModPrime.add(bucket[4], f)
+                                }
+                            }
+                        }
                     }
                 }
             }

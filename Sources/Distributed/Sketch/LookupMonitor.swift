@@ -82,17 +82,25 @@ public struct LookupFaults: Sendable, Equatable {
 /// `hotThreshold` lookups in a window is admitted to a heavy-hitter sketch with its count so
 /// far and adds every later lookup, and the counts give the table's reuse bins.
 ///
-/// Counting is exact (a 32-bit counter per row of each counted table, 4 B per row), so the
+/// With `auditedFraction` below 1 only a seeded sample of request keys is audited (as
+/// ChameleMon samples flows), for jobs whose lookup rate makes auditing every request too dear.
+///
+/// Counting is exact (a 16-bit counter per row of each counted table, 2 B per row), so the
 /// admission filter never admits a cold row; the sketches make the exchange small.
 public final class LookupMonitor {
     public let every: Int
-    public let hotThreshold: UInt32
+    public let hotThreshold: UInt16
     public let faults: LookupFaults?
+    /// The fraction of request keys audited: a key is audited when its seeded hash falls below
+    /// `auditThreshold`, so sender and server choose alike and each key is in or out for good.
+    public let auditedFraction: Double
+    private let auditThreshold: UInt64
+    private let auditSeed: UInt64
     public let rank: Int
     private(set) var audit: FermatSketch
     private(set) var hot: FermatSketch
     /// Per table, the row counters of this window (empty for tables another rank counts).
-    private var rowCounts: [[UInt32]]
+    private var rowCounts: [[UInt16]]
     /// The requests this rank dropped (+1) or duplicated (−1) this window, by packed key.
     private(set) var injected: [UInt64: Int64] = [:]
     private(set) var step = 0
@@ -100,19 +108,23 @@ public final class LookupMonitor {
 
     /// `tableRows[t]` rows per table; this rank counts the tables in `countedTables`.
     public init(every: Int, tableRows: [Int], countedTables: Set<Int>, rank: Int, ranks: Int, hotThreshold: Int,
-                auditWidth: Int, hotWidth: Int, faults: LookupFaults?, seed: UInt64) throws {
+                auditWidth: Int, hotWidth: Int, auditedFraction: Double = 1, faults: LookupFaults?, seed: UInt64) throws {
+        guard auditedFraction > 0, auditedFraction <= 1 else { throw ConfigError("--sketch-sample must be in (0, 1]") }
         guard every >= 1 else { throw ConfigError("--sketch-every must be at least 1") }
-        guard hotThreshold >= 1 else { throw ConfigError("--hot-threshold must be at least 1") }
+        guard (1...Int(UInt16.max)).contains(hotThreshold) else { throw ConfigError("--hot-threshold must be in 1...65535") }
         guard tableRows.count <= LookupKey.maxTables, ranks <= LookupKey.maxRanks, tableRows.allSatisfy({ $0 <= LookupKey.maxRows }) else {
             throw ConfigError("lookup sketches key at most \(LookupKey.maxTables) tables of 2^34 rows on \(LookupKey.maxRanks) ranks")
         }
         self.every = every
-        self.hotThreshold = UInt32(hotThreshold)
+        self.hotThreshold = UInt16(hotThreshold)
         self.faults = faults
+        self.auditedFraction = auditedFraction
+        auditThreshold = auditedFraction == 1 ? .max : UInt64(auditedFraction * 0x1p64)
+        auditSeed = SplitMix64(seed: seed, stream: "audit-sample").state
         self.rank = rank
         audit = try FermatSketch(width: auditWidth, seed: seed)
         hot = try FermatSketch(width: hotWidth, seed: seed)
-        rowCounts = tableRows.indices.map { countedTables.contains($0) ? [UInt32](repeating: 0, count: tableRows[$0]) : [] }
+        rowCounts = tableRows.indices.map { countedTables.contains($0) ? [UInt16](repeating: 0, count: tableRows[$0]) : [] }
     }
 
     public var window: Int { step / every }
@@ -120,41 +132,49 @@ public final class LookupMonitor {
     /// Marks the start of training step `step` (requests are keyed by its window).
     public func begin(step: Int) { self.step = step }
 
-    /// Appends `rows` (one bag of `table` for `sample`) to `message` for `destination`,
-    /// inserting each request into the audit sketch and applying injected faults after that,
-    /// as a lossy transport would.
-    func send(_ rows: ArraySlice<Int32>, table: Int, sample: Int, to destination: Int, into message: inout [Int32]) {
+    /// Records requests for `table` sent by this rank.
+    func sent(_ rows: ArraySlice<Int32>, table: Int) {
         record(rows, table: table, source: rank, count: 1)
+    }
+
+    /// Appends `rows` (one bag of `table` for `sample`) to `message` for `destination`,
+    /// recording each request as sent and then applying the injected faults, as a lossy
+    /// transport would.
+    func send(_ rows: ArraySlice<Int32>, table: Int, sample: Int, to destination: Int, into message: inout [Int32]) {
+        sent(rows, table: table)
         guard let faults else {
             message += rows
             return
         }
         for (position, row) in rows.enumerated() {
+            let key = LookupKey(window: window, table: table, row: Int(row), source: rank).packed
             switch faults.fate(step: step, source: rank, destination: destination, table: table, sample: sample, position: position) {
             case .deliver: message.append(row)
-            case .drop: injected[LookupKey(window: window, table: table, row: Int(row), source: rank).packed, default: 0] += 1
+            case .drop: if audits(key) { injected[key, default: 0] += 1 }
             case .duplicate:
                 message.append(row)
                 message.append(row)
-                injected[LookupKey(window: window, table: table, row: Int(row), source: rank).packed, default: 0] -= 1
+                if audits(key) { injected[key, default: 0] -= 1 }
             }
         }
     }
 
-    /// Records requests for `table` served for `source`.
+    /// Records requests for `table` served for `source`, and counts them.
     func serve(_ rows: ArraySlice<Int32>, table: Int, from source: Int) {
         record(rows, table: table, source: source, count: -1)
         count(rows, table: table)
     }
 
-    /// Counts lookups of `table` (served locally, nothing exchanged) toward hot rows and reuse.
+    /// Counts lookups of `table` toward hot rows and reuse (saturating at 65,535, above every
+    /// reuse bin's bound): a row reaching the threshold enters the hot-row sketch with that
+    /// count, and every later lookup adds one.
     func count(_ rows: ArraySlice<Int32>, table: Int) {
         guard !rowCounts[table].isEmpty else { return }
         let threshold = hotThreshold
         rowCounts[table].withUnsafeMutableBufferPointer { counts in
             for row in rows {
-                counts[Int(row)] &+= 1
-                let seen = counts[Int(row)]
+                let seen = counts[Int(row)] &+ (counts[Int(row)] == .max ? 0 : 1)
+                counts[Int(row)] = seen
                 if seen >= threshold {
                     hot.insert(LookupKey(window: 0, table: table, row: Int(row), source: 0).packed, count: seen == threshold ? Int64(seen) : 1)
                 }
@@ -162,11 +182,23 @@ public final class LookupMonitor {
         }
     }
 
+    @inline(__always)
+    private func audits(_ key: UInt64) -> Bool {
+        auditThreshold == .max || FermatSketch.mix(key ^ auditSeed) < auditThreshold
+    }
+
     private func record(_ rows: ArraySlice<Int32>, table: Int, source: Int, count: Int64) {
         let base = LookupKey(window: window, table: table, row: 0, source: source).packed
-        keys.removeAll(keepingCapacity: true)
-        for row in rows { keys.append(base | UInt64(UInt32(bitPattern: row))) }
-        keys.withUnsafeBufferPointer { audit.insert($0, count: count) }
+        if keys.count < rows.count { keys = [UInt64](repeating: 0, count: rows.count) }
+        keys.withUnsafeMutableBufferPointer { keys in
+            var n = 0
+            for row in rows {
+                let key = base | UInt64(UInt32(bitPattern: row))
+                keys[n] = key
+                n += audits(key) ? 1 : 0
+            }
+            audit.insert(UnsafeBufferPointer(rebasing: keys[0..<n]), count: count)
+        }
     }
 
     /// True after the last step of a window: time to report.
@@ -202,6 +234,6 @@ public final class LookupMonitor {
         }
         return LookupReport(step: step + 1, window: closed, requests: lookups, hotRows: heavy, topK: topK,
                             reuseCounts: summedReuse, tables: rowCounts.count, injected: truth,
-                            bytesPerRank: zones.bytes + reuse.count * 8)
+                            bytesPerRank: zones.bytes + reuse.count * 8, auditedFraction: auditedFraction)
     }
 }

@@ -32,9 +32,12 @@ public struct LookupReport: Sendable {
     public let injected: [UInt64: Int64]?
     /// Bytes each rank contributed to the exchange.
     public let bytesPerRank: Int
+    /// The fraction of request keys the audit covered (1: every request).
+    public let auditedFraction: Double
 
     init(step: Int, window: Int, requests: FermatSketch.Decoded, hotRows: FermatSketch.Decoded, topK: Int,
-         reuseCounts: [UInt64], tables: Int, injected: [UInt64: Int64]?, bytesPerRank: Int) {
+         reuseCounts: [UInt64], tables: Int, injected: [UInt64: Int64]?, bytesPerRank: Int, auditedFraction: Double) {
+        self.auditedFraction = auditedFraction
         self.step = step
         self.window = window
         let entries = requests.counts.map { Entry(key: LookupKey(packed: $0.key), count: $0.value) }.sorted { $0.key < $1.key }
