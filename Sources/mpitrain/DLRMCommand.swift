@@ -104,6 +104,12 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Drop or duplicate a deterministic set of lookup requests: drop=RATE,dup=RATE,seed=S (needs --sketch-every).")
     var injectFaults: String?
 
+    @Option(help: "Every N steps, re-plan from the measured reuse bins and reshard through --checkpoint-dir when it pays (0: never).")
+    var replanEvery = 0
+
+    @Option(help: "Predicted fraction of step cost a new plan must save to be adopted by --replan-every.")
+    var replanGain = 0.05
+
     func validate() throws {
         guard steps >= 1, batchSize >= 1, (threads ?? 1) >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, numIndicesPerLookup >= 0, holdoutEvery >= 0 else {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
@@ -114,6 +120,10 @@ struct DLRMCommand: ParsableCommand {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be at least 0") }
         guard sketchEvery >= 0, topK >= 0 else { throw ValidationError("--sketch-every and --top-k must be at least 0") }
         if injectFaults != nil && sketchEvery == 0 { throw ValidationError("--inject-faults needs --sketch-every") }
+        if replanEvery > 0 && (sketchEvery == 0 || replanEvery % sketchEvery != 0 || checkpointDir == nil) {
+            throw ValidationError("--replan-every needs --checkpoint-dir and --sketch-every dividing it")
+        }
+        guard replanEvery >= 0 else { throw ValidationError("--replan-every must be at least 0") }
     }
 
     func run() throws {
@@ -130,7 +140,7 @@ struct DLRMCommand: ParsableCommand {
                                 memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },
                                 batchSize: batchSize, optimizer: model.embeddingOptimizer)
         var searchSeconds = 0.0
-        let placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
+        var placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
             if let plan { return try ShardingPlan.read(plan) }
             guard let planAlgo else { return ShardingPlan.roundRobin(specs, ranks: world.size) }
             let planner = try PlannerCatalog.planner(named: planAlgo, seed: seed, communication: try planModels.communication(),
@@ -143,16 +153,12 @@ struct DLRMCommand: ParsableCommand {
         let prediction = world.isRoot ? (try? planModels.communication()).flatMap { communication in
             try? PlanReport.predictor(planModels, batch: batchSize, communication: communication)
         } : nil
-        let predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
-        let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
+        var predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
+        var trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
                                       embeddingOptimizer: model.embeddingOptimizer,
                                       denseOptimizer: model.optimizer, seed: seed, trace: trace != nil)
         trainer.embeddings.threads = configureThreads(threads)
-        if sketchEvery > 0 {
-            trainer.monitor = try LookupMonitor(every: sketchEvery, tableRows: config.tables.map(\.rows), countedTables: trainer.countedTables,
-                                                rank: world.rank, ranks: world.size, hotThreshold: hotThreshold, auditWidth: auditWidth,
-                                                hotWidth: hotWidth, auditedFraction: sketchSample, faults: try injectFaults.map { try LookupFaults(parsing: $0) }, seed: seed)
-        }
+        if sketchEvery > 0 { trainer.monitor = try makeMonitor(for: trainer, config: config) }
         let root = world.rank == 0
         if root {
             print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
@@ -180,6 +186,7 @@ struct DLRMCommand: ParsableCommand {
         var trainSeconds = 0.0, dataSeconds = 0.0
         var windowLoss = 0.0, windowSteps = 0, lastWindowLoss = 0.0, lastWindowSteps = 0
         var heldOut: ClickBatch?
+        var lastReport: LookupReport?
         let local = batchSize / world.size
         for step in firstStep..<max(steps, firstStep) {
             var start = ContinuousClock.now
@@ -220,6 +227,7 @@ struct DLRMCommand: ParsableCommand {
                 start = ContinuousClock.now
                 let report = try monitor.report(world: world, topK: topK)
                 trainSeconds += (ContinuousClock.now - start).seconds
+                lastReport = report
                 if let report {
                     if live && done != steps { print() }
                     print(LookupReportText(report, tables: config.tables.map(\.name)).lines.joined(separator: "\n"))
@@ -228,6 +236,15 @@ struct DLRMCommand: ParsableCommand {
             }
             if let checkpointDir, (checkpointEvery > 0 && done % checkpointEvery == 0) || done == steps {
                 try DLRMCheckpoint.save(trainer, step: done, directory: checkpointDir)
+            }
+            if replanEvery > 0, done % replanEvery == 0, done < steps, let checkpointDir {
+                let next = try replan(world: world, current: placement, specs: specs, measured: lastReport, task: task,
+                                      memoryPerRank: memoryPerRank, step: done)
+                if next != placement {
+                    trainer = try reshard(trainer, to: next, specs: specs, config: config, step: done, directory: checkpointDir)
+                    placement = next
+                    predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
+                }
             }
             if (evalEvery > 0 && done % evalEvery == 0) || done == steps {
                 if heldOut == nil { heldOut = source.heldOut(count: evalSamples) }

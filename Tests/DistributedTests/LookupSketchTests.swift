@@ -100,10 +100,31 @@ import Testing
         }
     }
 
+    /// Re-planning from the measured reuse bins reshards through a checkpoint without changing
+    /// what is trained.
+    @Test func aReplannedRunMatchesTheRunItReplaced() throws {
+        try withTemporaryDirectory("sketch-replan") { directory in
+            let arguments = ["dlrm", "--steps", "40", "--print-every", "10", "--batch-size", "256", "--num-indices-per-lookup", "3",
+                             "--index-distribution", "zipf:1.2", "--arch-embedding-size", "1000-50000-2000-80000-500-30000",
+                             "--seed", "4", "--eval-samples", "2048"]
+            let plain = try MPIRun.mpitrain(arguments, ranks: 2)
+            let replanned = try MPIRun.mpitrain(arguments + ["--sketch-every", "10", "--replan-every", "20", "--replan-gain=-1",
+                                                             "--checkpoint-dir", directory.path], ranks: 2)
+            #expect(plain.status == 0 && replanned.status == 0, "\(plain.stderr)\(replanned.stderr)")
+            #expect(replanned.lines(startingWith: "replan at step 20 from measured reuse").first?.hasSuffix("resharding through a checkpoint") == true,
+                    "\(replanned.stdout)")
+            let expected = DLRMCommandTests.trajectory(plain), measured = DLRMCommandTests.trajectory(replanned)
+            #expect(expected.losses.count == 4 && measured.losses.count == 4)
+            for (a, b) in zip(expected.losses, measured.losses) { #expect(abs(a - b) <= 1e-4 * a, "loss \(b) replanned, \(a) not") }
+            #expect(expected.auc != nil && expected.auc == measured.auc)
+        }
+    }
+
     @Test(arguments: [
         (["--inject-faults", "drop=lots"], "--inject-faults: cannot read 'drop=lots' (expected drop=RATE,dup=RATE,seed=S)"),
         (["--inject-faults", "drop=0.7,dup=0.5"], "fault rates drop=0.7, dup=0.5 must be at least 0 and sum to at most 1"),
         (["--audit-width", "0"], "width 0 is outside 1...268435456"),
+        (["--replan-every", "15"], "--replan-every needs --checkpoint-dir and --sketch-every dividing it"),
     ])
     func badSketchOptionsStopWithOneLine(extra: [String], message: String) throws {
         let run = try MPIRun.mpitrain(Self.base + extra)
