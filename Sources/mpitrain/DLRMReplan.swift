@@ -48,15 +48,15 @@ extension DLRMCommand {
                                         trace: trace != nil)
         resharded.embeddings.threads = trainer.embeddings.threads
         _ = try DLRMCheckpoint.load(into: resharded, from: saved.path)
-        resharded.monitor = try trainer.monitor.map { try makeMonitor(for: resharded, config: config, reusing: $0) }
+        resharded.monitor = trainer.monitor == nil ? nil : try makeMonitor(for: resharded, config: config)
         return resharded
     }
 
     /// The lookup monitor of `trainer` from the sketch flags.
-    func makeMonitor(for trainer: ShardedDLRM, config: DLRMConfig, reusing previous: LookupMonitor? = nil) throws -> LookupMonitor {
+    func makeMonitor(for trainer: ShardedDLRM, config: DLRMConfig) throws -> LookupMonitor {
         try LookupMonitor(every: sketchEvery, tableRows: config.tables.map(\.rows), countedTables: trainer.countedTables,
                           rank: trainer.world.rank, ranks: trainer.world.size, hotThreshold: hotThreshold, auditWidth: auditWidth,
                           hotWidth: hotWidth, auditedFraction: sketchSample,
-                          faults: try previous?.faults ?? injectFaults.map { try LookupFaults(parsing: $0) }, seed: seed)
+                          faults: try injectFaults.map { try LookupFaults(parsing: $0) }, seed: seed)
     }
 }

@@ -25,11 +25,6 @@ public struct SketchBenchmark {
         return Double(successes) / Double(trials)
     }
 
-    /// The smallest load of `loads` (ascending) at which at least half the trials decode.
-    public func threshold(depth: Int, loads: [Double]) throws -> Double? {
-        try loads.first { try successRate(depth: depth, bucketsPerKey: $0) >= 0.5 }
-    }
-
     /// Millions of unit inserts per second into a `width`-bucket sketch, median of `repeats`
     /// passes over `count` keys.
     public func insertRate(width: Int, count: Int = 4_000_000, repeats: Int = 5) throws -> Double {

@@ -81,14 +81,15 @@ public struct FermatSketch: Equatable, Sendable {
         }
     }
 
-    /// The column of `key` in array `row`.
-    public func column(of key: UInt64, row: Int) -> Int {
-        seeds.withUnsafeBufferPointer { seeds in
-            var result = 0
-            Self.forEachColumn(key, firstWord: Self.hashWord(key, seeds.baseAddress!, pair: 0), seeds: seeds.baseAddress!,
-                               depth: row + 1, width: width) { _, column in result = column }
-            return result
-        }
+    /// Combines a bucket's five fields with `values` by `op` (add to insert, subtract to peel).
+    @inline(__always)
+    private static func update(_ bucket: UnsafeMutablePointer<UInt32>, _ values: (UInt32, UInt32, UInt32, UInt32, UInt32),
+                               _ op: (UInt32, UInt32) -> UInt32) {
+        bucket[0] = op(bucket[0], values.0)
+        bucket[1] = op(bucket[1], values.1)
+        bucket[2] = op(bucket[2], values.2)
+        bucket[3] = op(bucket[3], values.3)
+        bucket[4] = op(bucket[4], values.4)
     }
 
     /// A 64-bit finaliser (Stafford's variant 13, as SplitMix64's): portable across processes.
@@ -139,14 +140,7 @@ public struct FermatSketch: Equatable, Sendable {
                                 } else if !unit {
                                     (a, b, d, f) = (ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
                                 }
-                                for row in 0..<depth {
-                                    let bucket = base + buckets[i * depth + row]
-                                    bucket[0] = ModPrime.add(bucket[0], c)
-                                    bucket[1] = ModPrime.add(bucket[1], a)
-                                    bucket[2] = ModPrime.add(bucket[2], b)
-                                    bucket[3] = ModPrime.add(bucket[3], d)
-                                    bucket[4] = ModPrime.add(bucket[4], f)
-                                }
+                                for row in 0..<depth { Self.update(base + buckets[i * depth + row], (c, a, b, d, f), ModPrime.add) }
                             }
                         }
                     }
@@ -258,12 +252,7 @@ public struct FermatSketch: Equatable, Sendable {
                     let values = (c, ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
                     Self.forEachColumn(key, firstWord: first, seeds: seeds, depth: depth, width: width) { row, column in
                         let index = row * width + column
-                        let other = base + index * Self.fieldsPerBucket
-                        other[0] = ModPrime.subtract(other[0], values.0)
-                        other[1] = ModPrime.subtract(other[1], values.1)
-                        other[2] = ModPrime.subtract(other[2], values.2)
-                        other[3] = ModPrime.subtract(other[3], values.3)
-                        other[4] = ModPrime.subtract(other[4], values.4)
+                        Self.update(base + index * Self.fieldsPerBucket, values, ModPrime.subtract)
                         if !queued[index] {
                             queued[index] = true
                             pending.append(index)
