@@ -144,7 +144,7 @@ struct DLRMCommand: ParsableCommand {
             if let plan { return try ShardingPlan.read(plan) }
             guard let planAlgo else { return ShardingPlan.roundRobin(specs, ranks: world.size) }
             let planner = try PlannerCatalog.planner(named: planAlgo, seed: seed, communication: try planModels.communication(),
-                                                     costModel: planModels.neuroShard)
+                                                     models: planModels.learned)
             let start = ContinuousClock.now
             defer { searchSeconds = (ContinuousClock.now - start).seconds }
             return try planner.plan(task)

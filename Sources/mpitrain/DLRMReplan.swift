@@ -19,7 +19,7 @@ extension DLRMCommand {
             let communication = try planModels.communication()
             let algorithm = planAlgo ?? "neuroshard"
             let planner = try PlannerCatalog.planner(named: algorithm, seed: seed, communication: communication,
-                                                     costModel: planModels.neuroShard)
+                                                     models: planModels.learned)
             let candidate = try planner.plan(PlanningTask(tables: measured, ranks: task.ranks, memoryPerRank: task.memoryPerRank,
                                                           batchSize: task.batchSize, optimizer: task.optimizer))
             let predictor = try PlanReport.predictor(planModels, batch: batchSize, communication: communication)

@@ -12,6 +12,7 @@ struct MPITrain: ParsableCommand {
             BenchCommand.self,
             CostsCommand.self,
             DLRMCommand.self,
+            DreamShardCommand.self,
             GNNCommand.self,
             PlanCommand.self,
             SelfTestCommand.self,

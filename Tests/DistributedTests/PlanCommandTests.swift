@@ -60,6 +60,38 @@ import Testing
         }
     }
 
+    @Test func dreamShardTrainsOnMeasuredPlansAndPlans() throws {
+        try withTemporaryDirectory("dreamshard-cli") { directory in
+            func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "60", "--out", path("pool.json")]).status == 0)
+            let train = try MPIRun.mpitrain(["dreamshard", "train", "--pool", path("pool.json"), "--tasks", "4", "--min-tables", "6",
+                                             "--max-tables", "10", "--batch-size", "128", "--iterations", "2", "--measured-plans", "2",
+                                             "--cost-steps", "20", "--policy-batches", "2", "--episodes", "3", "--out", path("model.json")])
+            #expect(train.status == 0, "\(train.stderr)")
+            #expect(train.lines(startingWith: "trained in ").first?.contains("on 4 measured plans") == true, "\(train.stdout)")
+            let plan = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--algo", "dreamshard",
+                                            "--dreamshard-model", path("model.json"), "--out", path("plan.json")])
+            #expect(plan.lines(startingWith: "plan: dreamshard, 60 tables on 2 ranks").count == 1, "\(plan.stdout)\(plan.stderr)")
+            try ShardingPlan.read(path("plan.json")).validate(tables: try TableSpecFile.read(path("pool.json")), ranks: 2, memoryPerRank: 4 << 30)
+            let tight = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "1MiB", "--algo", "dreamshard",
+                                             "--dreamshard-model", path("model.json")])
+            #expect(tight.status != 0)
+            #expect(tight.stderr.hasPrefix("mpitrain: error: the 60 tables need ") && tight.stderr.hasSuffix("; 2 ranks of 1.0 MiB hold 2.0 MiB\n"),
+                    "\(tight.stderr)")
+            let text = try String(contentsOfFile: path("model.json"), encoding: .utf8)
+            try Data(text.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 9").utf8)
+                .write(to: URL(fileURLWithPath: path("old.json")))
+            let old = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--algo", "dreamshard",
+                                           "--dreamshard-model", path("old.json")])
+            #expect(old.status != 0)
+            #expect(old.stderr == "mpitrain: error: \(path("old.json")): DreamShard model format version 9; this build reads version 1\n")
+            let noRanks = try MPIRun.mpitrain(["dreamshard", "train", "--pool", path("pool.json"), "--ranks", "0", "--out", path("x.json")])
+            #expect(noRanks.status != 0)
+            #expect(noRanks.stderr.contains("--ranks must be at least 1"))
+            #expect(!FileManager.default.fileExists(atPath: path("x.json")))
+        }
+    }
+
     @Test(arguments: [
         (["--memory", "lots"], "memory 'lots': expected a positive size such as 2GiB, 512MiB or 1000000"),
         (["--memory", "1KiB"], "table pool1 (5.0 MiB) is larger than a rank's memory (1.0 KiB) by 5.0 MiB"),

@@ -49,9 +49,7 @@ import Testing
     @Test(arguments: PlannerCatalog.heuristics)
     func baselinesFitMemoryOrSayWhichTableDoesNot(name: String) throws {
         let communication = AlltoallCostModel(tables: [2: [(bytes: 8, microseconds: 1), (bytes: 1_048_576, microseconds: 100)]])
-        let planner = try PlannerCatalog.planner(named: name, seed: 1, communication: communication) { () throws(PlanError) -> NeuroShardCostModel in
-            throw PlanError("unused")
-        }
+        let planner = try PlannerCatalog.planner(named: name, seed: 1, communication: communication, models: .shipped)
         let task = try Self.task()
         let plan = try planner.plan(task)
         try plan.validate(tables: task.tables, ranks: 2, memoryPerRank: task.memoryPerRank)

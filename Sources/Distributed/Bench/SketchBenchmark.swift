@@ -32,7 +32,7 @@ public struct SketchBenchmark {
         let keys = (0..<count).map { _ in random.next() }
         var sketch = try FermatSketch(width: width, seed: seed)
         var rates: [Double] = []
-        try keys.withUnsafeBufferPointer { keys in
+        keys.withUnsafeBufferPointer { keys in
             for _ in 0..<repeats {
                 let start = ContinuousClock.now
                 sketch.insert(keys, count: 1)

@@ -208,22 +208,7 @@ public final class NeuroShardCostModel {
     }
 
     public static func read(_ path: String) throws(PlanError) -> NeuroShardCostModel {
-        struct Version: Decodable { let formatVersion: Int }
-        let file: File
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            let version = try JSONDecoder().decode(Version.self, from: data).formatVersion
-            guard version == formatVersion else {
-                throw PlanError("\(path): cost model format version \(version); this build reads version \(formatVersion)")
-            }
-            file = try JSONDecoder().decode(File.self, from: data)
-        } catch let error as PlanError {
-            throw error
-        } catch let error as CocoaError where error.code == .fileReadNoSuchFile || error.code == .fileReadUnknown {
-            throw PlanError("\(path): cannot read the cost model")
-        } catch {
-            throw PlanError("\(path): not a cost model (\(JSONProblem.describe(error)))")
-        }
+        let file = try VersionedFile.read(File.self, from: path, kind: "cost model", formatVersion: formatVersion)
         guard file.featureCount == featureCount, file.tableSizes.first == featureCount, file.headSizes.last == 2,
               file.tableSizes.last == file.headSizes.first, file.batchSize > 0 else {
             throw PlanError("\(path): the cost model was trained with other features (\(file.featureCount), this build uses \(featureCount))")

@@ -1,16 +1,17 @@
 /// The planners users can name with `--algo`.
 public enum PlannerCatalog {
-    /// The learned planner first, then the heuristic baselines.
-    public static let names = ["neuroshard"] + heuristics
+    /// The learned planners first, then the heuristic baselines.
+    public static let names = ["dreamshard", "neuroshard"] + heuristics
     /// The baselines both papers compare against.
     public static let heuristics = ["torchrec-perf"] + GreedyPlanner.Proxy.allCases.reversed().map { "greedy-" + $0.rawValue }
         + ["round-robin", "random"]
 
-    /// The planner called `name`; `costModel` is asked for only when NeuroShard is.
+    /// The planner called `name`; a learned planner's model is loaded only when it is named.
     public static func planner(named name: String, seed: UInt64, communication: AlltoallCostModel,
-                               costModel: () throws(PlanError) -> NeuroShardCostModel) throws(PlanError) -> any Planner {
+                               models: LearnedModels) throws(PlanError) -> any Planner {
         switch name {
-        case "neuroshard": return NeuroShardPlanner(model: try costModel(), communication: communication)
+        case "dreamshard": return DreamShardPlanner(model: try models.dreamShard())
+        case "neuroshard": return NeuroShardPlanner(model: try models.neuroShard(), communication: communication)
         case "torchrec-perf": return TorchRecPerfPlanner(communication: communication)
         case "round-robin": return RoundRobinPlanner()
         case "random": return RandomPlanner(seed: seed)
@@ -19,4 +20,19 @@ public enum PlannerCatalog {
             throw PlanError("no planner '\(name)' (\(names.joined(separator: ", ")))")
         }
     }
+}
+
+/// Where the learned planners find their models.
+public struct LearnedModels {
+    public var neuroShard: () throws(PlanError) -> NeuroShardCostModel
+    public var dreamShard: () throws(PlanError) -> DreamShardModel
+
+    public init(neuroShard: @escaping () throws(PlanError) -> NeuroShardCostModel,
+                dreamShard: @escaping () throws(PlanError) -> DreamShardModel) {
+        self.neuroShard = neuroShard
+        self.dreamShard = dreamShard
+    }
+
+    /// The models trained on this machine that ship with MPITrain.
+    public static var shipped: LearnedModels { LearnedModels(neuroShard: NeuroShardCostModel.shipped, dreamShard: DreamShardModel.shipped) }
 }

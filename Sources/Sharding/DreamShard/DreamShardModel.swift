@@ -1,0 +1,110 @@
+import Foundation
+import Models
+
+/// A trained DreamShard: the cost network and the policy, with how they were trained.
+public final class DreamShardModel {
+    public static let formatVersion = 1
+
+    /// What the model was trained on, kept in its file.
+    public struct Provenance: Codable, Sendable {
+        public var ranks: Int
+        public var tasks: Int
+        public var iterations: Int
+        public var measuredPlans: Int
+        public var seconds: Double
+    }
+
+    let normalisation: DreamShardFeatures.Normalisation
+    let costNetwork: DreamShardCostNetwork
+    let policy: DreamShardPolicy
+    public internal(set) var provenance: Provenance?
+
+    init(normalisation: DreamShardFeatures.Normalisation, seed: UInt64) {
+        self.normalisation = normalisation
+        costNetwork = DreamShardCostNetwork(seed: seed)
+        policy = DreamShardPolicy(seed: seed)
+    }
+
+    /// Places `task`'s tables with the policy's most likely action at every step.
+    func place(_ task: PlanningTask) throws(PlanError) -> PlacementEpisode {
+        try PlacementContext(task, model: self).rollout { scores in scores.indices.max { scores[$0] < scores[$1] }! }
+    }
+
+    // MARK: - Files
+
+    private struct File: Codable {
+        var formatVersion: Int
+        var features: String
+        var normalisation: DreamShardFeatures.Normalisation
+        var costNetwork: [Float]
+        var policy: [Float]
+        var provenance: Provenance?
+    }
+
+    public func write(to path: String) throws(PlanError) {
+        let file = File(formatVersion: Self.formatVersion, features: DreamShardFeatures.signature, normalisation: normalisation,
+                        costNetwork: costNetwork.parameters.valueArray, policy: policy.parameters.valueArray, provenance: provenance)
+        do { try JSONFile.write(file, to: path) } catch { throw PlanError(error.description) }
+    }
+
+    public static func read(_ path: String) throws(PlanError) -> DreamShardModel {
+        let file = try VersionedFile.read(File.self, from: path, kind: "DreamShard model", formatVersion: formatVersion)
+        guard file.features == DreamShardFeatures.signature else {
+            throw PlanError("\(path): the DreamShard model was trained on other features (\(file.features)); this build uses \(DreamShardFeatures.signature)")
+        }
+        guard file.normalisation.mean.count == 3, file.normalisation.std.count == 3, file.normalisation.std.allSatisfy({ $0 > 0 }) else {
+            throw PlanError("\(path): the feature normalisation needs 3 means and 3 positive spreads")
+        }
+        let model = DreamShardModel(normalisation: file.normalisation, seed: 0)
+        for (name, values, buffer) in [("cost network", file.costNetwork, model.costNetwork.parameters), ("policy", file.policy, model.policy.parameters)] {
+            guard values.count == buffer.count else {
+                throw PlanError("\(path): \(values.count) \(name) parameters; this build's \(name) has \(buffer.count)")
+            }
+            values.withUnsafeBufferPointer { buffer.values.update(from: $0.baseAddress!, count: $0.count) }
+        }
+        model.provenance = file.provenance
+        return model
+    }
+
+    /// The model trained on this machine that ships with MPITrain.
+    public static func shipped() throws(PlanError) -> DreamShardModel {
+        guard let url = Bundle.module.url(forResource: "dreamshard-model", withExtension: "json") else {
+            throw PlanError("no DreamShard model ships with this build")
+        }
+        return try read(url.path)
+    }
+}
+
+/// DreamShard's placement (Zha et al., NeurIPS 2022): tables in descending predicted cost,
+/// each to the legal rank the policy scores highest. Table-wise only.
+public struct DreamShardPlanner: Planner {
+    public let name = "dreamshard"
+    public let model: DreamShardModel
+
+    public init(model: DreamShardModel) { self.model = model }
+
+    public func plan(_ task: PlanningTask) throws(PlanError) -> ShardingPlan {
+        guard task.ranks >= 1 else { throw PlanError("a task needs at least 1 rank, found \(task.ranks)") }
+        guard !task.tables.isEmpty else { throw PlanError("a task needs at least 1 table") }
+        let total = task.tables.indices.reduce(0) { $0 + task.bytes(ofTable: $1) }
+        guard total <= task.ranks * task.memoryPerRank else {
+            throw PlanError("the \(task.tables.count) tables need \(ByteCount(total)); \(task.ranks) ranks of "
+                            + "\(ByteCount(task.memoryPerRank)) hold \(ByteCount(task.ranks * task.memoryPerRank))")
+        }
+        let episode = try model.place(task)
+        return ShardingPlan(tables: task.tables, rankOfTable: episode.rankOfTable, ranks: task.ranks, algorithm: name)
+    }
+}
+
+extension DreamShardModel {
+    /// The cost network's prediction for `plan` on `task` (table-wise shards; a column-wise
+    /// shard counts as its whole table): each rank's forward, backward and communication, and
+    /// the overall head's step cost.
+    public func predict(_ plan: ShardingPlan, task: PlanningTask) throws(PlanError) -> (ranks: [RankCost], overall: Double) {
+        try plan.validate(tables: task.tables, ranks: task.ranks)
+        let context = PlacementContext(task, model: self)
+        let tablesByRank = plan.shardsByRank(tables: task.tables).map { Array(Set($0.map(\.table))).sorted() }
+        let sums = groupSums(context.costEmbeddings, width: DreamShardCostNetwork.width, groups: tablesByRank)
+        return (costNetwork.kernels(sums), costNetwork.overall([sums])[0])
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Models
+import Sharding
+
+/// `mpitrain dreamshard train`: DreamShard's cost network and policy, trained against the
+/// cost oracle on tasks drawn from a pool's training split.
+struct DreamShardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dreamshard",
+        abstract: "Train DreamShard's cost network and placement policy on this machine's measured costs.",
+        subcommands: [Train.self])
+
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Draw training tasks from a pool's training split and run DreamShard's outer loop against the cost oracle.")
+
+        @Option(help: "The pool (from `tables pool`); tasks use its training split only.")
+        var pool: String
+
+        @Option(help: "Ranks of every training task.")
+        var ranks = 4
+
+        @Option(help: "Training tasks to draw.")
+        var tasks = 100
+
+        @Option(help: "Fewest tables in a task.")
+        var minTables = 30
+
+        @Option(help: "Most tables in a task.")
+        var maxTables = 60
+
+        @Option(help: "Each rank's memory as a fraction of its task's table bytes.")
+        var memoryFraction = 0.35
+
+        @Option(help: "Global batch size of the measurements.")
+        var batchSize = 512
+
+        @Option(help: "Outer iterations.")
+        var iterations = 10
+
+        @Option(help: "Plans sampled and measured by the cost oracle per iteration.")
+        var measuredPlans = 10
+
+        @Option(help: "Cost-network mini-batches per iteration.")
+        var costSteps = 300
+
+        @Option(help: "Policy updates per iteration.")
+        var policyBatches = 10
+
+        @Option(help: "Episodes per policy update.")
+        var episodes = 10
+
+        @Option(help: "Weight of the entropy bonus.")
+        var entropyWeight: Float = 0.001
+
+        @Option(help: "Adam's learning rate (decayed linearly over the iterations).")
+        var learningRate: Float = 5e-4
+
+        @Option(help: "Seed of the split, the tasks, the weights and every sample.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Write the model here.")
+        var out: String
+
+        @OptionGroup var oracleOptions: PlanCommand.OracleOptions
+
+        func validate() throws {
+            guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+            guard tasks >= 1, iterations >= 1, measuredPlans >= 1, costSteps >= 1, policyBatches >= 0, episodes >= 2 else {
+                throw ValidationError("--tasks, --iterations, --measured-plans and --cost-steps must be at least 1, --episodes at least 2")
+            }
+            guard minTables >= 1, maxTables >= minTables else { throw ValidationError("need 1 <= --min-tables <= --max-tables") }
+            guard memoryFraction > 0, batchSize >= 1 else { throw ValidationError("--memory-fraction and --batch-size must be positive") }
+        }
+
+        func run() throws {
+            let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
+            let preset = TaskPreset(name: "dreamshard-train", tables: minTables...maxTables, ranks: ranks, memoryFraction: memoryFraction)
+            let drawn = try preset.draw(count: tasks, from: train, batchSize: batchSize, seed: seed)
+            let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: try AlltoallCostModel.shipped(), seed: seed)
+            var training = DreamShardTraining()
+            training.iterations = iterations
+            training.measuredPlans = measuredPlans
+            training.costSteps = costSteps
+            training.policyBatches = policyBatches
+            training.episodesPerBatch = episodes
+            training.entropyWeight = entropyWeight
+            training.learningRate = learningRate
+            training.seed = seed
+            print("\(drawn.count) tasks of \(minTables)-\(maxTables) tables on \(ranks) ranks from \(train.count) training tables; "
+                  + "\(iterations) iterations of \(measuredPlans) measured plans, \(costSteps) cost steps, \(policyBatches)x\(episodes) episodes")
+            print([pad("iter", 4), pad("measured ms", 11), pad("cost loss", 9), pad("predicted ms", 12), pad("entropy", 7), pad("dead ends", 9)]
+                .joined(separator: " "))
+            let model = try training.train(tasks: drawn, measure: oracle) { p in
+                print([pad("\(p.iteration + 1)", 4), pad(fixed(p.meanMeasured), 11), pad(String(format: "%.4f", p.costLoss), 9),
+                       pad(fixed(p.meanPredicted), 12), pad(String(format: "%.3f", p.entropy), 7), pad("\(p.deadEnds)", 9)].joined(separator: " "))
+                fflush(nil)
+            }
+            try model.write(to: out)
+            print(String(format: "trained in %.0f s on %d measured plans; wrote %@", model.provenance?.seconds ?? 0,
+                         model.provenance?.measuredPlans ?? 0, out))
+        }
+    }
+}

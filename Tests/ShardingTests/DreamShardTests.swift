@@ -1,0 +1,129 @@
+import Foundation
+import Models
+import Sharding
+import TestSupport
+import Testing
+
+/// DreamShard: its features, the outer loop on a deterministic cost law, plans, files and
+/// the inputs it refuses. Serialized: the tests share one trained model, whose networks keep
+/// their activations between calls.
+@Suite(.serialized) struct DreamShardTests {
+    /// Tasks of 8-16 tables drawn from one split of a small pool.
+    static func tasks(_ count: Int, ranks: Int, heldOut: Bool, memoryFraction: Double = 0.45) throws -> [PlanningTask] {
+        let (train, test) = TablePool.split(try TablePool.generate(count: 160, seed: 3), seed: 3)
+        return try TaskPreset(name: "test", tables: 8...16, ranks: ranks, memoryFraction: memoryFraction)
+            .draw(count: count, from: heldOut ? test : train, batchSize: 512, seed: heldOut ? 4 : 3)
+    }
+
+    /// The analytic cost law stands in for the oracle: deterministic, and quick enough for a test.
+    static func law() throws -> AnalyticCostModel { AnalyticCostModel(batchSize: 512, communication: try AlltoallCostModel.shipped()) }
+
+    /// A model trained on 4-rank tasks against `law()`, once for the suite.
+    nonisolated(unsafe) static let trained = Result<DreamShardModel, any Error> {
+        var training = DreamShardTraining()
+        training.iterations = 6
+        training.measuredPlans = 12
+        training.costSteps = 150
+        training.policyBatches = 15
+        training.learningRate = 5e-3
+        training.seed = 1
+        return try training.train(tasks: try tasks(30, ranks: 4, heldOut: false), measure: try law())
+    }
+
+    /// Mean cost under `law()` of each planner's plans over the tasks every one of them placed.
+    static func meanCosts(_ planners: [any Planner], _ tasks: [PlanningTask]) throws -> [Double] {
+        let law = try law()
+        let costs = tasks.compactMap { task in try? planners.map { try law.cost(of: try $0.plan(task), tables: task.tables).total } }
+        return planners.indices.map { p in costs.reduce(0) { $0 + $1[p] } / Double(costs.count) }
+    }
+
+    @Test func featuresAreStandardisedOverTheTrainingTables() throws {
+        let tasks = try Self.tasks(20, ranks: 4, heldOut: false)
+        let normalisation = DreamShardFeatures.Normalisation(fitting: tasks)
+        let f = DreamShardFeatures.count
+        let features = tasks.flatMap { DreamShardFeatures.of($0, normalisation) }, n = features.count / f
+        #expect(f == 21)
+        for column in 1...3 {
+            let values = (0..<n).map { Double(features[$0 * f + column]) }
+            let mean = values.reduce(0, +) / Double(n)
+            #expect(abs(mean) < 1e-4)
+            #expect(abs(values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n) - 1) < 1e-3)
+        }
+        let task = tasks[0], own = DreamShardFeatures.of(task, normalisation)
+        for (i, table) in task.tables.enumerated() {
+            #expect(own[i * f] == Float(table.dim) / 128)
+            #expect(abs(own[i * f + 4 ..< (i + 1) * f].reduce(0, +) - 1) < 1e-4)
+        }
+    }
+
+    @Test func trainedPlansBeatRandomPlacementOnUnseenTablesAndRankCounts() throws {
+        let model = try Self.trained.get()
+        #expect(model.provenance?.measuredPlans == 72)
+        for ranks in [2, 4, 8] {
+            let tasks = try Self.tasks(8, ranks: ranks, heldOut: true, memoryFraction: ranks == 2 ? 0.6 : 0.45)
+            for task in tasks {
+                try DreamShardPlanner(model: model).plan(task).validate(tables: task.tables, ranks: ranks, memoryPerRank: task.memoryPerRank)
+            }
+            let costs = try Self.meanCosts([DreamShardPlanner(model: model), RandomPlanner(seed: 1), GreedyPlanner(.lookup), TorchRecPerfPlanner(communication: try AlltoallCostModel.shipped())], tasks)
+            let (learned, random) = (costs[0], costs[1])
+            print("COST", ranks, costs)
+            #expect(learned < 0.9 * random, "\(ranks) ranks: DreamShard \(learned) ms, random \(random) ms")
+        }
+    }
+
+    @Test func theCostNetworkLearnsTheMeasuredCosts() throws {
+        let model = try Self.trained.get(), law = try Self.law()
+        let errors = try Self.tasks(8, ranks: 4, heldOut: true).map { task in
+            let plan = try GreedyPlanner(.lookup).plan(task)
+            let measured = try law.cost(of: plan, tables: task.tables).total
+            return abs(try model.predict(plan, task: task).overall - measured) / measured
+        }
+        #expect(errors.sorted()[errors.count / 2] < 0.25, "\(errors)")
+    }
+
+    @Test func modelFilesRoundTripAndRefuseOtherVersionsAndFeatures() throws {
+        let model = try Self.trained.get()
+        let task = try Self.tasks(1, ranks: 4, heldOut: true)[0]
+        try withTemporaryFile("") { path in
+            try model.write(to: path)
+            #expect(try DreamShardPlanner(model: DreamShardModel.read(path)).plan(task) == DreamShardPlanner(model: model).plan(task))
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            try Data(text.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 7").utf8).write(to: URL(fileURLWithPath: path))
+            #expect(throws: PlanError("\(path): DreamShard model format version 7; this build reads version 1")) { try DreamShardModel.read(path) }
+            try Data(text.replacingOccurrences(of: "17 reuse bins", with: "16 reuse bins").utf8).write(to: URL(fileURLWithPath: path))
+            let other = DreamShardFeatures.signature.replacingOccurrences(of: "17 reuse bins", with: "16 reuse bins")
+            #expect(throws: PlanError("\(path): the DreamShard model was trained on other features (\(other)); this build uses "
+                                      + DreamShardFeatures.signature)) { try DreamShardModel.read(path) }
+        }
+        #expect(throws: PlanError("/nonexistent/model.json: cannot read the DreamShard model")) { try DreamShardModel.read("/nonexistent/model.json") }
+    }
+
+    @Test func impossibleTasksFailWithOneLine() throws {
+        let planner = DreamShardPlanner(model: try Self.trained.get())
+        var task = try Self.tasks(1, ranks: 4, heldOut: true)[0]
+        task.ranks = 0
+        #expect(throws: PlanError("a task needs at least 1 rank, found 0")) { try planner.plan(task) }
+        task.ranks = 2
+        task.memoryPerRank = 1000
+        let total = task.tables.indices.reduce(0) { $0 + task.bytes(ofTable: $1) }
+        #expect(throws: PlanError("the \(task.tables.count) tables need \(ByteCount(total)); 2 ranks of 1000 B hold 2.0 KiB")) {
+            try planner.plan(task)
+        }
+        // Three equal tables on two ranks that hold one and a half each: the bytes add up, no packing exists.
+        let table = try TableSpec(name: "t", rows: 1000, dim: 16, poolingFactor: 4, distribution: .uniform)
+        let tables = (0..<3).map { i in var copy = table; copy.name = "t\(i)"; return copy }
+        let three = PlanningTask(tables: tables, ranks: 2, memoryPerRank: 96_000, batchSize: 512)
+        #expect(throws: PlanError("table t2 (62.5 KiB) fits on no rank: the emptiest has 31.2 KiB free, 31.2 KiB short")) {
+            try planner.plan(three)
+        }
+    }
+
+    @Test func theShippedModelPlansAHundredTablesOnEightRanks() throws {
+        let pool = try TablePool.generate(count: 100, seed: 11)
+        let total = pool.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: .sgd) }
+        let task = PlanningTask(tables: pool, ranks: 8, memoryPerRank: total / 5, batchSize: 512)
+        let plan = try DreamShardPlanner(model: DreamShardModel.shipped()).plan(task)
+        try plan.validate(tables: pool, ranks: 8, memoryPerRank: task.memoryPerRank)
+        #expect(plan.placements.allSatisfy { $0.isTableWise })
+    }
+}
