@@ -54,6 +54,9 @@ struct DreamShardCommand: ParsableCommand {
         @Option(help: "Weight of the entropy bonus.")
         var entropyWeight: Float = 0.001
 
+        @Option(help: "Reward the policy by the cost network's overall head (as the paper) or by its slowest rank: overall-head or slowest-rank.")
+        var reward: DreamShardTraining.StepCost = .overallHead
+
         @Option(help: "Adam's learning rate (decayed linearly over the iterations).")
         var learningRate: Float = 5e-4
 
@@ -87,6 +90,7 @@ struct DreamShardCommand: ParsableCommand {
             training.episodesPerBatch = episodes
             training.entropyWeight = entropyWeight
             training.learningRate = learningRate
+            training.reward = reward
             training.seed = seed
             print("\(drawn.count) tasks of \(minTables)-\(maxTables) tables on \(ranks) ranks from \(train.count) training tables; "
                   + "\(iterations) iterations of \(measuredPlans) measured plans, \(costSteps) cost steps, \(policyBatches)x\(episodes) episodes")
@@ -103,3 +107,5 @@ struct DreamShardCommand: ParsableCommand {
         }
     }
 }
+
+extension DreamShardTraining.StepCost: ExpressibleByArgument {}

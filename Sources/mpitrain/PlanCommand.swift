@@ -99,7 +99,8 @@ struct PlanCommand: ParsableCommand {
             let plan = try planner.plan(task)
             let searchSeconds = (ContinuousClock.now - start).seconds
             try plan.validate(tables: task.tables, memoryPerRank: task.memoryPerRank, optimizer: optimizer)
-            let (predictor, source) = try PlanReport.predictor(models, batch: batch, communication: communication)
+            let (predictor, source) = try PlanReport.predictor(models, batch: batch, communication: communication, planner: algo,
+                                                               optimizer: optimizer)
             let measured = measure ? try oracle.oracle(batchSize: batch, communication: communication, seed: seed).cost(of: plan, tables: task.tables) : nil
             print("plan: \(algo), \(task.tables.count) tables on \(ranks) ranks, \(ByteCount(task.memoryPerRank)) per rank, batch \(batch); "
                   + String(format: "searched in %.3f s", searchSeconds))
@@ -181,10 +182,14 @@ extension EmbeddingOptimizer: ExpressibleByArgument {}
 
 /// The text of plan reports.
 enum PlanReport {
-    /// The model that predicts costs in reports: NeuroShard's when one is available, else the
-    /// analytic estimate.
-    static func predictor(_ models: PlanCommand.ModelOptions, batch: Int,
-                          communication: AlltoallCostModel) throws -> (model: any PlanCostModel, source: String) {
+    /// The model that predicts costs in reports: DreamShard's cost network for its own plans;
+    /// otherwise NeuroShard's when one is available, else the analytic estimate.
+    static func predictor(_ models: PlanCommand.ModelOptions, batch: Int, communication: AlltoallCostModel,
+                          planner: String? = nil, optimizer: EmbeddingOptimizer = .sgd) throws -> (model: any PlanCostModel, source: String) {
+        if planner == "dreamshard" {
+            return (DreamShardPrediction(model: try models.dreamShard(), communication: communication, batchSize: batch, optimizer: optimizer),
+                    "DreamShard cost network")
+        }
         do {
             return (NeuroShardPrediction(model: try models.neuroShard(), communication: communication, batchSize: batch), "NeuroShard cost model")
         } catch where models.costModel == nil {
@@ -228,10 +233,12 @@ enum PlanReport {
     /// Per planner: mean measured cost over every task some planner placed, an infeasible plan
     /// charged as the task's slowest feasible one (failing is never cheaper than the worst plan
     /// found, and no task drops out of one planner's mean); improvement over the best heuristic
-    /// on the same tasks, feasibility and mean search time.
+    /// on the same tasks; the mean over the tasks every planner placed; feasibility and mean
+    /// search time.
     static func comparison(_ results: [(task: Int, algorithm: String, cost: Double?, seconds: Double)], algorithms: [String], tasks: Int) -> String {
         let worst = (0..<tasks).map { t in results.filter { $0.task == t }.compactMap(\.cost).max() }
         let placed = (0..<tasks).filter { worst[$0] != nil }
+        let placedByAll = placed.filter { t in algorithms.allSatisfy { a in results.contains { $0.task == t && $0.algorithm == a && $0.cost != nil } } }
         func mean(_ a: String) -> Double? {
             guard !placed.isEmpty else { return nil }
             let costs = placed.map { t in results.first { $0.task == t && $0.algorithm == a }?.cost ?? worst[t]! }
@@ -241,13 +248,16 @@ enum PlanReport {
             .min { $0.1 < $1.1 }
         var lines = ["", "\(tasks) tasks, \(placed.count) placed by some planner; costs are the oracle's, ms per step, mean over those, "
                      + "an infeasible plan charged as the task's slowest feasible one" + (bestHeuristic.map { "; best heuristic: \($0.0)" } ?? ""),
-                     [pad("planner", 18), pad("mean cost", 10), pad("vs best heuristic", 18), pad("feasible", 9), pad("search s", 9)].joined(separator: " ")]
+                     [pad("planner", 18), pad("mean cost", 10), pad("vs best heuristic", 18), pad("all placed (\(placedByAll.count))", 16),
+                      pad("feasible", 9), pad("search s", 9)].joined(separator: " ")]
         for a in algorithms {
             let mine = results.filter { $0.algorithm == a }
             let feasible = mine.filter { $0.cost != nil }.count
             let cost = mean(a)
             let versus = cost.flatMap { c in bestHeuristic.map { String(format: "%+.1f%%", 100 * (1 - c / $0.1)) } } ?? "-"
-            lines.append([pad(a, 18), pad(cost.map { fixed($0) } ?? "-", 10), pad(versus, 18), pad("\(feasible)/\(mine.count)", 9),
+            let common = placedByAll.compactMap { t in mine.first { $0.task == t }?.cost }
+            let commonMean = common.isEmpty ? "-" : fixed(common.reduce(0, +) / Double(common.count))
+            lines.append([pad(a, 18), pad(cost.map { fixed($0) } ?? "-", 10), pad(versus, 18), pad(commonMean, 16), pad("\(feasible)/\(mine.count)", 9),
                           pad(String(format: "%.3f", mine.map(\.seconds).reduce(0, +) / Double(max(mine.count, 1))), 9)].joined(separator: " "))
         }
         return lines.joined(separator: "\n")

@@ -64,9 +64,8 @@ import Testing
             for task in tasks {
                 try DreamShardPlanner(model: model).plan(task).validate(tables: task.tables, ranks: ranks, memoryPerRank: task.memoryPerRank)
             }
-            let costs = try Self.meanCosts([DreamShardPlanner(model: model), RandomPlanner(seed: 1), GreedyPlanner(.lookup), TorchRecPerfPlanner(communication: try AlltoallCostModel.shipped())], tasks)
+            let costs = try Self.meanCosts([DreamShardPlanner(model: model), RandomPlanner(seed: 1)], tasks)
             let (learned, random) = (costs[0], costs[1])
-            print("COST", ranks, costs)
             #expect(learned < 0.9 * random, "\(ranks) ranks: DreamShard \(learned) ms, random \(random) ms")
         }
     }

@@ -15,12 +15,15 @@ public final class DreamShardModel {
     }
 
     let normalisation: DreamShardFeatures.Normalisation
+    /// The global batch the training costs were measured at.
+    public let batchSize: Int
     let costNetwork: DreamShardCostNetwork
     let policy: DreamShardPolicy
     public internal(set) var provenance: Provenance?
 
-    init(normalisation: DreamShardFeatures.Normalisation, seed: UInt64) {
+    init(normalisation: DreamShardFeatures.Normalisation, batchSize: Int, seed: UInt64) {
         self.normalisation = normalisation
+        self.batchSize = batchSize
         costNetwork = DreamShardCostNetwork(seed: seed)
         policy = DreamShardPolicy(seed: seed)
     }
@@ -36,13 +39,14 @@ public final class DreamShardModel {
         var formatVersion: Int
         var features: String
         var normalisation: DreamShardFeatures.Normalisation
+        var batchSize: Int
         var costNetwork: [Float]
         var policy: [Float]
         var provenance: Provenance?
     }
 
     public func write(to path: String) throws(PlanError) {
-        let file = File(formatVersion: Self.formatVersion, features: DreamShardFeatures.signature, normalisation: normalisation,
+        let file = File(formatVersion: Self.formatVersion, features: DreamShardFeatures.signature, normalisation: normalisation, batchSize: batchSize,
                         costNetwork: costNetwork.parameters.valueArray, policy: policy.parameters.valueArray, provenance: provenance)
         do { try JSONFile.write(file, to: path) } catch { throw PlanError(error.description) }
     }
@@ -55,7 +59,8 @@ public final class DreamShardModel {
         guard file.normalisation.mean.count == 3, file.normalisation.std.count == 3, file.normalisation.std.allSatisfy({ $0 > 0 }) else {
             throw PlanError("\(path): the feature normalisation needs 3 means and 3 positive spreads")
         }
-        let model = DreamShardModel(normalisation: file.normalisation, seed: 0)
+        guard file.batchSize > 0 else { throw PlanError("\(path): batch size \(file.batchSize); it must be positive") }
+        let model = DreamShardModel(normalisation: file.normalisation, batchSize: file.batchSize, seed: 0)
         for (name, values, buffer) in [("cost network", file.costNetwork, model.costNetwork.parameters), ("policy", file.policy, model.policy.parameters)] {
             guard values.count == buffer.count else {
                 throw PlanError("\(path): \(values.count) \(name) parameters; this build's \(name) has \(buffer.count)")
@@ -106,5 +111,30 @@ extension DreamShardModel {
         let tablesByRank = plan.shardsByRank(tables: task.tables).map { Array(Set($0.map(\.table))).sorted() }
         let sums = groupSums(context.costEmbeddings, width: DreamShardCostNetwork.width, groups: tablesByRank)
         return (costNetwork.kernels(sums), costNetwork.overall([sums])[0])
+    }
+}
+
+/// The cost network's forward and backward milliseconds of each rank, scaled linearly from the
+/// batch it was trained at, for plan reports; communication, as for every plan cost model,
+/// comes from the calibrated all-to-all model.
+public struct DreamShardPrediction: PlanCostModel {
+    public let model: DreamShardModel
+    public let communication: AlltoallCostModel
+    public let batchSize: Int
+    public let optimizer: EmbeddingOptimizer
+
+    public init(model: DreamShardModel, communication: AlltoallCostModel, batchSize: Int, optimizer: EmbeddingOptimizer) {
+        self.model = model
+        self.communication = communication
+        self.batchSize = batchSize
+        self.optimizer = optimizer
+    }
+
+    public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
+        let task = PlanningTask(tables: tables, ranks: byRank.count, memoryPerRank: 0, batchSize: batchSize, optimizer: optimizer)
+        let embeddings = model.costNetwork.embed(DreamShardFeatures.of(task, model.normalisation))
+        let sums = groupSums(embeddings, width: DreamShardCostNetwork.width, groups: byRank.map { Array(Set($0.map(\.table))).sorted() })
+        let scale = Double(batchSize) / Double(model.batchSize)
+        return model.costNetwork.kernels(sums).map { (max($0.forward, 0) * scale, max($0.backward, 0) * scale) }
     }
 }

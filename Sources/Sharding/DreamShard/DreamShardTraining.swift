@@ -16,11 +16,20 @@ public struct DreamShardTraining: Sendable {
     public var policyBatches = 10
     public var episodesPerBatch = 10
     public var entropyWeight: Float = 0.001
+    /// What the policy's reward (minus the step cost) is read from.
+    public var reward = StepCost.overallHead
     /// Adam's step, decayed linearly to zero over the iterations.
     public var learningRate: Float = 5e-4
     public var seed: UInt64 = 0
 
     public init() {}
+
+    /// The cost network's estimate of a placement's step cost: the paper's overall head, or the
+    /// slowest rank by the three per-rank heads (trained on every rank of every measured plan).
+    public enum StepCost: String, Sendable, CaseIterable {
+        case overallHead = "overall-head"
+        case slowestRank = "slowest-rank"
+    }
 
     /// One iteration's figures.
     public struct Progress: Sendable {
@@ -40,7 +49,7 @@ public struct DreamShardTraining: Sendable {
                       progress: (Progress) -> Void = { _ in }) throws(PlanError) -> DreamShardModel {
         guard !tasks.isEmpty else { throw PlanError("DreamShard needs at least one training task") }
         let start = ContinuousClock.now
-        let model = DreamShardModel(normalisation: .init(fitting: tasks), seed: seed)
+        let model = DreamShardModel(normalisation: .init(fitting: tasks), batchSize: tasks[0].batchSize, seed: seed)
         let (costNetwork, policy) = (model.costNetwork, model.policy)
         var costAdam = Adam(parameterCount: costNetwork.parameters.count, learningRate: learningRate)
         var policyAdam = Adam(parameterCount: policy.parameters.count, learningRate: learningRate)
@@ -89,7 +98,7 @@ public struct DreamShardTraining: Sendable {
                         deadEnds += 1
                         continue
                     }
-                    let cost = context.predictedCost(of: episode)
+                    let cost = context.predictedCost(of: episode, by: reward)
                     episodes.append(episode)
                     rewards.append(-cost)
                     predicted.append(cost)

@@ -129,9 +129,13 @@ struct PlacementContext {
         return packing
     }
 
-    /// The cost network's predicted step cost of a finished episode.
-    func predictedCost(of episode: PlacementEpisode) -> Double {
+    /// The cost network's predicted step cost of a finished episode, by its overall head or as
+    /// the slowest rank's forward + backward + communication.
+    func predictedCost(of episode: PlacementEpisode, by estimate: DreamShardTraining.StepCost) -> Double {
         let sums = groupSums(costEmbeddings, width: DreamShardCostNetwork.width, groups: episode.tablesByRank)
-        return model.costNetwork.overall([sums])[0]
+        switch estimate {
+        case .overallHead: return model.costNetwork.overall([sums])[0]
+        case .slowestRank: return model.costNetwork.kernels(sums).map(\.total).max() ?? 0
+        }
     }
 }
