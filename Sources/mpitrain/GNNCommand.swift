@@ -30,8 +30,8 @@ struct GNNCommand: ParsableCommand {
     @Option(help: "pipeline, hybrid: chunk order each epoch: fixed or random.")
     var chunkOrder: DistributedGNNTrainer.ChunkOrder = .fixed
 
-    @Option(help: "pipeline, hybrid: gradients through historical embeddings: deferred (to the next epoch) or dropped.")
-    var staleGradients: GNNStage.StaleGradients = .deferred
+    @Option(help: "pipeline, hybrid: gradients through historical embeddings: dropped, or deferred to the next epoch (as PipeGCN; less stable on deep models).")
+    var staleGradients: GNNStage.StaleGradients = .dropped
 
     @Option(help: "pipeline, hybrid: exact (unpipelined) epochs at the start.")
     var warmupEpochs: Int = 0
