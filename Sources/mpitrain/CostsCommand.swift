@@ -8,7 +8,7 @@ struct CostsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "costs",
         abstract: "Measure shard costs on this machine and train NeuroShard's cost model on them.",
-        subcommands: [Reference.self, Collect.self, Train.self])
+        subcommands: [Reference.self, Collect.self, Train.self, Refine.self])
 
     struct Reference: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -119,6 +119,73 @@ struct CostsCommand: ParsableCommand {
                 print(String(format: "median absolute error on %d sets of unseen tables: %.1f%%", unseenRecords.count, 100 * unseenError))
             }
             try model.write(to: out, heldOutMedianError: testError, unseenTablesMedianError: unseenError)
+            print("wrote \(out)")
+        }
+    }
+
+    struct Refine: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Retrain the cost model, round after round, on measurements of the plans its own search picks for tasks from a pool's training split.")
+
+        @Option(help: "Records from `costs collect` to start from.")
+        var data: String
+
+        @Option(help: "The pool (from `tables pool`); tasks use its training split only.")
+        var pool: String
+
+        @Option(help: "Rounds of plan, measure, retrain.")
+        var rounds = 3
+
+        @Option(help: "Tasks planned and measured per round, half shard-small-like (2 ranks), half shard-mid-like (4 ranks).")
+        var tasks = 40
+
+        @Option(help: "Epochs of Adam per retraining.")
+        var epochs = 150
+
+        @Option(help: "Seed of the split, the tasks and the weights.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Write the model here.")
+        var out: String
+
+        @Option(help: "Also write all records, the measured plans' included, here.")
+        var dataOut: String?
+
+        @OptionGroup var oracleOptions: PlanCommand.OracleOptions
+
+        func validate() throws {
+            guard rounds >= 1, tasks >= 2, epochs >= 1 else { throw ValidationError("--rounds and --epochs must be at least 1, --tasks at least 2") }
+        }
+
+        func run() throws {
+            var dataset = try NeuroShardCostModel.Dataset.read(data)
+            let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
+            let communication = try AlltoallCostModel.shipped()
+            let oracle = try oracleOptions.oracle(batchSize: dataset.batchSize, communication: communication, seed: seed)
+            let roundTasks = try (0..<rounds).map { round in
+                try ["shard-small", "shard-mid"].flatMap { name throws(PlanError) in
+                    try TaskPreset.named(name).draw(count: tasks / 2, from: train, batchSize: dataset.batchSize, seed: seed &+ UInt64(round + 1))
+                }
+            }
+            var model = NeuroShardCostModel(batchSize: dataset.batchSize, seed: seed)
+            model.train(dataset.records, epochs: epochs, seed: seed)
+            print([pad("round", 5), pad("plans", 5), pad("predicted ms", 12), pad("measured ms", 11), pad("median error", 12), pad("records", 7)]
+                .joined(separator: " "))
+            for round in 0..<rounds {
+                let own = try model.measureOwnPlans(roundTasks[round], communication: communication, oracle: oracle)
+                dataset.records += own.records
+                let errors = zip(own.predicted, own.measured).map { abs($0 - $1) / $1 }.sorted()
+                print([pad("\(round + 1)", 5), pad("\(own.measured.count)", 5),
+                       pad(fixed(own.predicted.reduce(0, +) / Double(max(own.predicted.count, 1))), 12),
+                       pad(fixed(own.measured.reduce(0, +) / Double(max(own.measured.count, 1))), 11),
+                       pad(errors.isEmpty ? "-" : String(format: "%.1f%%", 100 * errors[errors.count / 2]), 12),
+                       pad("\(dataset.records.count)", 7)].joined(separator: " "))
+                fflush(nil)
+                model = NeuroShardCostModel(batchSize: dataset.batchSize, seed: seed)
+                model.train(dataset.records, epochs: epochs, seed: seed)
+            }
+            try model.write(to: out, heldOutMedianError: nil, unseenTablesMedianError: nil)
+            if let dataOut { try JSONFile.write(dataset, to: dataOut) }
             print("wrote \(out)")
         }
     }

@@ -55,6 +55,14 @@ import Testing
             let plan = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--batch", "256",
                                             "--cost-model", path("model.json")])
             #expect(plan.lines(startingWith: "plan: neuroshard, 40 tables on 2 ranks").count == 1, "\(plan.stdout)\(plan.stderr)")
+            // Refinement draws 4-rank tasks of 30-60 tables, so it needs a larger pool.
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "120", "--out", path("large-pool.json")]).status == 0)
+            let refine = try MPIRun.mpitrain(["costs", "refine", "--data", path("costs.json"), "--pool", path("large-pool.json"), "--rounds", "1",
+                                              "--tasks", "2", "--epochs", "5", "--speed-reference", path("reference.json"),
+                                              "--out", path("refined.json"), "--data-out", path("refined-data.json")])
+            #expect(refine.lines(startingWith: "    1     2 ").count == 1, "\(refine.stdout)\(refine.stderr)")
+            #expect(try NeuroShardCostModel.Dataset.read(path("refined-data.json")).records.count > 16)
+            #expect(try NeuroShardCostModel.read(path("refined.json")).batchSize == 256)
             let mismatch = try MPIRun.mpitrain(["costs", "train", "--data", path("costs.json"), "--unseen", path("other-batch.json"),
                                                 "--out", path("model.json")])
             #expect(mismatch.status != 0)

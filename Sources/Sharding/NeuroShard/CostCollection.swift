@@ -37,3 +37,28 @@ extension NeuroShardCostModel {
         return Dataset(batchSize: oracle.batchSize, records: records)
     }
 }
+
+extension NeuroShardCostModel {
+    /// What the search's own plans cost: each task planned by NeuroShard on this model, each
+    /// plan measured by `oracle`, each rank's shard set kept as a record. Training on these
+    /// teaches the model where its search went wrong (the sets the search favours are the ones
+    /// its errors make look cheap). Returns the records and each plan's predicted and measured
+    /// step cost; a task the search cannot place is skipped.
+    public func measureOwnPlans(_ tasks: [PlanningTask], communication: AlltoallCostModel,
+                                oracle: CostOracle) throws(PlanError) -> (records: [Record], predicted: [Double], measured: [Double]) {
+        var records: [Record] = [], predicted: [Double] = [], measured: [Double] = []
+        let planner = NeuroShardPlanner(model: self, communication: communication)
+        for task in tasks {
+            guard let plan = try? planner.plan(task) else { continue }
+            let prediction = NeuroShardPrediction(model: self, communication: communication, batchSize: oracle.batchSize)
+            predicted.append(try prediction.cost(of: plan, tables: task.tables).total)
+            let cost = try oracle.cost(of: plan, tables: task.tables)
+            measured.append(cost.total)
+            for (shards, rank) in zip(plan.shardsByRank(tables: task.tables), cost.ranks) where !shards.isEmpty {
+                records.append(Record(tables: shards.map { task.tables[$0.table] }, columns: shards.map(\.columns.count),
+                                      forward: rank.forward, backward: rank.backward))
+            }
+        }
+        return (records, predicted, measured)
+    }
+}
