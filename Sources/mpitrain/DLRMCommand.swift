@@ -151,7 +151,8 @@ struct DLRMCommand: ParsableCommand {
         }
         // The coordinator's prediction of each rank's embedding and communication time, and its source.
         let prediction = world.isRoot ? (try? planModels.communication()).flatMap { communication in
-            try? PlanReport.predictor(planModels, batch: batchSize, communication: communication)
+            try? PlanReport.predictor(planModels, batch: batchSize, communication: communication, planner: planAlgo,
+                                      optimizer: model.embeddingOptimizer)
         } : nil
         var predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
         var trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),

@@ -22,7 +22,8 @@ extension DLRMCommand {
                                                      models: planModels.learned)
             let candidate = try planner.plan(PlanningTask(tables: measured, ranks: task.ranks, memoryPerRank: task.memoryPerRank,
                                                           batchSize: task.batchSize, optimizer: task.optimizer))
-            let predictor = try PlanReport.predictor(planModels, batch: batchSize, communication: communication)
+            let predictor = try PlanReport.predictor(planModels, batch: batchSize, communication: communication, planner: algorithm,
+                                                     optimizer: model.embeddingOptimizer)
             let now = try predictor.model.cost(of: current, tables: measured).total
             let next = try predictor.model.cost(of: candidate, tables: measured).total
             let predictedGain = 1 - next / max(now, 1e-12)

@@ -232,32 +232,33 @@ enum PlanReport {
 
     /// Per planner: mean measured cost over every task some planner placed, an infeasible plan
     /// charged as the task's slowest feasible one (failing is never cheaper than the worst plan
-    /// found, and no task drops out of one planner's mean); improvement over the best heuristic
-    /// on the same tasks; the mean over the tasks every planner placed; feasibility and mean
-    /// search time.
+    /// found, and no task drops out of one planner's mean), and the mean over the tasks every
+    /// planner placed; each with its gain over the best heuristic by the same mean;
+    /// feasibility and mean search time.
     static func comparison(_ results: [(task: Int, algorithm: String, cost: Double?, seconds: Double)], algorithms: [String], tasks: Int) -> String {
         let worst = (0..<tasks).map { t in results.filter { $0.task == t }.compactMap(\.cost).max() }
         let placed = (0..<tasks).filter { worst[$0] != nil }
         let placedByAll = placed.filter { t in algorithms.allSatisfy { a in results.contains { $0.task == t && $0.algorithm == a && $0.cost != nil } } }
-        func mean(_ a: String) -> Double? {
-            guard !placed.isEmpty else { return nil }
-            let costs = placed.map { t in results.first { $0.task == t && $0.algorithm == a }?.cost ?? worst[t]! }
-            return costs.reduce(0, +) / Double(costs.count)
+        func cost(_ a: String, _ t: Int) -> Double? { results.first { $0.task == t && $0.algorithm == a }?.cost }
+        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        let charged = Dictionary(uniqueKeysWithValues: algorithms.map { a in (a, mean(placed.map { cost(a, $0) ?? worst[$0]! })) })
+        let common = Dictionary(uniqueKeysWithValues: algorithms.map { a in (a, mean(placedByAll.compactMap { cost(a, $0) })) })
+        /// The best heuristic by `means`, and each planner's gain over it.
+        func versus(_ means: [String: Double?]) -> (best: String?, gain: (String) -> String) {
+            let best = algorithms.filter { PlannerCatalog.heuristics.contains($0) }.compactMap { a in means[a]!.map { (a, $0) } }.min { $0.1 < $1.1 }
+            return (best?.0, { a in means[a]!.flatMap { c in best.map { String(format: "%+.1f%%", 100 * (1 - c / $0.1)) } } ?? "-" })
         }
-        let bestHeuristic = algorithms.filter { PlannerCatalog.heuristics.contains($0) }.compactMap { a in mean(a).map { (a, $0) } }
-            .min { $0.1 < $1.1 }
-        var lines = ["", "\(tasks) tasks, \(placed.count) placed by some planner; costs are the oracle's, ms per step, mean over those, "
-                     + "an infeasible plan charged as the task's slowest feasible one" + (bestHeuristic.map { "; best heuristic: \($0.0)" } ?? ""),
-                     [pad("planner", 18), pad("mean cost", 10), pad("vs best heuristic", 18), pad("all placed (\(placedByAll.count))", 16),
-                      pad("feasible", 9), pad("search s", 9)].joined(separator: " ")]
+        let (bestCharged, gainCharged) = versus(charged), (bestCommon, gainCommon) = versus(common)
+        var lines = ["", "\(tasks) tasks, \(placed.count) placed by some planner, \(placedByAll.count) by every one; costs are the oracle's, "
+                     + "ms per step; \"mean\" charges an infeasible plan as the task's slowest feasible one; "
+                     + "best heuristic: \(bestCharged ?? "-") by mean, \(bestCommon ?? "-") where all placed",
+                     [pad("planner", 18), pad("mean", 8), pad("vs best", 8), pad("all placed", 10), pad("vs best", 8), pad("feasible", 9),
+                      pad("search s", 9)].joined(separator: " ")]
         for a in algorithms {
             let mine = results.filter { $0.algorithm == a }
             let feasible = mine.filter { $0.cost != nil }.count
-            let cost = mean(a)
-            let versus = cost.flatMap { c in bestHeuristic.map { String(format: "%+.1f%%", 100 * (1 - c / $0.1)) } } ?? "-"
-            let common = placedByAll.compactMap { t in mine.first { $0.task == t }?.cost }
-            let commonMean = common.isEmpty ? "-" : fixed(common.reduce(0, +) / Double(common.count))
-            lines.append([pad(a, 18), pad(cost.map { fixed($0) } ?? "-", 10), pad(versus, 18), pad(commonMean, 16), pad("\(feasible)/\(mine.count)", 9),
+            lines.append([pad(a, 18), pad(charged[a]!.map { fixed($0) } ?? "-", 8), pad(gainCharged(a), 8),
+                          pad(common[a]!.map { fixed($0) } ?? "-", 10), pad(gainCommon(a), 8), pad("\(feasible)/\(mine.count)", 9),
                           pad(String(format: "%.3f", mine.map(\.seconds).reduce(0, +) / Double(max(mine.count, 1))), 9)].joined(separator: " "))
         }
         return lines.joined(separator: "\n")

@@ -31,8 +31,8 @@ import Testing
             for name in ["round-robin", "greedy-size", "torchrec-perf"] {
                 #expect(run.lines(startingWith: String(repeating: " ", count: 18 - name.count) + name).count == 1, "\(run.stdout)")
             }
-            #expect(run.lines(startingWith: "2 tasks, 2 placed by some planner; ").count == 1, "\(run.stdout)")
-            #expect(run.stdout.contains("all placed ("), "\(run.stdout)")
+            #expect(run.lines(startingWith: "2 tasks, 2 placed by some planner, ").count == 1, "\(run.stdout)")
+            #expect(run.stdout.contains("all placed"), "\(run.stdout)")
         }
     }
 

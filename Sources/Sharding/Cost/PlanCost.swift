@@ -1,3 +1,5 @@
+import Models
+
 /// One rank's share of a training step's embedding work, in milliseconds.
 public struct RankCost: Codable, Hashable, Sendable {
     public var forward: Double
@@ -27,8 +29,6 @@ public struct PlanCost: Codable, Hashable, Sendable {
         return mean > 0 ? total / mean : 1
     }
 }
-
-import Models
 
 /// Anything that can price a plan: the measuring oracle, or a model that predicts. A model
 /// supplies each rank's compute; communication always comes from the all-to-all model.

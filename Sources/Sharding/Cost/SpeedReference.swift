@@ -54,12 +54,7 @@ public struct SpeedReference: Codable, Sendable {
     }
 
     public static func read(_ path: String) throws(PlanError) -> SpeedReference {
-        let reference: SpeedReference
-        do { reference = try JSONDecoder().decode(SpeedReference.self, from: Data(contentsOf: URL(fileURLWithPath: path))) }
-        catch { throw PlanError("\(path): not a speed reference (\(JSONProblem.describe(error)))") }
-        guard reference.formatVersion == formatVersion else {
-            throw PlanError("\(path): speed reference format version \(reference.formatVersion); this build reads version \(formatVersion)")
-        }
+        let reference = try VersionedFile.read(SpeedReference.self, from: path, kind: "speed reference", formatVersion: formatVersion)
         guard reference.milliseconds > 0, reference.milliseconds.isFinite else {
             throw PlanError("\(path): speed reference of \(reference.milliseconds) ms; it must be positive")
         }
@@ -68,9 +63,6 @@ public struct SpeedReference: Codable, Sendable {
 
     /// The reference measured on this machine that ships with MPITrain.
     public static func shipped() throws(PlanError) -> SpeedReference {
-        guard let url = Bundle.module.url(forResource: "speed-reference", withExtension: "json") else {
-            throw PlanError("no speed reference ships with this build")
-        }
-        return try read(url.path)
+        try read(VersionedFile.shipped("speed-reference", kind: "speed reference"))
     }
 }

@@ -73,10 +73,7 @@ public final class DreamShardModel {
 
     /// The model trained on this machine that ships with MPITrain.
     public static func shipped() throws(PlanError) -> DreamShardModel {
-        guard let url = Bundle.module.url(forResource: "dreamshard-model", withExtension: "json") else {
-            throw PlanError("no DreamShard model ships with this build")
-        }
-        return try read(url.path)
+        try read(VersionedFile.shipped("dreamshard-model", kind: "DreamShard model"))
     }
 }
 
@@ -102,15 +99,19 @@ public struct DreamShardPlanner: Planner {
 }
 
 extension DreamShardModel {
-    /// The cost network's prediction for `plan` on `task` (table-wise shards; a column-wise
-    /// shard counts as its whole table): each rank's forward, backward and communication, and
-    /// the overall head's step cost.
+    /// The cost network's prediction for `plan` on `task`: each rank's forward, backward and
+    /// communication, and the overall head's step cost.
     public func predict(_ plan: ShardingPlan, task: PlanningTask) throws(PlanError) -> (ranks: [RankCost], overall: Double) {
         try plan.validate(tables: task.tables, ranks: task.ranks)
-        let context = PlacementContext(task, model: self)
-        let tablesByRank = plan.shardsByRank(tables: task.tables).map { Array(Set($0.map(\.table))).sorted() }
-        let sums = groupSums(context.costEmbeddings, width: DreamShardCostNetwork.width, groups: tablesByRank)
+        let sums = rankSums(plan.shardsByRank(tables: task.tables), task: task)
         return (costNetwork.kernels(sums), costNetwork.overall([sums])[0])
+    }
+
+    /// Each rank's summed table embeddings in the cost network, (ranks, width); a column
+    /// piece counts as its whole table (DreamShard places tables whole).
+    func rankSums(_ byRank: [[EmbeddingShardSpec]], task: PlanningTask) -> [Float] {
+        let embeddings = costNetwork.embed(DreamShardFeatures.of(task, normalisation))
+        return groupSums(embeddings, width: DreamShardCostNetwork.width, groups: byRank.map { Array(Set($0.map(\.table))).sorted() })
     }
 }
 
@@ -132,8 +133,7 @@ public struct DreamShardPrediction: PlanCostModel {
 
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
         let task = PlanningTask(tables: tables, ranks: byRank.count, memoryPerRank: 0, batchSize: batchSize, optimizer: optimizer)
-        let embeddings = model.costNetwork.embed(DreamShardFeatures.of(task, model.normalisation))
-        let sums = groupSums(embeddings, width: DreamShardCostNetwork.width, groups: byRank.map { Array(Set($0.map(\.table))).sorted() })
+        let sums = model.rankSums(byRank, task: task)
         let scale = Double(batchSize) / Double(model.batchSize)
         return model.costNetwork.kernels(sums).map { (max($0.forward, 0) * scale, max($0.backward, 0) * scale) }
     }

@@ -48,9 +48,9 @@ extension NeuroShardCostModel {
                                 oracle: CostOracle) throws(PlanError) -> (records: [Record], predicted: [Double], measured: [Double]) {
         var records: [Record] = [], predicted: [Double] = [], measured: [Double] = []
         let planner = NeuroShardPlanner(model: self, communication: communication)
+        let prediction = NeuroShardPrediction(model: self, communication: communication, batchSize: oracle.batchSize)
         for task in tasks {
             guard let plan = try? planner.plan(task) else { continue }
-            let prediction = NeuroShardPrediction(model: self, communication: communication, batchSize: oracle.batchSize)
             predicted.append(try prediction.cost(of: plan, tables: task.tables).total)
             let cost = try oracle.cost(of: plan, tables: task.tables)
             measured.append(cost.total)

@@ -223,9 +223,6 @@ public final class NeuroShardCostModel {
 
     /// The model trained on this machine that ships with MPITrain.
     public static func shipped() throws(PlanError) -> NeuroShardCostModel {
-        guard let url = Bundle.module.url(forResource: "neuroshard-cost-model", withExtension: "json") else {
-            throw PlanError("no NeuroShard cost model ships with this build")
-        }
-        return try read(url.path)
+        try read(VersionedFile.shipped("neuroshard-cost-model", kind: "NeuroShard cost model"))
     }
 }
