@@ -113,7 +113,13 @@ struct CostsCommand: ParsableCommand {
             let trainError = model.medianError(fit), testError = test.isEmpty ? nil : model.medianError(test)
             print(String(format: "trained on %d sets for %d epochs in %.1f s: loss %.4f -> %.4f; median error %.1f%% on them",
                          fit.count, epochs, (ContinuousClock.now - start).seconds, losses.first ?? 0, losses.last ?? 0, 100 * trainError))
-            if let testError { print(String(format: "median absolute error on %d held-out sets: %.1f%%", test.count, 100 * testError)) }
+            if let testError {
+                print(String(format: "median absolute error on %d held-out sets: %.1f%%", test.count, 100 * testError))
+                // The planner's bottleneck ranks are the costliest sets: report them apart.
+                let costliest = test.sorted { $0.forward + $0.backward > $1.forward + $1.backward }.prefix(max(test.count / 4, 1))
+                print(String(format: "median absolute error on the costliest quarter of them (%d sets): %.1f%%", costliest.count,
+                             100 * model.medianError(Array(costliest))))
+            }
             let unseenError = unseenRecords.map { model.medianError($0) }
             if let unseenError, let unseenRecords {
                 print(String(format: "median absolute error on %d sets of unseen tables: %.1f%%", unseenRecords.count, 100 * unseenError))

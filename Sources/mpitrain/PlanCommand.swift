@@ -129,6 +129,9 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Also write every task's results as JSON here.")
         var json: String?
 
+        @Option(help: "Times each plan is measured: the task's plans are measured in turn, pass after pass, and each plan's cost is its median.")
+        var repeats = 1
+
         @OptionGroup var models: ModelOptions
         @OptionGroup var oracle: OracleOptions
 
@@ -138,7 +141,13 @@ struct PlanCommand: ParsableCommand {
             let feasible: Bool
             let failure: String?
             let searchSeconds: Double
+            /// The median of `measurements`.
             let measuredMilliseconds: Double?
+            let measurements: [Double]?
+        }
+
+        func validate() throws {
+            guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         }
 
         func run() throws {
@@ -151,19 +160,31 @@ struct PlanCommand: ParsableCommand {
             var results: [Result] = []
             for (t, task) in tasks.enumerated() {
                 let oracle = try self.oracle.oracle(batchSize: task.batchSize, communication: communication, seed: seed)
-                for (name, planner) in zip(names, planners) {
+                var plans: [(plan: ShardingPlan?, seconds: Double, failure: String?)] = []
+                for planner in planners {
                     let start = ContinuousClock.now
                     do {
                         let plan = try planner.plan(task)
                         let seconds = (ContinuousClock.now - start).seconds
                         try plan.validate(tables: task.tables, memoryPerRank: task.memoryPerRank, optimizer: task.optimizer)
-                        let cost = try oracle.cost(of: plan, tables: task.tables)
-                        results.append(Result(task: t, algorithm: name, feasible: true, failure: nil, searchSeconds: seconds,
-                                              measuredMilliseconds: cost.total))
+                        plans.append((plan, seconds, nil))
                     } catch {
-                        results.append(Result(task: t, algorithm: name, feasible: false, failure: error.description,
-                                              searchSeconds: (ContinuousClock.now - start).seconds, measuredMilliseconds: nil))
+                        plans.append((nil, (ContinuousClock.now - start).seconds, error.description))
                     }
+                }
+                // Each pass starts one planner later, so no planner is always measured first.
+                var measurements = [[Double]](repeating: [], count: plans.count)
+                for pass in 0..<repeats {
+                    for k in plans.indices {
+                        let i = (k + pass) % plans.count
+                        guard let plan = plans[i].plan else { continue }
+                        measurements[i].append(try oracle.cost(of: plan, tables: task.tables).total)
+                    }
+                }
+                for (i, name) in names.enumerated() {
+                    let measured = plans[i].plan == nil ? nil : measurements[i]
+                    results.append(Result(task: t, algorithm: name, feasible: measured != nil, failure: plans[i].failure,
+                                          searchSeconds: plans[i].seconds, measuredMilliseconds: measured.map(median), measurements: measured))
                 }
                 print("task \(t + 1)/\(tasks.count): " + names.map { name in
                     results.last { $0.task == t && $0.algorithm == name }?.measuredMilliseconds.map { String(format: "%@ %.2f", name, $0) }

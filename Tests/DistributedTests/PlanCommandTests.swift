@@ -26,13 +26,25 @@ import Testing
             #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "80", "--out", pool]).status == 0)
             #expect(try MPIRun.mpitrain(["tables", "tasks", "--pool", pool, "--preset", "shard-small", "--count", "2",
                                          "--batch-size", "128", "--out", tasks]).status == 0)
-            let run = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "round-robin,greedy-size,torchrec-perf"])
+            let json = directory.appendingPathComponent("eval.json").path
+            let run = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "round-robin,greedy-size,torchrec-perf",
+                                           "--repeats", "3", "--json", json])
             #expect(run.status == 0, "\(run.stderr)")
             for name in ["round-robin", "greedy-size", "torchrec-perf"] {
                 #expect(run.lines(startingWith: String(repeating: " ", count: 18 - name.count) + name).count == 1, "\(run.stdout)")
             }
             #expect(run.lines(startingWith: "2 tasks, 2 placed by some planner, ").count == 1, "\(run.stdout)")
             #expect(run.stdout.contains("all placed"), "\(run.stdout)")
+            // Each feasible plan is measured three times and reported by its median.
+            struct Result: Decodable { let feasible: Bool; let measuredMilliseconds: Double?; let measurements: [Double]? }
+            let results = try JSONDecoder().decode([Result].self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+            #expect(results.count == 6)
+            for result in results where result.feasible {
+                let sorted = try #require(result.measurements).sorted()
+                #expect(sorted.count == 3 && result.measuredMilliseconds == sorted[1])
+            }
+            let zero = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--repeats", "0"])
+            #expect(zero.status != 0 && zero.stderr.contains("--repeats must be at least 1"), "\(zero.stderr)")
         }
     }
 

@@ -1,4 +1,5 @@
 import MPIShim
+import Models
 
 /// OSU-style latency and bandwidth of the collectives DLRM and GNN training use, measured through
 /// the typed communicator on caller memory (no copies, no allocation inside the timed loop).
@@ -151,7 +152,6 @@ public struct CommunicationBenchmark: Sendable {
                 wrapped.append((ContinuousClock.now - start).seconds * 1e6 / Double(perBatch))
             }
         }
-        let median = { (values: [Double]) in values.sorted()[values.count / 2] }
         return Overhead(rawMicroseconds: try comm.allreduce(median(raw), .max),
                         wrappedMicroseconds: try comm.allreduce(median(wrapped), .max))
     }

@@ -72,7 +72,7 @@ public struct GNNBenchmark {
         } else if layout.partitions == 1 {
             predicted = 2 * UInt64(layout.stages - 1) * UInt64(graph.nodeCount) * d
         }
-        return Row(mode: mode, layers: config.layers, ranks: world.size, medianEpochSeconds: times.sorted()[times.count / 2],
+        return Row(mode: mode, layers: config.layers, ranks: world.size, medianEpochSeconds: median(times),
                    bytesPerEpoch: bytes, predictedBytesPerEpoch: predicted, sparseSeconds: nil, denseSeconds: nil)
     }
 }

@@ -57,6 +57,4 @@ public struct SketchBenchmark {
         }
         return median(rates)
     }
-
-    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 }

@@ -107,9 +107,3 @@ final class CacheFlush: @unchecked Sendable {
         buffer.update(repeating: value, count: bytes)
     }
 }
-
-func median(_ values: [Double]) -> Double {
-    guard !values.isEmpty else { return 0 }
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}

@@ -1,13 +1,17 @@
 import Foundation
 import Models
 
-/// NeuroShard's compute cost model: a per-table MLP over 21 table features, summed over the
-/// tables of a shard set, then a head MLP predicting the set's forward and backward
-/// milliseconds (as logarithms, so that small and large sets are fit alike) at the batch size it
-/// was trained on; other batch sizes scale linearly. Communication is priced by the calibrated
-/// all-to-all model.
+/// NeuroShard's compute cost model. A per-table MLP embeds 21 table features; a linear layer
+/// turns each embedding into the table's own forward and backward log-milliseconds, whose
+/// exponentials add up over a shard set; a head MLP on the set's mean embedding and its table
+/// count predicts a log factor for how the tables interact. NeuroShard's paper puts the head
+/// on the summed embeddings alone; the additive part here keeps predictions sound for sets
+/// larger and costlier than any in training (the planner's ranks on 8-rank tasks hold more
+/// tables than any collected set), since the head only scales it. Times are fit as logarithms,
+/// so that small and large sets count alike, at the batch size the model was trained on;
+/// other batch sizes scale linearly. Communication is priced by the calibrated all-to-all model.
 public final class NeuroShardCostModel {
-    public static let formatVersion = 1
+    public static let formatVersion = 2
     /// Features per table: width, rows, pooling, bytes, and the 17 reuse bins.
     public static let featureCount = 4 + ReuseBins.count
 
@@ -47,17 +51,29 @@ public final class NeuroShardCostModel {
     public let batchSize: Int
     let parameters: ParameterBuffer
     let tableMLP: MLP
+    /// Embedding to the table's own forward and backward log-milliseconds.
+    let costLayer: MLP
+    /// Mean embedding and scaled log table count to a log factor on each additive sum.
     let headMLP: MLP
+
+    var embeddingWidth: Int { tableSizes.last! }
+    /// Table counts are fed to the head as log(count) / log(16): about 1 for the largest
+    /// collected sets.
+    static let countScale = Float(log(16.0))
 
     public init(batchSize: Int, hidden: Int = 64, embedding: Int = 32, seed: UInt64) {
         self.batchSize = batchSize
         tableSizes = [Self.featureCount, hidden, embedding]
-        headSizes = [embedding, hidden, 2]
-        parameters = ParameterBuffer(count: MLP.parameterCount(sizes: tableSizes) + MLP.parameterCount(sizes: headSizes))
+        headSizes = [embedding + 1, hidden, 2]
+        let costSizes = [embedding, 2]
+        parameters = ParameterBuffer(count: MLP.parameterCount(sizes: tableSizes) + MLP.parameterCount(sizes: costSizes)
+                                        + MLP.parameterCount(sizes: headSizes))
         tableMLP = MLP(sizes: tableSizes, reluOnLast: true, parameters: parameters, offset: 0)
-        headMLP = MLP(sizes: headSizes, reluOnLast: false, parameters: parameters, offset: tableMLP.parameterCount)
+        costLayer = MLP(sizes: costSizes, reluOnLast: false, parameters: parameters, offset: tableMLP.parameterCount)
+        headMLP = MLP(sizes: headSizes, reluOnLast: false, parameters: parameters, offset: tableMLP.parameterCount + costLayer.parameterCount)
         var random = SplitMix64(seed: seed, stream: "neuroshard-cost-model")
         tableMLP.initialize(&random)
+        costLayer.initialize(&random)
         headMLP.initialize(&random)
     }
 
@@ -70,26 +86,33 @@ public final class NeuroShardCostModel {
 
     // MARK: - Prediction
 
-    /// The per-table embedding of each (table, columns), rows of `tableSizes.last` floats.
+    /// What each (table, columns) adds to a shard set: its embedding, its own forward and
+    /// backward milliseconds, and a count of 1. A shard set is the sum of its tables' vectors,
+    /// so a planner can try a table on every rank without running the table network again.
     public func embed(_ items: [(table: TableSpec, columns: Int)]) -> [[Float]] {
         guard !items.isEmpty else { return [] }
-        let input = items.flatMap { Self.features($0.table, columns: $0.columns) }
-        input.withUnsafeBufferPointer { tableMLP.forward($0.baseAddress!, rows: items.count) }
-        let width = tableSizes.last!
-        return (0..<items.count).map { Array(UnsafeBufferPointer(start: tableMLP.output + $0 * width, count: width)) }
+        let embedded = tableMLP.forward(items.flatMap { Self.features($0.table, columns: $0.columns) }, rows: items.count)
+        let own = costLayer.forward(embedded, rows: items.count)
+        let width = embeddingWidth
+        return (0..<items.count).map { i in Array(embedded[i * width ..< (i + 1) * width]) + [exp(own[2 * i]), exp(own[2 * i + 1]), 1] }
     }
 
-    /// Forward and backward milliseconds at `batch` samples of sets whose summed table
-    /// embeddings are `sums` (an empty set costs nothing).
+    /// Forward and backward milliseconds at `batch` samples of sets whose summed table vectors
+    /// (from `embed`) are `sums`; an empty set costs nothing.
     public func head(_ sums: [[Float]], batch: Int) -> [(forward: Double, backward: Double)] {
         guard !sums.isEmpty else { return [] }
-        let input = sums.flatMap { $0 }
-        input.withUnsafeBufferPointer { headMLP.forward($0.baseAddress!, rows: sums.count) }
-        let scale = Double(batch) / Double(batchSize)
+        let factors = headMLP.forward(sums.flatMap(headRow), rows: sums.count)
+        let scale = Double(batch) / Double(batchSize), width = embeddingWidth
         return sums.indices.map { i in
-            sums[i].allSatisfy({ $0 == 0 }) ? (0, 0)
-                : (exp(Double(headMLP.output[2 * i])) * scale, exp(Double(headMLP.output[2 * i + 1])) * scale)
+            sums[i][width + 2] < 0.5 ? (0, 0)
+                : (Double(sums[i][width]) * exp(Double(factors[2 * i])) * scale, Double(sums[i][width + 1]) * exp(Double(factors[2 * i + 1])) * scale)
         }
+    }
+
+    /// The head's input for a set's summed vector: the mean embedding and the scaled log count.
+    private func headRow(_ sum: [Float]) -> [Float] {
+        let count = max(sum[embeddingWidth + 2], 1)
+        return sum[0..<embeddingWidth].map { $0 / count } + [log(count) / Self.countScale]
     }
 
     /// Predicted forward and backward milliseconds of one shard set.
@@ -108,77 +131,76 @@ public final class NeuroShardCostModel {
 
     /// Median absolute percentage error of forward + backward on `records`.
     public func medianError(_ records: [Record]) -> Double {
-        median(records.map { record in
+        median(errors(records))
+    }
+
+    /// Absolute percentage error of forward + backward on each of `records`.
+    public func errors(_ records: [Record]) -> [Double] {
+        records.map { record in
             let p = predict(zip(record.tables, record.columns).map { ($0, $1) }, batch: batchSize)
             let measured = record.forward + record.backward
             return abs(p.forward + p.backward - measured) / measured
-        })
+        }
     }
 
     /// Fits the model to `records` with Adam on the squared error of the log times, in
-    /// mini-batches of `setsPerBatch` sets. Returns the training loss of each epoch.
+    /// mini-batches of `setsPerBatch` sets, the rate decaying linearly to zero. Returns the
+    /// training loss of each epoch.
     @discardableResult
     public func train(_ records: [Record], epochs: Int, learningRate: Float = 3e-3, setsPerBatch: Int = 32, seed: UInt64) -> [Double] {
         var adam = Adam(parameterCount: parameters.count, learningRate: learningRate)
-        let decays = [Bool](repeating: false, count: parameters.count)
         var random = SplitMix64(seed: seed, stream: "neuroshard-train")
         let features = records.map { record in zip(record.tables, record.columns).flatMap { Self.features($0, columns: $1) } }
-        let embedding = tableSizes.last!
+        let width = embeddingWidth
         var losses: [Double] = []
-        for _ in 0..<epochs {
+        parameters.zeroGradients()
+        for epoch in 0..<epochs {
+            // A linear decay to zero: a constant rate leaves the last epochs' noise (a bias of
+            // several percent across all sets) in the weights.
+            adam.learningRate = learningRate * (1 - Float(epoch) / Float(epochs))
             var total = 0.0
             let order = records.indices.shuffled(using: &random)
             for start in stride(from: 0, to: order.count, by: setsPerBatch) {
                 let batch = Array(order[start..<min(start + setsPerBatch, order.count)])
+                var groups: [Range<Int>] = [], rows = 0
+                for r in batch {
+                    groups.append(rows..<rows + records[r].tables.count)
+                    rows += records[r].tables.count
+                }
                 let input = batch.flatMap { features[$0] }
-                let rows = input.count / Self.featureCount
-                parameters.zeroGradients()
-                input.withUnsafeBufferPointer { tableMLP.forward($0.baseAddress!, rows: rows) }
-                // Sum each set's table embeddings.
-                var sums = [Float](repeating: 0, count: batch.count * embedding)
-                var row = 0
-                for (k, r) in batch.enumerated() {
-                    for _ in records[r].tables.indices {
-                        for j in 0..<embedding { sums[k * embedding + j] += tableMLP.output[row * embedding + j] }
-                        row += 1
-                    }
+                let embedded = tableMLP.forward(input, rows: rows)
+                let own = costLayer.forward(embedded, rows: rows)
+                var headInput: [Float] = []
+                for group in groups {
+                    var sum = [Float](repeating: 0, count: width + 3)
+                    for i in group { for j in 0..<width { sum[j] += embedded[i * width + j] } }
+                    sum[width + 2] = Float(group.count)
+                    headInput += headRow(sum)
                 }
-                sums.withUnsafeBufferPointer { headMLP.forward($0.baseAddress!, rows: batch.count) }
-                var outputGradient = [Float](repeating: 0, count: 2 * batch.count)
-                for (k, r) in batch.enumerated() {
-                    let targets = [log(Float(records[r].forward)), log(Float(records[r].backward))]
+                let factors = headMLP.forward(headInput, rows: batch.count)
+                // log time = logsumexp of the tables' own log times + the head's log factor.
+                var factorGradient = [Float](repeating: 0, count: 2 * batch.count)
+                var ownGradient = [Float](repeating: 0, count: 2 * rows)
+                for (k, group) in groups.enumerated() {
+                    let targets = [log(Float(records[batch[k]].forward)), log(Float(records[batch[k]].backward))]
                     for o in 0..<2 {
-                        let error = headMLP.output[2 * k + o] - targets[o]
+                        let top = group.map { own[2 * $0 + o] }.max()!
+                        let partition = group.reduce(Float(0)) { $0 + exp(own[2 * $1 + o] - top) }
+                        let error = top + log(partition) + factors[2 * k + o] - targets[o]
                         total += Double(error * error)
-                        outputGradient[2 * k + o] = 2 * error / Float(batch.count)
+                        let g = 2 * error / Float(batch.count)
+                        factorGradient[2 * k + o] = g
+                        for i in group { ownGradient[2 * i + o] = g * exp(own[2 * i + o] - top) / partition }
                     }
                 }
-                var sumGradient = [Float](repeating: 0, count: batch.count * embedding)
-                sums.withUnsafeBufferPointer { input in
-                    outputGradient.withUnsafeBufferPointer { gradient in
-                        sumGradient.withUnsafeMutableBufferPointer { dInput in
-                            headMLP.backward(input.baseAddress!, outputGradient: gradient.baseAddress!, rows: batch.count,
-                                             inputGradient: dInput.baseAddress!)
-                        }
-                    }
+                let headGradient = headMLP.backward(headInput, outputGradient: factorGradient, rows: batch.count)
+                var embeddedGradient = costLayer.backward(embedded, outputGradient: ownGradient, rows: rows)
+                for (k, group) in groups.enumerated() {
+                    let perTable = 1 / Float(group.count)
+                    for i in group { for j in 0..<width { embeddedGradient[i * width + j] += headGradient[k * (width + 1) + j] * perTable } }
                 }
-                // Every table of a set receives its set's gradient.
-                var tableGradient = [Float](repeating: 0, count: rows * embedding)
-                row = 0
-                for (k, r) in batch.enumerated() {
-                    for _ in records[r].tables.indices {
-                        for j in 0..<embedding { tableGradient[row * embedding + j] = sumGradient[k * embedding + j] }
-                        row += 1
-                    }
-                }
-                input.withUnsafeBufferPointer { input in
-                    tableGradient.withUnsafeBufferPointer { gradient in
-                        tableMLP.backward(input.baseAddress!, outputGradient: gradient.baseAddress!, rows: rows, inputGradient: nil)
-                    }
-                }
-                var values = parameters.valueArray
-                adam.update(&values, gradients: parameters.gradientArray, decays: decays)
-                values.withUnsafeBufferPointer { parameters.values.update(from: $0.baseAddress!, count: parameters.count) }
+                tableMLP.backward(input, outputGradient: embeddedGradient, rows: rows, wantInputGradient: false)
+                parameters.step(&adam)
             }
             losses.append(total / Double(2 * records.count))
         }
@@ -210,7 +232,7 @@ public final class NeuroShardCostModel {
     public static func read(_ path: String) throws(PlanError) -> NeuroShardCostModel {
         let file = try VersionedFile.read(File.self, from: path, kind: "cost model", formatVersion: formatVersion)
         guard file.featureCount == featureCount, file.tableSizes.first == featureCount, file.headSizes.last == 2,
-              file.tableSizes.last == file.headSizes.first, file.batchSize > 0 else {
+              file.tableSizes.last.map({ $0 + 1 }) == file.headSizes.first, file.batchSize > 0 else {
             throw PlanError("\(path): the cost model was trained with other features (\(file.featureCount), this build uses \(featureCount))")
         }
         let model = NeuroShardCostModel(batchSize: file.batchSize, hidden: file.tableSizes[1], embedding: file.tableSizes[2], seed: 0)
