@@ -131,16 +131,11 @@ public final class NeuroShardCostModel {
 
     /// Median absolute percentage error of forward + backward on `records`.
     public func medianError(_ records: [Record]) -> Double {
-        median(errors(records))
-    }
-
-    /// Absolute percentage error of forward + backward on each of `records`.
-    public func errors(_ records: [Record]) -> [Double] {
-        records.map { record in
+        median(records.map { record in
             let p = predict(zip(record.tables, record.columns).map { ($0, $1) }, batch: batchSize)
             let measured = record.forward + record.backward
             return abs(p.forward + p.backward - measured) / measured
-        }
+        })
     }
 
     /// Fits the model to `records` with Adam on the squared error of the log times, in
