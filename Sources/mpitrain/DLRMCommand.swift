@@ -27,14 +27,17 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "criteo: hold out every N-th line for evaluation (0: none).")
     var holdoutEvery = 10
 
-    @Option(help: "synthetic: indices per bag (with --random-pooling, uniform in 0...2N).")
-    var numIndicesPerLookup = 1
+    @Option(help: "Table specs (JSON, as `plan` and `tables` read and write): train exactly these tables, each with its own rows, dim, pooling, bag sizes and index distribution or reuse bins.")
+    var tables: String?
+
+    @Option(help: "synthetic: indices per bag of every table (with --random-pooling, uniform in 0...2N; default 1).")
+    var numIndicesPerLookup: Int?
 
     @Flag(help: "synthetic: draw each bag's size instead of fixing it.")
     var randomPooling = false
 
-    @Option(help: "synthetic: uniform or zipf:S.")
-    var indexDistribution: IndexDistribution = .uniform
+    @Option(help: "synthetic: uniform or zipf:S for every table (default uniform).")
+    var indexDistribution: IndexDistribution?
 
     @Option(help: "Place the embedding tables by this plan (JSON from `mpitrain plan --out`).")
     var plan: String?
@@ -111,8 +114,11 @@ struct DLRMCommand: ParsableCommand {
     var replanGain = 0.05
 
     func validate() throws {
-        guard steps >= 1, batchSize >= 1, (threads ?? 1) >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, numIndicesPerLookup >= 0, holdoutEvery >= 0 else {
+        guard steps >= 1, batchSize >= 1, (threads ?? 1) >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, (numIndicesPerLookup ?? 0) >= 0, holdoutEvery >= 0 else {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
+        }
+        if tables != nil, model.archEmbeddingSize != nil || numIndicesPerLookup != nil || randomPooling || indexDistribution != nil {
+            throw ValidationError("--tables gives every table's rows, dim, pooling, bag sizes and distribution; drop --arch-embedding-size, --num-indices-per-lookup, --random-pooling and --index-distribution")
         }
         if data == .criteo && dataPath == nil { throw ValidationError("--data criteo needs --data-path") }
         if plan != nil && planAlgo != nil { throw ValidationError("--plan and --plan-algo exclude each other") }
@@ -131,10 +137,9 @@ struct DLRMCommand: ParsableCommand {
         guard batchSize % world.size == 0 else {
             throw ConfigError("--batch-size \(batchSize) does not split evenly over \(world.size) ranks")
         }
-        let config = try model.config(defaultTables: data == .criteo ? CriteoTSVReader.categoricalFeatures : 8,
-                                      defaultRows: data == .criteo ? 100_000 : 10_000)
-        let source = try makeSource(config)
-        let specs = try tableSpecs(config)
+        let specs = try tableSpecs()
+        let config = try model.config(tables: specs.map(\.embedding))
+        let source = try makeSource(config, specs: specs)
         let memoryPerRank = try memory.map { text throws(PlanError) in try ByteCount(parsing: text).bytes }
         let task = PlanningTask(tables: specs, ranks: world.size,
                                 memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },
@@ -156,14 +161,15 @@ struct DLRMCommand: ParsableCommand {
         } : nil
         var predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
         var trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
-                                      embeddingOptimizer: model.embeddingOptimizer,
+                                      replicatedTables: placement.replicatedTables(tables: specs), embeddingOptimizer: model.embeddingOptimizer,
                                       denseOptimizer: model.optimizer, seed: seed, trace: trace != nil)
-        trainer.embeddings.threads = configureThreads(threads)
+        trainer.embeddingThreads = configureThreads(threads)
         if sketchEvery > 0 { trainer.monitor = try makeMonitor(for: trainer, config: config) }
         let root = world.rank == 0
         if root {
+            let dims = Set(config.tables.map(\.dim)).sorted()
             print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
-                  + "(\(config.tables.reduce(0) { $0 + $1.rows }) rows) x \(model.archSparseFeatureSize), \(config.interaction.rawValue) interaction, "
+                  + "(\(config.tables.reduce(0) { $0 + $1.rows }) rows) x \(dims.count == 1 ? "\(dims[0])" : "dims \(dims.first!)-\(dims.last!)"), \(config.interaction.rawValue) interaction, "
                   + "\(trainer.model.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)"
                   + (world.size > 1 ? " (\(batchSize / world.size) per rank on \(world.size) ranks)" : ""))
             print("data: \(source.description)")
@@ -171,6 +177,7 @@ struct DLRMCommand: ParsableCommand {
                   + ", " + placement.summary(tables: specs))
             if planAlgo != nil, let predicted, let prediction {
                 print(PlanReport.table(placement, task: task, predicted: predicted, predictedBy: prediction.source, measured: nil))
+                print(PlanReport.tables(placement, task: task, predictor: prediction.model))
             }
         }
         var firstStep = 0
@@ -279,13 +286,27 @@ struct DLRMCommand: ParsableCommand {
         }
     }
 
-    /// The model's tables as the planners see them: pooling and index distribution from the
-    /// synthetic data flags; Criteo's hashed features are taken as one uniform lookup each.
-    func tableSpecs(_ config: DLRMConfig) throws -> [TableSpec] {
+    /// The tables to train, as the planners see them and the synthetic clicks draw them: the
+    /// `--tables` file, or `t0, t1, ...` from `--arch-embedding-size` and the synthetic data
+    /// flags (Criteo's hashed features taken as one uniform lookup each).
+    func tableSpecs() throws -> [TableSpec] {
+        if let tables {
+            let specs = try TableSpecFile.read(tables)
+            if data == .criteo, specs.count != CriteoTSVReader.categoricalFeatures {
+                throw CommandError("\(tables): \(specs.count) tables; --data criteo has \(CriteoTSVReader.categoricalFeatures) categorical features")
+            }
+            return specs
+        }
         let synthetic = data == .synthetic
-        return try config.tables.map { table throws(PlanError) in
-            try TableSpec(name: table.name, rows: table.rows, dim: table.dim, poolingFactor: synthetic ? Double(numIndicesPerLookup) : 1,
-                          distribution: synthetic ? indexDistribution : .uniform)
+        let rows = try model.archEmbeddingSize.map { try DLRMConfig.parseSizes($0, name: "--arch-embedding-size") }
+            ?? [Int](repeating: synthetic ? 10_000 : 100_000, count: synthetic ? 8 : CriteoTSVReader.categoricalFeatures)
+        guard model.archSparseFeatureSize > 0 else { throw ConfigError("--arch-sparse-feature-size must be positive") }
+        return try rows.enumerated().map { t, rows throws(PlanError) in
+            var spec = try TableSpec(name: "t\(t)", rows: rows, dim: model.archSparseFeatureSize,
+                                     poolingFactor: synthetic ? Double(numIndicesPerLookup ?? 1) : 1,
+                                     distribution: synthetic ? indexDistribution ?? .uniform : .uniform)
+            spec.bagSizes = synthetic && randomPooling ? .random : .fixed
+            return spec
         }
     }
 
@@ -308,12 +329,10 @@ struct DLRMCommand: ParsableCommand {
                m.accuracy, m.normalizedEntropy.map { String(format: "%.4f", $0) } ?? "n/a")
     }
 
-    func makeSource(_ config: DLRMConfig) throws -> ClickSource {
+    func makeSource(_ config: DLRMConfig, specs: [TableSpec]) throws -> ClickSource {
         switch data {
         case .synthetic:
-            let generator = try SyntheticClicks(config: config, pooling: [Int](repeating: numIndicesPerLookup, count: config.tables.count),
-                                                randomPooling: randomPooling, distribution: indexDistribution, seed: seed)
-            return .synthetic(generator)
+            return .synthetic(try SyntheticClicks(config: config, traffic: specs.map(\.traffic), seed: seed), specs: tables)
         case .criteo:
             let reader = try CriteoTSVReader(path: dataPath!, tableRows: config.tables.map(\.rows), onBadRow: onBadRow,
                                              holdoutEvery: holdoutEvery, holdoutLimit: evalSamples)
@@ -332,14 +351,15 @@ struct DLRMCommand: ParsableCommand {
 
 /// Training samples and held-out samples of one run.
 enum ClickSource: CustomStringConvertible {
-    case synthetic(SyntheticClicks)
+    /// Synthetic clicks, and the spec file their tables came from, if any.
+    case synthetic(SyntheticClicks, specs: String?)
     case criteo(CriteoTSVReader)
 
     /// Samples `slice` of batch `step` of `size` samples. Every rank reads a Criteo batch
     /// whole and keeps its slice, so all ranks stay at the same place in the file.
     func next(step: Int, size: Int, slice: Range<Int>) throws -> ClickBatch {
         switch self {
-        case .synthetic(let generator):
+        case .synthetic(let generator, _):
             return generator.batch(samples: step * size + slice.lowerBound ..< step * size + slice.upperBound)
         case .criteo(let reader):
             guard let batch = try reader.nextBatch(size: size) else {
@@ -357,19 +377,36 @@ enum ClickSource: CustomStringConvertible {
 
     func heldOut(count: Int) -> ClickBatch {
         switch self {
-        case .synthetic(let generator): generator.heldOut(count: count)
+        case .synthetic(let generator, _): generator.heldOut(count: count)
         case .criteo(let reader): reader.heldOut
         }
     }
 
     var description: String {
         switch self {
-        case .synthetic(let g):
-            "synthetic clicks, \(g.pooling.first ?? 0) indices per bag\(g.randomPooling ? " (random)" : ""), \(g.distribution), teacher DLRM labels, seed \(g.seed)"
+        case .synthetic(let g, let specs):
+            "synthetic clicks" + (specs.map { " of the tables in \($0)" } ?? "") + ", " + Self.describe(g.traffic) + ", teacher DLRM labels, seed \(g.seed)"
         case .criteo(let r):
             "\(r.path), every \(r.holdoutEvery)-th line held out"
         }
     }
+
+    /// Pooling, bag sizes and row distributions of `traffic` in a few words.
+    static func describe(_ traffic: [TableTraffic]) -> String {
+        let pooling = traffic.map(\.poolingFactor)
+        let (low, high) = (pooling.min() ?? 0, pooling.max() ?? 0)
+        let poolingText = low == high ? "\(Self.number(low)) indices per bag" : "\(Self.number(low))-\(Self.number(high)) indices per bag"
+        let bags = Set(traffic.map(\.bagSizes.rawValue)).sorted().joined(separator: "/")
+        let rows = Set(traffic.map { t -> String in
+            switch t.source {
+            case .distribution(let d): d.description
+            case .groups: "reuse bins"
+            }
+        }).sorted().joined(separator: ", ")
+        return poolingText + (bags == "fixed" ? "" : " (\(bags))") + ", " + rows
+    }
+
+    private static func number(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value) }
 
     var skippedSuffix: String {
         if case .criteo(let reader) = self, reader.skippedRows > 0 { return "; \(reader.skippedRows) bad rows skipped" }

@@ -45,9 +45,9 @@ extension DLRMCommand {
             throw ConfigError("\(directory): the checkpoint of step \(step) is missing after saving it")
         }
         let resharded = try ShardedDLRM(world: trainer.world, config: config, shardsByRank: plan.shardsByRank(tables: specs),
-                                        embeddingOptimizer: model.embeddingOptimizer, denseOptimizer: model.optimizer, seed: seed,
-                                        trace: trace != nil)
-        resharded.embeddings.threads = trainer.embeddings.threads
+                                        replicatedTables: plan.replicatedTables(tables: specs), embeddingOptimizer: model.embeddingOptimizer,
+                                        denseOptimizer: model.optimizer, seed: seed, trace: trace != nil)
+        resharded.embeddingThreads = trainer.embeddingThreads
         _ = try DLRMCheckpoint.load(into: resharded, from: saved.path)
         resharded.monitor = trainer.monitor == nil ? nil : try makeMonitor(for: resharded, config: config)
         return resharded

@@ -46,6 +46,10 @@ struct MPITrain: ParsableCommand {
             var message = fullMessage(for: error).split(separator: "\n", omittingEmptySubsequences: true).first ?? "invalid arguments"
             if message.hasPrefix("Error: ") { message = message.dropFirst("Error: ".count) }
             FileHandle.standardError.write(Data("mpitrain: error: \(message)\n".utf8))
+        } else {
+            // The silent ranks give the first one time to print: mpirun ends every rank as soon
+            // as one exits with an error, and could cut its line short.
+            usleep(500_000)
         }
         JobReport.exit(code: code == .success ? 1 : code.rawValue)
     }

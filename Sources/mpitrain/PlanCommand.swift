@@ -106,6 +106,7 @@ struct PlanCommand: ParsableCommand {
                   + String(format: "searched in %.3f s", searchSeconds))
             print(PlanReport.table(plan, task: task, predicted: try predictor.cost(of: plan, tables: task.tables), predictedBy: source,
                                    measured: measured))
+            print(PlanReport.tables(plan, task: task, predictor: predictor))
             if let out {
                 try plan.write(to: out)
                 print("wrote \(out)")
@@ -225,15 +226,17 @@ enum PlanReport {
         let memory = plan.memoryByRank(tables: task.tables, optimizer: task.optimizer)
         let shards = plan.shardsByRank(tables: task.tables)
         var lines = ["predicted by the \(source)" + (measured == nil ? "" : "; measured by the cost oracle on this machine") + ", ms per step",
-                     [pad("rank", 4), pad("memory", 10), pad("used", 6), pad("whole", 5), pad("cols", 4), pad("fwd", 7), pad("bwd", 7),
+                     [pad("rank", 4), pad("memory", 10), pad("used", 6), pad("whole", 5), pad("split", 5), pad("dp", 3), pad("fwd", 7), pad("bwd", 7),
                       pad("comm", 7), pad("total", 7)].joined(separator: " ")
                         + (measured == nil ? "" : " |" + [pad("fwd", 7), pad("bwd", 7), pad("comm", 7), pad("total", 7)].joined(separator: " "))]
+        let replicated = plan.replicatedTables(tables: task.tables).count
         for rank in 0..<plan.ranks {
-            let whole = shards[rank].filter { $0.columns.count == task.tables[$0.table].dim }.count
+            let whole = shards[rank].filter { $0.columns.count == task.tables[$0.table].dim && $0.rows == nil }.count
             let p = predicted.ranks[rank]
             var line = [pad("\(rank)", 4), pad(ByteCount(memory[rank]).description, 10),
                         pad(String(format: "%.0f%%", 100 * Double(memory[rank]) / Double(task.memoryPerRank)), 6),
-                        pad("\(whole)", 5), pad("\(shards[rank].count - whole)", 4), pad(fixed(p.forward), 7), pad(fixed(p.backward), 7),
+                        pad("\(whole)", 5), pad("\(shards[rank].count - whole)", 5), pad("\(replicated)", 3),
+                        pad(fixed(p.forward), 7), pad(fixed(p.backward), 7),
                         pad(fixed(p.communication), 7), pad(fixed(p.total), 7)].joined(separator: " ")
             if let m = measured?.ranks[rank] {
                 line += " |" + [pad(fixed(m.forward), 7), pad(fixed(m.backward), 7), pad(fixed(m.communication), 7), pad(fixed(m.total), 7)]
@@ -249,6 +252,40 @@ enum PlanReport {
                               100 * (predicted.total - measured.total) / measured.total)
         }
         return (lines + [summary]).joined(separator: "\n")
+    }
+
+    /// Per table, as a TorchRec user reads a plan: its sharding type, the ranks and the rows or
+    /// columns each holds, its memory over all ranks and the model's prediction of its shards'
+    /// compute (each shard priced alone on a rank); then the count of tables per type.
+    static func tables(_ plan: ShardingPlan, task: PlanningTask, predictor: any PlanCostModel) -> String {
+        let index = Dictionary(uniqueKeysWithValues: task.tables.enumerated().map { ($1.name, $0) })
+        let nameWidth = max(5, task.tables.map(\.name.count).max() ?? 0)
+        var lines = ["tables: " + plan.tablesByType.map { "\($0.tables) \($0.type.rawValue)" }.joined(separator: ", "),
+                     ["table".padding(toLength: nameWidth, withPad: " ", startingAt: 0), pad("type", 13), pad("ranks", 9), pad("memory", 10), pad("fwd+bwd", 8)].joined(separator: " ")
+                        + "  held"]
+        for placement in plan.placements {
+            guard let t = index[placement.table] else { continue }
+            let table = task.tables[t]
+            let shards = placement.shards.map { EmbeddingShardSpec(table: t, columns: $0.columns, rows: $0.rows == 0..<table.rows ? nil : $0.rows) }
+            let memory = placement.dataParallel ? plan.ranks * table.bytes(columns: table.dim, optimizer: task.optimizer)
+                : shards.reduce(0) { $0 + table.bytes(of: $1, optimizer: task.optimizer) }
+            let ranks = placement.dataParallel ? "all" : Array(Set(placement.shards.map(\.rank))).sorted().map(String.init).joined(separator: ",")
+            let compute = placement.dataParallel ? nil
+                : predictor.compute(byRank: shards.map { [$0] }, tables: task.tables).reduce(0) { $0 + $1.forward + $1.backward }
+            let held: String = switch placement.type {
+            case .tableWise: "every row and column"
+            case .dataParallel: "a replica on every rank"
+            case .columnWise: "columns " + placement.shards.map { "\($0.columns.lowerBound)..<\($0.columns.upperBound)@\($0.rank)" }.joined(separator: " ")
+            case .rowWise: "rows " + placement.shards.map { "\($0.rows!.lowerBound)..<\($0.rows!.upperBound)@\($0.rank)" }.joined(separator: " ")
+            case .grid: placement.shards.map { shard in
+                    let rows = shard.rows ?? 0..<table.rows
+                    return "rows \(rows.lowerBound)..<\(rows.upperBound) cols \(shard.columns.lowerBound)..<\(shard.columns.upperBound)@\(shard.rank)"
+                }.joined(separator: " ")
+            }
+            lines.append([table.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0), pad(placement.type.rawValue, 13), pad(ranks, 9), pad(ByteCount(memory).description, 10),
+                          pad(compute.map(fixed) ?? "-", 8)].joined(separator: " ") + "  " + held)
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// Per planner: mean measured cost over every task some planner placed, an infeasible plan

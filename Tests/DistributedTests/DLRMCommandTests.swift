@@ -53,22 +53,28 @@ import Testing
             try layout.plan(ranks: ranks).write(to: plan)
             let arguments = ["dlrm", "--steps", "50", "--print-every", "5", "--batch-size", "256", "--eval-samples", "4096",
                              "--num-indices-per-lookup", "3", "--random-pooling", "--seed", "7"]
-            let single = try MPIRun.mpitrain(arguments)
-            let sharded = try MPIRun.mpitrain(arguments + ["--plan", plan], ranks: ranks)
-            #expect(single.status == 0 && sharded.status == 0, "\(single.stderr)\(sharded.stderr)")
-            let expected = Self.trajectory(single), measured = Self.trajectory(sharded)
-            #expect(expected.losses.count == 10 && measured.losses.count == 10, "\(sharded.stdout)")
-            for (a, b) in zip(expected.losses, measured.losses) {
-                #expect(abs(a - b) <= 1e-4 * a, "loss \(b) on \(ranks) ranks (\(layout.rawValue)), \(a) on one")
-            }
-            #expect(expected.auc != nil && expected.auc == measured.auc,
-                    "AUC \(measured.auc ?? "-") on \(ranks) ranks (\(layout.rawValue)), \(expected.auc ?? "-") on one")
+            try Self.expectSameRun(arguments, plan: plan, ranks: ranks, layout: layout.rawValue)
         }
+    }
+
+    /// Runs `arguments` on one rank and on `ranks` ranks by `plan`, and expects the same losses
+    /// at every report (10 of them; within 1e-4) and the same final AUC to 3 decimals.
+    static func expectSameRun(_ arguments: [String], plan: String, ranks: Int, layout: String) throws {
+        let single = try MPIRun.mpitrain(arguments)
+        let sharded = try MPIRun.mpitrain(arguments + ["--plan", plan], ranks: ranks)
+        #expect(single.status == 0 && sharded.status == 0, "\(single.stderr)\(sharded.stderr)")
+        let expected = trajectory(single), measured = trajectory(sharded)
+        #expect(expected.losses.count == 10 && measured.losses.count == 10, "\(sharded.stdout)")
+        for (a, b) in zip(expected.losses, measured.losses) {
+            #expect(abs(a - b) <= 1e-4 * a, "loss \(b) on \(ranks) ranks (\(layout)), \(a) on one")
+        }
+        #expect(expected.auc != nil && expected.auc == measured.auc,
+                "AUC \(measured.auc ?? "-") on \(ranks) ranks (\(layout)), \(expected.auc ?? "-") on one")
     }
 
     @Test(arguments: [
         ("{\"formatVersion\": 1, \"ranks\": 3, \"algorithm\": \"x\", \"placements\": []}", "plan is for 3 ranks, the job has 2"),
-        ("{\"formatVersion\": 7, \"ranks\": 2}", "plan format version 7; this build reads version 1"),
+        ("{\"formatVersion\": 7, \"ranks\": 2}", "plan format version 7; this build reads versions 1-2"),
         ("{\"formatVersion\": 1, \"ranks\": 2, \"algorithm\": \"x\", \"placements\": [{\"table\": \"t0\", \"shards\": [{\"columns\": [0, 8], \"rank\": 0}]}]}",
          "table t0: columns 8..<16 are not placed"),
         ("{\"formatVersion\": 1, \"ranks\": 2, \"algorithm\": \"x\", \"placements\": [{\"table\": \"big\", \"shards\": []}]}",

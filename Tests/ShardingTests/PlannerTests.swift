@@ -41,8 +41,69 @@ import Testing
             try plan.write(to: path)
             #expect(try ShardingPlan.read(path) == plan)
         }
-        try withTemporaryFile(#"{"formatVersion": 2}"#) { path in
-            #expect(throws: PlanError("\(path): plan format version 2; this build reads version 1")) { try ShardingPlan.read(path) }
+        try withTemporaryFile(#"{"formatVersion": 3}"#) { path in
+            #expect(throws: PlanError("\(path): plan format version 3; this build reads versions 1-2")) { try ShardingPlan.read(path) }
+        }
+    }
+
+    @Test func rowWiseAndDataParallelPlansValidateEveryRowAndTheirMemory() throws {
+        let tables = try Self.tables()
+        var plan = ShardingPlan.roundRobin(tables, ranks: 2)
+        let t0 = tables[0], rows = t0.rows
+        plan.placements[0].shards = [.init(columns: 0..<t0.dim, rows: 0..<100, rank: 0), .init(columns: 0..<t0.dim, rows: 100..<rows, rank: 1)]
+        plan.placements[1] = .replicated(tables[1].name)
+        try plan.validate(tables: tables)
+        #expect(plan.placements[0].type == .rowWise && plan.placements[1].type == .dataParallel && plan.placements[2].type == .tableWise)
+        let memory = plan.memoryByRank(tables: tables, optimizer: .adagrad)
+        let replica = tables[1].bytes(columns: tables[1].dim, optimizer: .adagrad)
+        #expect(memory[0] == tables[0].bytes(rows: 100, columns: t0.dim, optimizer: .adagrad) + replica
+                + tables.indices.filter { $0 >= 2 && $0 % 2 == 0 }.reduce(0) { $0 + tables[$1].bytes(columns: tables[$1].dim, optimizer: .adagrad) })
+        #expect(plan.shardsByRank(tables: tables).joined().allSatisfy { $0.table != 1 } && plan.replicatedTables(tables: tables) == [1])
+
+        var bad = plan
+        bad.placements[0].shards[1].rows = 90..<rows
+        #expect(throws: PlanError("table t0: rows from 90 are covered twice")) { try bad.validate(tables: tables) }
+        bad.placements[0].shards[1].rows = 120..<rows
+        #expect(throws: PlanError("table t0: rows 100..<120 are not placed")) { try bad.validate(tables: tables) }
+        bad.placements[0].shards[1].rows = 100..<(rows + 5)
+        #expect(throws: PlanError("table t0: shard on rank 1 reaches row \(rows + 5), but the table has \(rows) rows")) { try bad.validate(tables: tables) }
+        bad.placements[0].shards = [.init(columns: 0..<8, rows: 0..<100, rank: 0), .init(columns: 0..<t0.dim, rows: 50..<rows, rank: 1)]
+        #expect(throws: PlanError("table t0: shards on ranks 0 and 1 both hold rows 50..<100, columns 0..<8")) { try bad.validate(tables: tables) }
+        bad.placements[0].shards = [.init(columns: 0..<8, rows: 0..<100, rank: 0), .init(columns: 0..<t0.dim, rows: 100..<rows, rank: 1)]
+        #expect(throws: PlanError("table t0: its shards hold \(100 * 8 + (rows - 100) * t0.dim) of its \(rows * t0.dim) values; some rows or columns are not placed")) {
+            try bad.validate(tables: tables)
+        }
+        let replicaBytes = tables[1].bytes(columns: tables[1].dim, optimizer: .sgd)
+        #expect(throws: PlanError("table \(tables[1].name) is data-parallel, but its \(ByteCount(replicaBytes)) exceed a rank's \(ByteCount(replicaBytes - 4)) by 4 B")) {
+            try plan.validate(tables: tables, memoryPerRank: replicaBytes - 4)
+        }
+        var old = plan
+        old.formatVersion = 1
+        #expect(throws: PlanError("table t0: row_wise sharding needs plan format version 2; the plan says version 1")) { try old.validate(tables: tables) }
+    }
+
+    @Test func planFilesOfBothVersionsLoadAndTypesAreChecked() throws {
+        let tables = try Self.tables()
+        let names = tables.map(\.name)
+        let version1 = #"{"formatVersion": 1, "ranks": 2, "algorithm": "x", "placements": ["# + names.enumerated().map { t, name in
+            #"{"table": "\#(name)", "shards": [{"columns": [0, \#(tables[t].dim)], "rank": \#(t % 2)}]}"#
+        }.joined(separator: ", ") + "]}"
+        try withTemporaryFile(version1) { path in
+            let plan = try ShardingPlan.read(path)
+            try plan.validate(tables: tables)
+            #expect(plan.formatVersion == 1 && plan.placements == ShardingPlan.roundRobin(tables, ranks: 2).placements)
+        }
+        for (placement, message) in [
+            (#"{"table": "t0", "type": "diagonal", "shards": []}"#,
+             "table t0: sharding type 'diagonal' is not one of table_wise, column_wise, row_wise, grid_shard, data_parallel"),
+            (#"{"table": "t0", "type": "row_wise", "shards": [{"columns": [0, 8], "rank": 0}, {"columns": [8, 64], "rank": 1}]}"#,
+             "table t0: declared row_wise, but its shards make it column_wise"),
+            (#"{"table": "t0", "type": "data_parallel", "shards": [{"columns": [0, 64], "rank": 0}]}"#,
+             "table t0: a data_parallel table lists no shards"),
+        ] {
+            try withTemporaryFile(#"{"formatVersion": 2, "ranks": 2, "algorithm": "x", "placements": ["# + placement + "]}") { path in
+                #expect(throws: PlanError("\(path): \(message)")) { try ShardingPlan.read(path) }
+            }
         }
     }
 

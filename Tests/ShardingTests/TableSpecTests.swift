@@ -7,7 +7,7 @@ import Testing
 @Suite struct TableSpecTests {
     @Test func expectedBinsOfUniformAccessMatchCountedDraws() throws {
         let table = try TableSpec(name: "t", rows: 4000, dim: 8, poolingFactor: 1, distribution: .uniform)
-        let access = TableAccess(table, seed: 1)
+        let access = table.sampler(seed: 1)
         var random = SplitMix64(seed: 2)
         var uses = [Int](repeating: 0, count: table.rows)
         for _ in 0..<ReuseBins.windowSamples { uses[access.next(&random)] += 1 }
@@ -83,4 +83,51 @@ func withTemporaryFile<R>(_ text: String, _ body: (String) throws -> R) throws -
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     defer { try? FileManager.default.removeItem(atPath: path) }
     return try body(path)
+}
+
+/// Synthetic traffic drawn for a spec reproduces its pooling factor and its reuse bins.
+@Suite struct TableTrafficTests {
+    /// Measured reuse bins and mean bag length of `table`'s traffic over one reference window.
+    static func measure(_ table: TableSpec, seed: UInt64) -> (bins: [Double], pooling: Double) {
+        let sampler = table.sampler(seed: seed)
+        var random = SplitMix64(seed: seed, stream: "measure")
+        var uses = [Int](repeating: 0, count: table.rows), lookups = 0
+        for _ in 0..<ReuseBins.windowSamples {
+            for _ in 0..<sampler.bagLength(&random) {
+                uses[sampler.next(&random)] += 1
+                lookups += 1
+            }
+        }
+        var counted = [Double](repeating: 0, count: ReuseBins.count)
+        for count in uses where count > 0 { counted[ReuseBins.bin(ofCount: count)] += 1 }
+        let distinct = max(counted.reduce(0, +), 1)
+        return (counted.map { $0 / distinct }, Double(lookups) / Double(ReuseBins.windowSamples))
+    }
+
+    /// Half the summed absolute difference of two bin vectors: the share of rows in the wrong bin.
+    static func distance(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + abs($1.0 - $1.1) } / 2 }
+
+    @Test func poolingFactorsAreMetWithin2Percent() throws {
+        for (pooling, bags) in [(1.0, TableTraffic.BagSizes.fixed), (3.5, .random), (17.3, .fixed), (60, .random)] {
+            var table = try TableSpec(name: "p", rows: 50_000, dim: 8, poolingFactor: pooling, distribution: .zipf(1.05))
+            table.bagSizes = bags
+            let measured = Self.measure(table, seed: 1).pooling
+            #expect(abs(measured - pooling) <= 0.02 * pooling, "pooling \(pooling) (\(bags)): measured \(measured)")
+        }
+    }
+
+    /// Tables given by their bins alone (the pool's shapes, distributions dropped) are drawn
+    /// with at most 10% of their distinct rows in another bin than the spec's, over one
+    /// reference window (most within 3%).
+    @Test func reuseBinsAreMetWithinTheStatedTolerance() throws {
+        let pool = try TablePool.generate(count: 24, seed: 5)
+        var worst = 0.0
+        for spec in pool {
+            let table = try TableSpec(name: spec.name, rows: spec.rows, dim: spec.dim, poolingFactor: spec.poolingFactor, bins: spec.bins)
+            let measured = Self.measure(table, seed: 2).bins
+            let distance = Self.distance(measured, table.bins.fractions)
+            worst = max(worst, distance)
+        }
+        #expect(worst <= 0.10, "worst share of rows in another bin: \(worst)")
+    }
 }

@@ -55,7 +55,7 @@ public struct ShardedDLRMBenchmark {
             data.batch(samples: k * global + comm.rank * local ..< k * global + (comm.rank + 1) * local)
         }
         let trainer = try ShardedDLRM(world: comm, config: setup.config, shardsByRank: shardsByRank, seed: 0)
-        trainer.embeddings.threads = threads
+        trainer.embeddingThreads = threads
         for step in 0..<warmupSteps { try trainer.trainStep(batches[step % batches.count], learningRate: 0.01) }
         var rows: [Row] = []
         for _ in 0..<runs {

@@ -3,16 +3,18 @@ import Models
 
 /// Checkpoints of a `ShardedDLRM` in `directory/step-<N>/`: `manifest.json` (model, placement,
 /// optimizers, step), `dense.bin` (MLP parameters and the dense optimizer's state) and one
-/// `rank-<r>.bin` per rank (each shard's rows, then their row-wise Adagrad accumulators).
+/// `rank-<r>.bin` per rank (each shard's rows, then their row-wise Adagrad accumulators; then
+/// the same for each replicated table).
 /// Ranks write into `step-<N>.partial/`; when every file is in place, rank 0 renames it to
 /// `step-<N>`, so a checkpoint is complete or absent and an interrupted save never replaces a
 /// good one. Every random draw is counter-based (a function of the seed and a sample or row
 /// index), so the step is the whole data and random-number position.
 ///
-/// Loading reshards: each rank reads the column ranges it now owns from whichever files hold
-/// them (the checkpoint directory must be visible to every rank), so a run may resume with
-/// another plan or rank count. A row-wise Adagrad accumulator is per shard; a column range cut
-/// differently from the saved one takes the accumulator of the saved shard it starts in.
+/// Loading reshards: each rank reads the blocks (rows and columns) it now owns, shards and
+/// replicas alike, from whichever files hold them (the checkpoint directory must be visible to
+/// every rank), so a run may resume with another plan, other sharding types or another rank
+/// count. A row-wise Adagrad accumulator is per shard; a column range cut differently from the
+/// saved one takes the accumulators of the saved shard it starts in.
 public enum DLRMCheckpoint {
     public static let formatVersion = 1
 
@@ -23,6 +25,14 @@ public enum DLRMCheckpoint {
         var embeddingOptimizer: EmbeddingOptimizer
         var denseOptimizer: DenseOptimizer.Kind
         var shardsByRank: [[EmbeddingShardSpec]]
+        /// Tables every rank holds (absent in checkpoints without any).
+        var replicatedTables: [Int]?
+
+        /// Per rank, the blocks its file holds in order: shards, then replicas.
+        var blocksByRank: [[EmbeddingShardSpec]] {
+            let replicas = (replicatedTables ?? []).map { EmbeddingShardSpec(table: $0, columns: 0..<config.tables[$0].dim) }
+            return shardsByRank.map { $0 + replicas }
+        }
     }
 
     /// Saves `trainer` after `step` steps into `directory` (created if needed), collectively.
@@ -40,12 +50,14 @@ public enum DLRMCheckpoint {
             }
         }
         try world.agreeing {
-            try write(framed(shardBytes(trainer.embeddings)), to: partial.appendingPathComponent("rank-\(world.rank).bin"))
+            try write(framed(shardBytes(trainer.embeddings.shards + (trainer.replicas?.shards ?? []))),
+                      to: partial.appendingPathComponent("rank-\(world.rank).bin"))
             guard world.rank == 0 else { return }
             try write(framed(denseBytes(trainer.model)), to: partial.appendingPathComponent("dense.bin"))
             let manifest = Manifest(formatVersion: formatVersion, step: step, config: trainer.config,
                                     embeddingOptimizer: trainer.embeddings.optimizer, denseOptimizer: trainer.model.denseOptimizer.kind,
-                                    shardsByRank: trainer.shardsByRank)
+                                    shardsByRank: trainer.shardsByRank,
+                                    replicatedTables: trainer.replicatedTables.isEmpty ? nil : trainer.replicatedTables)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try write(encoder.encode(manifest), to: partial.appendingPathComponent("manifest.json"))
@@ -82,7 +94,7 @@ public enum DLRMCheckpoint {
                 throw ConfigError("\(path): the checkpoint was trained with --optimizer \(manifest.denseOptimizer.rawValue)")
             }
             try loadDense(into: trainer.model, from: "\(path)/dense.bin")
-            try loadShards(into: trainer.embeddings, manifest: manifest, path: path)
+            try loadShards(into: trainer.embeddings.shards + (trainer.replicas?.shards ?? []), manifest: manifest, path: path)
             return manifest.step
         }
     }
@@ -147,9 +159,9 @@ public enum DLRMCheckpoint {
         return data
     }
 
-    private static func shardBytes(_ embeddings: EmbeddingBagCollection) -> Data {
+    private static func shardBytes(_ shards: [EmbeddingBagCollection.Shard]) -> Data {
         var data = Data()
-        for shard in embeddings.shards {
+        for shard in shards {
             data.append(floats(shard.weights, shard.rows * shard.width))
             if let accumulators = shard.accumulators { data.append(floats(accumulators, shard.rows)) }
         }
@@ -166,28 +178,40 @@ public enum DLRMCheckpoint {
         }
     }
 
-    /// Fills every local shard from the saved shards that overlap its columns.
-    private static func loadShards(into embeddings: EmbeddingBagCollection, manifest: Manifest, path: String) throws {
+    /// Fills every local block from the saved blocks that overlap it, reading each rank's file
+    /// only when it holds a block no earlier file gave (a replica is read once).
+    private static func loadShards(into local: [EmbeddingBagCollection.Shard], manifest: Manifest, path: String) throws {
         let adagrad = manifest.embeddingOptimizer == .adagrad
-        for (rank, saved) in manifest.shardsByRank.enumerated() {
-            let needed = embeddings.shards.contains { local in saved.contains { $0.table == local.spec.table && $0.columns.overlaps(local.spec.columns) } }
-            guard needed else { continue }
-            let sizes = saved.map { manifest.config.tables[$0.table].rows * ($0.columns.count + (adagrad ? 1 : 0)) }
+        let tables = manifest.config.tables
+        var loaded = Set<EmbeddingShardSpec>()
+        for (rank, saved) in manifest.blocksByRank.enumerated() {
+            func overlaps(_ spec: EmbeddingShardSpec, _ target: EmbeddingBagCollection.Shard) -> Bool {
+                spec.table == target.spec.table && spec.columns.overlaps(target.spec.columns)
+                    && spec.rowRange(of: tables[spec.table]).overlaps(target.firstRow..<(target.firstRow + target.rows))
+            }
+            let needed = saved.filter { spec in !loaded.contains(spec) && local.contains { overlaps(spec, $0) } }
+            guard !needed.isEmpty else { continue }
+            let sizes = saved.map { $0.rowRange(of: tables[$0.table]).count * ($0.columns.count + (adagrad ? 1 : 0)) }
             let data = try read("\(path)/rank-\(rank).bin", expecting: sizes.reduce(0, +) * MemoryLayout<Float>.size)
             data.withUnsafeBytes { raw in
                 var offset = 0
                 for (k, spec) in saved.enumerated() {
                     defer { offset += sizes[k] }
+                    guard needed.contains(spec) else { continue }
+                    loaded.insert(spec)
                     let source = raw.bindMemory(to: Float.self).baseAddress! + offset
-                    let rows = manifest.config.tables[spec.table].rows
-                    for local in embeddings.shards where local.spec.table == spec.table && spec.columns.overlaps(local.spec.columns) {
-                        let columns = spec.columns.clamped(to: local.spec.columns)
-                        let from = columns.lowerBound - spec.columns.lowerBound, to = columns.lowerBound - local.spec.columns.lowerBound
-                        for row in 0..<rows {
-                            (local.weights + row * local.width + to).update(from: source + row * spec.columns.count + from, count: columns.count)
+                    let savedRows = spec.rowRange(of: tables[spec.table])
+                    for target in local where overlaps(spec, target) {
+                        let columns = spec.columns.clamped(to: target.spec.columns)
+                        let rows = savedRows.clamped(to: target.firstRow..<(target.firstRow + target.rows))
+                        let from = columns.lowerBound - spec.columns.lowerBound, to = columns.lowerBound - target.spec.columns.lowerBound
+                        for row in rows {
+                            (target.weights + (row - target.firstRow) * target.width + to)
+                                .update(from: source + (row - savedRows.lowerBound) * spec.columns.count + from, count: columns.count)
                         }
-                        if let accumulators = local.accumulators, spec.columns.contains(local.spec.columns.lowerBound) {
-                            accumulators.update(from: source + rows * spec.columns.count, count: rows)
+                        if let accumulators = target.accumulators, spec.columns.contains(target.spec.columns.lowerBound) {
+                            (accumulators + rows.lowerBound - target.firstRow)
+                                .update(from: source + savedRows.count * spec.columns.count + rows.lowerBound - savedRows.lowerBound, count: rows.count)
                         }
                     }
                 }

@@ -5,6 +5,13 @@ import Models
 /// gradients summed by one allreduce). Each rank holds `globalBatch / size` consecutive samples
 /// of every global batch.
 ///
+/// A shard holds a block of a table: every row of a column range (table-wise, column-wise) or
+/// a row range (row-wise, grid). A sender sends each owner only the indices in its rows; the
+/// owner pools its partial sums, and the sample's rank adds the partial sums of a table's row
+/// ranges. Replicated (data-parallel) tables are looked up locally on every rank; their sparse
+/// gradients are summed over ranks each step, by a dense allreduce or a sparse allgather,
+/// whichever moves fewer bytes that step, so every replica takes the same update.
+///
 /// Gradient scaling: every rank divides its loss by the global batch size, so the summed MLP
 /// gradients and the embedding gradients each owner receives are exactly the single-rank
 /// gradients of the global batch. (Averaging per-rank means, as the reference implementation
@@ -12,25 +19,36 @@ import Models
 public final class ShardedDLRM {
     public let world: Communicator
     public let config: DLRMConfig
-    /// Per rank, the shards (table and column range) it owns.
+    /// Per rank, the shards (table, column range and row range) it owns.
     public let shardsByRank: [[EmbeddingShardSpec]]
+    /// Tables every rank holds whole (data parallel), ascending.
+    public let replicatedTables: [Int]
     /// The MLPs and this rank's embedding shards.
     public let model: DLRM
     public var embeddings: EmbeddingBagCollection { model.embeddings }
+    /// This rank's replicas of the data-parallel tables, fed by the local batch (nil without any).
+    public let replicas: EmbeddingBagCollection?
     /// Time spent in the all-to-alls and the gradient allreduce.
     public private(set) var communicationTimer = KernelTimer()
     /// This rank's phases of every step, when tracing.
     public let trace: PhaseTrace
     /// Sketches of this rank's lookups, when the trainer measures itself.
     public var monitor: LookupMonitor?
+    /// Per replicated table, whether its last gradient went by dense allreduce (else sparse allgather).
+    public private(set) var lastReplicaExchangeDense: [Bool] = []
 
-    /// Per rank, the tables it looks up, ascending: the features of the bags it receives.
-    private let tablesByRank: [[Int]]
+    /// Per rank, the lookups it receives (table and row range), ascending: the features of the
+    /// bags it pools.
+    private let inputsByRank: [[EmbeddingInput]]
     /// Per rank, the floats per sample of its embedding output.
     private let outputWidths: [Int]
     /// Per rank, per shard: the shard's first column in a sample's pooled vector.
     private let pooledOffsets: [[Int]]
+    /// Per replica: its first column in a sample's pooled vector.
+    private let replicaOffsets: [Int]
     private let pooledWidth: Int
+    /// Some shard holds part of a table's rows: pooled vectors are sums of partial sums.
+    private let hasRowSplits: Bool
     /// One rank holding every table whole, in order: its forward output is the pooled layout
     /// and nothing is exchanged.
     private let holdsWholeModel: Bool
@@ -40,44 +58,69 @@ public final class ShardedDLRM {
     private var received: [Float] = []
     private var pooled: [Float] = []
     private var pooledGradient: [Float] = []
+    private var replicaOutput: [Float] = []
+    /// The local bags of the last lookup, which the replicas' backward needs.
+    private var localBags: BagBatch?
 
-    /// Builds this rank's shards of `shardsByRank` (one entry per rank of `world`; every column
-    /// of every table owned exactly once) and replicas of the MLPs, all from `seed`: the same
-    /// values a single-rank model of `config` starts from.
-    public init(world: Communicator, config: DLRMConfig, shardsByRank: [[EmbeddingShardSpec]],
+    /// Builds this rank's shards of `shardsByRank` (one entry per rank of `world`; every row
+    /// and column of every table not in `replicatedTables` owned exactly once), replicas of
+    /// `replicatedTables` and of the MLPs, all from `seed`: the same values a single-rank model
+    /// of `config` starts from.
+    public init(world: Communicator, config: DLRMConfig, shardsByRank: [[EmbeddingShardSpec]], replicatedTables: [Int] = [],
                 embeddingOptimizer: EmbeddingOptimizer = .sgd, denseOptimizer: DenseOptimizer.Kind = .sgd, seed: UInt64,
                 trace: Bool = false) throws(ConfigError) {
         guard shardsByRank.count == world.size else {
             throw ConfigError("the placement names \(shardsByRank.count) ranks; the job has \(world.size)")
         }
-        for (t, table) in config.tables.enumerated() {
-            var owned = [Int](repeating: 0, count: table.dim)
-            for shard in shardsByRank.joined() where shard.table == t {
-                guard shard.columns.lowerBound >= 0, shard.columns.upperBound <= table.dim else {
-                    throw ConfigError("table \(table.name): shard columns \(shard.columns) outside its \(table.dim) columns")
-                }
-                for c in shard.columns { owned[c] += 1 }
-            }
-            if let c = owned.firstIndex(where: { $0 != 1 }) {
-                throw ConfigError("table \(table.name): column \(c) is owned by \(owned[c]) shards, not exactly one")
-            }
-        }
         if let shard = shardsByRank.joined().first(where: { !config.tables.indices.contains($0.table) }) {
             throw ConfigError("a shard names table \(shard.table); the model has \(config.tables.count)")
+        }
+        if let t = replicatedTables.first(where: { !config.tables.indices.contains($0) }) {
+            throw ConfigError("a replicated table is numbered \(t); the model has \(config.tables.count)")
+        }
+        for (t, table) in config.tables.enumerated() {
+            let shards = shardsByRank.joined().filter { $0.table == t }
+            if replicatedTables.contains(t) {
+                guard shards.isEmpty else { throw ConfigError("table \(table.name) is replicated and also sharded") }
+                continue
+            }
+            var area = 0
+            for (i, shard) in shards.enumerated() {
+                let rows = shard.rowRange(of: table)
+                guard shard.columns.lowerBound >= 0, shard.columns.upperBound <= table.dim, !shard.columns.isEmpty,
+                      rows.lowerBound >= 0, rows.upperBound <= table.rows, !rows.isEmpty else {
+                    throw ConfigError("table \(table.name): shard of rows \(rows), columns \(shard.columns) outside its \(table.rows) x \(table.dim)")
+                }
+                if let other = shards[..<i].first(where: { $0.columns.overlaps(shard.columns) && $0.rowRange(of: table).overlaps(rows) }) {
+                    throw ConfigError("table \(table.name): shards of rows \(rows), columns \(shard.columns) and rows \(other.rowRange(of: table)), columns \(other.columns) overlap")
+                }
+                area += rows.count * shard.columns.count
+            }
+            guard area == table.rows * table.dim else {
+                throw ConfigError("table \(table.name): its shards own \(area) of its \(table.rows * table.dim) values, not each exactly once")
+            }
         }
         self.world = world
         self.trace = PhaseTrace(enabled: trace)
         self.config = config
         self.shardsByRank = shardsByRank
-        tablesByRank = shardsByRank.map { Array(Set($0.map(\.table))).sorted() }
+        self.replicatedTables = replicatedTables
+        inputsByRank = shardsByRank.map { Array(Set($0.map(\.input))).sorted() }
         outputWidths = shardsByRank.map { $0.reduce(0) { $0 + $1.columns.count } }
         var tableOffsets: [Int] = [], running = 0
         for table in config.tables { tableOffsets.append(running); running += table.dim }
         pooledWidth = running
         pooledOffsets = shardsByRank.map { shards in shards.map { tableOffsets[$0.table] + $0.columns.lowerBound } }
-        holdsWholeModel = world.size == 1 && shardsByRank[0] == config.tables.indices.map { EmbeddingShardSpec(table: $0, columns: 0..<config.tables[$0].dim) }
-        let local = EmbeddingBagCollection(tables: config.tables, shards: shardsByRank[world.rank], features: tablesByRank[world.rank],
+        replicaOffsets = replicatedTables.map { tableOffsets[$0] }
+        hasRowSplits = shardsByRank.joined().contains { $0.rows != nil }
+        holdsWholeModel = world.size == 1 && replicatedTables.isEmpty
+            && shardsByRank[0] == config.tables.indices.map { EmbeddingShardSpec(table: $0, columns: 0..<config.tables[$0].dim) }
+        let local = EmbeddingBagCollection(tables: config.tables, shards: shardsByRank[world.rank], features: inputsByRank[world.rank],
                                            optimizer: embeddingOptimizer, seed: seed)
+        replicas = replicatedTables.isEmpty ? nil
+            : EmbeddingBagCollection(tables: config.tables,
+                                     shards: replicatedTables.map { EmbeddingShardSpec(table: $0, columns: 0..<config.tables[$0].dim) },
+                                     optimizer: embeddingOptimizer, seed: seed)
         model = DLRM(config: config, embeddingOptimizer: embeddingOptimizer, denseOptimizer: denseOptimizer, seed: seed, embeddings: local)
     }
 
@@ -95,12 +138,22 @@ public final class ShardedDLRM {
     }
 
     public var phaseSeconds: PhaseSeconds {
-        PhaseSeconds(embedding: embeddings.timer.seconds, communication: communicationTimer.seconds,
+        PhaseSeconds(embedding: embeddings.timer.seconds + (replicas?.timer.seconds ?? 0), communication: communicationTimer.seconds,
                      dense: model.mlpTimer.seconds + model.interactionTimer.seconds)
+    }
+
+    /// Threads of the embedding kernels, shards and replicas alike.
+    public var embeddingThreads: Int {
+        get { embeddings.threads }
+        set {
+            embeddings.threads = newValue
+            replicas?.threads = newValue
+        }
     }
 
     public func resetPhaseSeconds() {
         embeddings.timer.reset()
+        replicas?.timer.reset()
         communicationTimer.reset()
         model.mlpTimer.reset()
         model.interactionTimer.reset()
@@ -144,6 +197,7 @@ public final class ShardedDLRM {
                 embeddings.backwardAndUpdate(bags, outputGradient: gradient.baseAddress!, learningRate: learningRate)
             }
         }
+        if let replicas { try trace.phase("replicated tables: gradient sum and update") { try updateReplicas(replicas, rows: rows, learningRate: learningRate) } }
         return loss
     }
 
@@ -168,6 +222,7 @@ public final class ShardedDLRM {
     /// while the pooled vectors are in flight. Returns the global bags this rank looked up.
     private func lookUp(_ local: ClickBatch, overlapped: () -> Void) throws -> BagBatch {
         let rows = local.count, ranks = world.size
+        localBags = replicas == nil ? nil : local.bags
         if holdsWholeModel {
             resize(&pooled, rows * pooledWidth)
             trace.phase("embedding forward") { pooled.withUnsafeMutableBufferPointer { embeddings.forward(local.bags, into: $0.baseAddress!) } }
@@ -202,10 +257,113 @@ public final class ShardedDLRM {
         resize(&pooled, rows * pooledWidth)
         received.withUnsafeBufferPointer { source in
             pooled.withUnsafeMutableBufferPointer { target in
+                if hasRowSplits { target.update(repeating: 0) }
                 scatterColumns(from: source.baseAddress!, chunks: recvChunks, rows: rows, into: target.baseAddress!, toPooled: true)
             }
         }
+        if let replicas { trace.phase("replicated tables forward") { lookUpReplicas(replicas, local.bags) } }
         return bags
+    }
+
+    /// Pools the replicated tables' bags of the local samples into their columns of `pooled`.
+    private func lookUpReplicas(_ replicas: EmbeddingBagCollection, _ bags: BagBatch) {
+        let rows = bags.batchSize, width = replicas.outputWidth
+        resize(&replicaOutput, rows * width)
+        replicaOutput.withUnsafeMutableBufferPointer { output in
+            replicas.forward(bags, into: output.baseAddress!)
+            pooled.withUnsafeMutableBufferPointer { pooled in
+                for (k, shard) in replicas.shards.enumerated() {
+                    for sample in 0..<rows {
+                        (pooled.baseAddress! + sample * pooledWidth + replicaOffsets[k])
+                            .update(from: output.baseAddress! + sample * width + shard.outputOffset, count: shard.width)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The replicated tables' step: each rank's sparse gradient of its local samples, summed
+    /// over ranks and applied alike on every rank. Per table, the sum goes by dense allreduce
+    /// when the table's rows × dim are fewer floats than the gathered sparse rows would be.
+    private func updateReplicas(_ replicas: EmbeddingBagCollection, rows: Int, learningRate: Float) throws {
+        guard let bags = localBags else { return }
+        let width = replicas.outputWidth
+        replicaOutput.withUnsafeMutableBufferPointer { gradient in
+            pooledGradient.withUnsafeBufferPointer { pooledGradient in
+                for (k, shard) in replicas.shards.enumerated() {
+                    for sample in 0..<rows {
+                        (gradient.baseAddress! + sample * width + shard.outputOffset)
+                            .update(from: pooledGradient.baseAddress! + sample * pooledWidth + replicaOffsets[k], count: shard.width)
+                    }
+                }
+            }
+            replicas.backward(bags, outputGradient: UnsafePointer(gradient.baseAddress!))
+        }
+        try communicationTimer.measure {
+            let counts = try world.allgather(replicas.shards.map { Int64($0.gradientRows.count) })
+            let tables = replicas.shards.count
+            lastReplicaExchangeDense = replicas.shards.enumerated().map { k, shard in
+                let gathered = (0..<world.size).reduce(0) { $0 + Int(counts[$1 * tables + k]) }
+                return shard.rows * shard.width <= gathered * (shard.width + 1)
+            }
+            try sumDense(replicas.shards.indices.filter { lastReplicaExchangeDense[$0] }.map { replicas.shards[$0] })
+            try sumSparse(replicas.shards.indices.filter { !lastReplicaExchangeDense[$0] }.map { replicas.shards[$0] })
+        }
+        replicas.update(learningRate: learningRate)
+    }
+
+    /// Sums `shards`' sparse gradients over ranks as one dense allreduce of their tables.
+    private func sumDense(_ shards: [EmbeddingBagCollection.Shard]) throws {
+        guard !shards.isEmpty else { return }
+        var dense = [Float](repeating: 0, count: shards.reduce(0) { $0 + $1.rows * $1.width })
+        var offset = 0
+        dense.withUnsafeMutableBufferPointer { dense in
+            for shard in shards {
+                for (slot, row) in shard.gradientRows.enumerated() {
+                    (dense.baseAddress! + offset + Int(row) * shard.width).update(from: shard.gradientPointer + slot * shard.width, count: shard.width)
+                }
+                offset += shard.rows * shard.width
+            }
+        }
+        try world.allreduce(&dense, .sum)
+        offset = 0
+        dense.withUnsafeBufferPointer { dense in
+            for shard in shards {
+                let every = (0..<Int32(shard.rows)).map { $0 }
+                every.withUnsafeBufferPointer { shard.sumGradient([($0, dense.baseAddress! + offset)]) }
+                offset += shard.rows * shard.width
+            }
+        }
+    }
+
+    /// Sums `shards`' sparse gradients over ranks by gathering every rank's rows and values.
+    private func sumSparse(_ shards: [EmbeddingBagCollection.Shard]) throws {
+        guard !shards.isEmpty else { return }
+        var rows: [Int32] = [], values: [Float] = []
+        for shard in shards {
+            rows.append(Int32(shard.gradientRows.count))
+            rows += shard.gradientRows
+            values += UnsafeBufferPointer(start: shard.gradientPointer, count: shard.gradientRows.count * shard.width)
+        }
+        let allRows = try world.allgatherv(rows), allValues = try world.allgatherv(values)
+        var rowCursor = (0..<world.size).map { allRows.chunks[$0].lowerBound }
+        var valueCursor = (0..<world.size).map { allValues.chunks[$0].lowerBound }
+        allRows.values.withUnsafeBufferPointer { gatheredRows in
+            allValues.values.withUnsafeBufferPointer { gatheredValues in
+                for shard in shards {
+                    let parts = (0..<world.size).map { r in
+                        let count = Int(gatheredRows[rowCursor[r]])
+                        defer {
+                            rowCursor[r] += 1 + count
+                            valueCursor[r] += count * shard.width
+                        }
+                        return (rows: UnsafeBufferPointer(rebasing: gatheredRows[(rowCursor[r] + 1)..<(rowCursor[r] + 1 + count)]),
+                                values: gatheredValues.baseAddress! + valueCursor[r])
+                    }
+                    shard.sumGradient(parts)
+                }
+            }
+        }
     }
 
     /// Sends each owner the gradient of its columns of the local samples (into `ownerGradient`,
@@ -231,8 +389,9 @@ public final class ShardedDLRM {
     }
 
     /// Moves shard columns between owner blocks (per rank q, `rows` × outputWidths[q], at
-    /// `chunks[q]`) and pooled vectors (`rows` × pooledWidth): into pooled when `toPooled`,
-    /// out of it otherwise.
+    /// `chunks[q]`) and pooled vectors (`rows` × pooledWidth): into pooled when `toPooled`
+    /// (a row range's partial sums added), out of it otherwise (every row range gets the
+    /// gradient of its columns).
     private func scatterColumns(from source: UnsafePointer<Float>, chunks: Chunks, rows: Int,
                                 into target: UnsafeMutablePointer<Float>, toPooled: Bool) {
         for (q, shards) in shardsByRank.enumerated() {
@@ -242,7 +401,9 @@ public final class ShardedDLRM {
                 let count = shard.columns.count, pooledColumn = pooledOffsets[q][k]
                 for sample in 0..<rows {
                     let blockAt = block + sample * width + column, pooledAt = sample * pooledWidth + pooledColumn
-                    if toPooled {
+                    if toPooled && shard.rows != nil {
+                        addRow(target + pooledAt, source + blockAt, width: count)
+                    } else if toPooled {
                         (target + pooledAt).update(from: source + blockAt, count: count)
                     } else {
                         (target + blockAt).update(from: source + pooledAt, count: count)
@@ -253,19 +414,30 @@ public final class ShardedDLRM {
         }
     }
 
-    /// The input all-to-all: each rank sends each owner, per table the owner looks up, the bag
-    /// lengths of its samples and then their indices; the owner lays them out as one batch of
-    /// every rank's samples in rank order. With a monitor, every request sent and served is
-    /// sketched (and faults, if any, are injected between the two).
+    /// The input all-to-all: each rank sends each owner, per input the owner pools (a table, or
+    /// a row range of one), the bag lengths of its samples and then their indices (those in the
+    /// range only); the owner lays them out as one batch of every rank's samples in rank order,
+    /// indices relative to the range's first row. With a monitor, every request sent and served
+    /// is sketched by its table row (and faults, if any, are injected between the two).
     private func exchangeBags(_ local: BagBatch) throws(MPIError) -> BagBatch {
         let rows = local.batchSize, ranks = world.size
         var send: [Int32] = []
         var sendCounts: [Int] = []
-        for (destination, tables) in tablesByRank.enumerated() {
+        var inRange: [Int32] = []
+        for (destination, inputs) in inputsByRank.enumerated() {
             let before = send.count
-            send += repeatElement(0, count: tables.count * rows)
-            for (k, t) in tables.enumerated() {
-                if let monitor, monitor.faults != nil {
+            send += repeatElement(0, count: inputs.count * rows)
+            for (k, input) in inputs.enumerated() {
+                let t = input.table
+                if let range = input.rows {
+                    for sample in 0..<rows {
+                        let start = send.count
+                        inRange.removeAll(keepingCapacity: true)
+                        for j in local.bag(feature: t, sample: sample) where range.contains(Int(local.indices[j])) { inRange.append(local.indices[j]) }
+                        if let monitor { monitor.send(inRange[...], table: t, sample: sample, to: destination, into: &send) } else { send += inRange }
+                        send[before + k * rows + sample] = Int32(send.count - start)
+                    }
+                } else if let monitor, monitor.faults != nil {
                     for sample in 0..<rows {
                         let start = send.count
                         monitor.send(local.indices[local.bag(feature: t, sample: sample)], table: t, sample: sample, to: destination, into: &send)
@@ -281,19 +453,24 @@ public final class ShardedDLRM {
             sendCounts.append(send.count - before)
         }
         let parts = try world.alltoallv(send, sendCounts: sendCounts)
-        let features = tablesByRank[world.rank].count
-        var bags = BagBatch(batchSize: rows * ranks, features: features, reservingIndices: parts.values.count)
-        var cursors = (0..<ranks).map { parts.chunks[$0].lowerBound + features * rows }
-        for f in 0..<features {
+        let inputs = inputsByRank[world.rank]
+        var bags = BagBatch(batchSize: rows * ranks, features: inputs.count, reservingIndices: parts.values.count)
+        var cursors = (0..<ranks).map { parts.chunks[$0].lowerBound + inputs.count * rows }
+        for (f, input) in inputs.enumerated() {
+            let firstRow = Int32(input.rows?.lowerBound ?? 0)
             for r in 0..<ranks {
                 let lengths = parts.chunks[r].lowerBound + f * rows, first = cursors[r]
                 for sample in 0..<rows {
                     let length = Int(parts.values[lengths + sample])
-                    bags.indices += parts.values[cursors[r]..<(cursors[r] + length)]
+                    if firstRow == 0 {
+                        bags.indices += parts.values[cursors[r]..<(cursors[r] + length)]
+                    } else {
+                        for j in cursors[r]..<(cursors[r] + length) { bags.indices.append(parts.values[j] - firstRow) }
+                    }
                     cursors[r] += length
                     bags.endBag()
                 }
-                monitor?.serve(parts.values[first..<cursors[r]], table: tablesByRank[world.rank][f], from: r)
+                monitor?.serve(parts.values[first..<cursors[r]], table: input.table, from: r)
             }
         }
         return bags

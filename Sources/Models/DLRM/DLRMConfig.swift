@@ -51,7 +51,7 @@ public struct DLRMConfig: Codable, Hashable, Sendable {
             guard table.rows > 0, table.rows <= Int(Int32.max) else { throw ConfigError("table \(table.name) has \(table.rows) rows (1 ... \(Int32.max))") }
             guard table.dim > 0 else { throw ConfigError("table \(table.name) has dim \(table.dim)") }
             if interaction == .dot, table.dim != embeddingDim {
-                throw ConfigError("dot interaction needs every embedding as wide as the bottom MLP's output: table \(table.name) has dim \(table.dim), the bottom MLP \(Self.spec(bottomMLP)) ends in \(embeddingDim)")
+                throw ConfigError("dot interaction needs every embedding as wide as the bottom MLP's output: table \(table.name) has dim \(table.dim), the bottom MLP \(Self.spec(bottomMLP)) ends in \(embeddingDim) (cat interaction takes any dims)")
             }
         }
     }

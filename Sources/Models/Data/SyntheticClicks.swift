@@ -22,8 +22,8 @@ public enum IndexDistribution: Hashable, Codable, Sendable, CustomStringConverti
 }
 
 /// Synthetic clicks whose labels a fixed random "teacher" DLRM of the same shape draws, so the
-/// task is learnable: dense features U(0, 1); per table `pooling` indices per bag (or uniform
-/// in 0...2·pooling with `randomPooling`, empty bags included) from `distribution`; label ~
+/// task is learnable: dense features U(0, 1); per table, bags drawn from its `TableTraffic`
+/// (sizes around its pooling factor, rows from its distribution or reuse bins); label ~
 /// Bernoulli(σ(scale · standardised teacher logit + logit(0.25))), a base click rate near 25%.
 /// The teacher's rows are U(-range, range), wider than a fresh model's, so that embeddings
 /// carry signal; at range 1 their pairwise dot products dominate and SGD from a fresh model
@@ -31,29 +31,31 @@ public enum IndexDistribution: Hashable, Codable, Sendable, CustomStringConverti
 /// Sample i depends only on (seed, i), so any rank can draw any slice of any batch.
 public final class SyntheticClicks {
     public let config: DLRMConfig
-    public let pooling: [Int]
-    public let randomPooling: Bool
-    public let distribution: IndexDistribution
+    public let traffic: [TableTraffic]
     public let seed: UInt64
     private let teacher: DLRM
     /// Standardisation of the teacher's logits, calibrated on 4,096 samples of their own stream.
     private var teacherShift: Float = 0
     private var teacherScale: Float = 1
-    private let samplers: [IndexSampler]
+    private let samplers: [TrafficSampler]
 
-    public init(config: DLRMConfig, pooling: [Int], randomPooling: Bool = false, distribution: IndexDistribution = .uniform,
-                seed: UInt64, teacherScale: Float = 3, teacherEmbeddingRange: Float = 0.1) throws(ConfigError) {
-        guard pooling.count == config.tables.count else {
-            throw ConfigError("\(pooling.count) pooling factors for \(config.tables.count) tables")
+    /// Clicks over `config`'s tables, table t looked up as `traffic[t]` says.
+    public init(config: DLRMConfig, traffic: [TableTraffic], seed: UInt64, teacherScale: Float = 3,
+                teacherEmbeddingRange: Float = 0.1) throws(ConfigError) {
+        guard traffic.count == config.tables.count else {
+            throw ConfigError("traffic of \(traffic.count) tables for a model of \(config.tables.count)")
         }
-        guard pooling.allSatisfy({ $0 >= 0 }) else { throw ConfigError("pooling factors must be 0 or more") }
+        for (table, t) in zip(config.tables, traffic) {
+            guard t.rows == table.rows else { throw ConfigError("table \(table.name): traffic over \(t.rows) rows, the table has \(table.rows)") }
+            guard t.poolingFactor >= 0, t.poolingFactor.isFinite else {
+                throw ConfigError("table \(table.name): pooling factor must be 0 or more, found \(t.poolingFactor)")
+            }
+        }
         self.config = config
-        self.pooling = pooling
-        self.randomPooling = randomPooling
-        self.distribution = distribution
+        self.traffic = traffic
         self.seed = seed
         var random = SplitMix64(seed: seed, stream: "synthetic-tables")
-        samplers = config.tables.map { IndexSampler(rows: $0.rows, distribution: distribution, random: &random) }
+        samplers = traffic.map { TrafficSampler($0, random: &random) }
         teacher = DLRM(config: config, seed: seed ^ 0x7465_6163_6865_72)  // "teacher"
         for shard in teacher.embeddings.shards {
             let spread = teacherEmbeddingRange * Float(Double(shard.rows).squareRoot())
@@ -64,6 +66,21 @@ public final class SyntheticClicks {
         let variance = calibration.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(calibration.count)
         self.teacherShift = mean
         self.teacherScale = teacherScale / max(variance.squareRoot(), 1e-6)
+    }
+
+    /// Clicks with one traffic for every table: `pooling[t]` indices per bag (or uniform in
+    /// 0...2·pooling with `randomPooling`, empty bags included) from `distribution`.
+    public convenience init(config: DLRMConfig, pooling: [Int], randomPooling: Bool = false, distribution: IndexDistribution = .uniform,
+                            seed: UInt64, teacherScale: Float = 3, teacherEmbeddingRange: Float = 0.1) throws(ConfigError) {
+        guard pooling.count == config.tables.count else {
+            throw ConfigError("\(pooling.count) pooling factors for \(config.tables.count) tables")
+        }
+        guard pooling.allSatisfy({ $0 >= 0 }) else { throw ConfigError("pooling factors must be 0 or more") }
+        let traffic = zip(config.tables, pooling).map { table, pooling in
+            TableTraffic(rows: table.rows, poolingFactor: Double(pooling), bagSizes: randomPooling ? .random : .fixed,
+                         source: .distribution(distribution))
+        }
+        try self.init(config: config, traffic: traffic, seed: seed, teacherScale: teacherScale, teacherEmbeddingRange: teacherEmbeddingRange)
     }
 
     /// Training samples `range` (global sample numbers: batch k of size B is k·B ..< (k+1)·B).
@@ -85,20 +102,15 @@ public final class SyntheticClicks {
 
     /// Features of samples `range` with labels left 0.
     private func inputs(samples range: Range<Int>, stream: String) -> ClickBatch {
-        let tables = config.tables
         var dense = [Float](repeating: 0, count: range.count * config.denseFeatures)
         var sampleRandom = range.map { SplitMix64(seed: seed, stream: stream, index: UInt64($0)) }
         for i in 0..<range.count {
             for j in 0..<config.denseFeatures { dense[i * config.denseFeatures + j] = sampleRandom[i].nextFloat() }
         }
-        var bags = BagBatch(batchSize: range.count, features: tables.count,
-                            reservingIndices: range.count * pooling.reduce(0, +) * (randomPooling ? 2 : 1))
-        for t in tables.indices {
-            for i in 0..<range.count {
-                let count = randomPooling ? sampleRandom[i].nextInt(below: 2 * pooling[t] + 1) : pooling[t]
-                for _ in 0..<count { bags.indices.append(Int32(samplers[t].next(&sampleRandom[i]))) }
-                bags.endBag()
-            }
+        let expected = traffic.reduce(0.0) { $0 + $1.poolingFactor * ($1.bagSizes == .random ? 2 : 1) }
+        var bags = BagBatch(batchSize: range.count, features: samplers.count, reservingIndices: Int(Double(range.count) * expected) + 16)
+        for sampler in samplers {
+            for i in 0..<range.count { sampler.appendBag(to: &bags, &sampleRandom[i]) }
         }
         return ClickBatch(dense: dense, bags: bags, labels: [Float](repeating: 0, count: range.count))
     }

@@ -2,14 +2,17 @@
 /// local shard into a (batch, Σ widths) output, a sparse backward that sums each used row's
 /// gradient once, and optimizer updates that touch only those rows.
 public final class EmbeddingBagCollection {
-    /// One local shard: rows × width floats, fed by one feature of the batch, writing the
-    /// output columns `outputOffset ..< outputOffset + width`.
+    /// One local shard: rows × width floats, fed by one feature of the batch (indices relative
+    /// to `firstRow`), writing the output columns `outputOffset ..< outputOffset + width`.
     public final class Shard {
         public let spec: EmbeddingShardSpec
         public let table: EmbeddingTableSpec
         public let feature: Int
         public let outputOffset: Int
-        public var rows: Int { table.rows }
+        /// The table row of local row 0.
+        public let firstRow: Int
+        /// Rows held.
+        public let rows: Int
         public var width: Int { spec.columns.count }
         public let weights: UnsafeMutablePointer<Float>
         /// Row-wise Adagrad accumulators (one per row), when that optimizer is in use.
@@ -28,13 +31,16 @@ public final class EmbeddingBagCollection {
             self.table = table
             self.feature = feature
             self.outputOffset = outputOffset
+            let rowRange = spec.rowRange(of: table)
+            firstRow = rowRange.lowerBound
+            rows = rowRange.count
             let width = spec.columns.count
-            weights = HugePageMemory.allocate(Float.self, capacity: table.rows * width)
-            Self.initialize(weights, table: table, tableIndex: spec.table, columns: spec.columns, seed: seed)
-            accumulators = optimizer == .adagrad ? .allocate(capacity: max(table.rows, 1)) : nil
-            accumulators?.initialize(repeating: 0, count: max(table.rows, 1))
-            slotOfRow = .allocate(capacity: max(table.rows, 1))
-            slotOfRow.initialize(repeating: -1, count: max(table.rows, 1))
+            weights = HugePageMemory.allocate(Float.self, capacity: rows * width)
+            Self.initialize(weights, table: table, tableIndex: spec.table, rows: rowRange, columns: spec.columns, seed: seed)
+            accumulators = optimizer == .adagrad ? .allocate(capacity: max(rows, 1)) : nil
+            accumulators?.initialize(repeating: 0, count: max(rows, 1))
+            slotOfRow = .allocate(capacity: max(rows, 1))
+            slotOfRow.initialize(repeating: -1, count: max(rows, 1))
             gradientValues = .allocate(capacity: 1)
         }
 
@@ -48,14 +54,14 @@ public final class EmbeddingBagCollection {
         /// U(-sqrt(1/rows), sqrt(1/rows)) as a function of (seed, table, row, column), so every
         /// sharding of a table starts from the same values.
         static func initialize(_ weights: UnsafeMutablePointer<Float>, table: EmbeddingTableSpec, tableIndex: Int,
-                               columns: Range<Int>, seed: UInt64) {
+                               rows: Range<Int>, columns: Range<Int>, seed: UInt64) {
             var mixer = SplitMix64(seed: seed, stream: "embedding", index: UInt64(tableIndex))
             let key = mixer.next()
             let bound = Float((1 / Double(table.rows)).squareRoot())
             let width = columns.count
-            for row in 0..<table.rows {
+            for row in rows {
                 let base = UInt64(row) &* UInt64(table.dim) &+ UInt64(columns.lowerBound)
-                let out = weights + row * width
+                let out = weights + (row - rows.lowerBound) * width
                 for c in 0..<width {
                     let unit = Float(counterHash(key, base &+ UInt64(c)) >> 40) * 0x1p-24
                     out[c] = (2 * unit - 1) * bound
@@ -63,22 +69,49 @@ public final class EmbeddingBagCollection {
             }
         }
 
-        /// Row `row`'s gradient of the last backward, or nil when the row was not used.
+        /// Local row `row`'s gradient of the last backward, or nil when the row was not used.
         public func gradient(ofRow row: Int) -> ArraySlice<Float>? {
             guard let slot = gradientRows.firstIndex(of: Int32(row)) else { return nil }
             return ArraySlice(UnsafeBufferPointer(start: gradientValues + slot * width, count: width))
+        }
+
+        /// Replaces the sparse gradient with the sum of `parts`, in order: each part's local
+        /// rows and their gradients (rows.count × width), rows repeating within and across parts.
+        /// Ranks summing the same parts in the same order hold bit-identical gradients.
+        public func sumGradient(_ parts: [(rows: UnsafeBufferPointer<Int32>, values: UnsafePointer<Float>)]) {
+            let total = parts.reduce(0) { $0 + $1.rows.count }
+            reserveGradient(total)
+            gradientRows.removeAll(keepingCapacity: true)
+            for part in parts {
+                for (k, row) in part.rows.enumerated() {
+                    let g = part.values + k * width, slot = Int(slotOfRow[Int(row)])
+                    if slot < 0 {
+                        slotOfRow[Int(row)] = Int32(gradientRows.count)
+                        (gradientValues + gradientRows.count * width).update(from: g, count: width)
+                        gradientRows.append(row)
+                    } else {
+                        addRow(gradientValues + slot * width, g, width: width)
+                    }
+                }
+            }
+            for row in gradientRows { slotOfRow[Int(row)] = -1 }
+        }
+
+        /// The sparse gradient's summed values, (gradientRows.count, width).
+        public var gradientPointer: UnsafePointer<Float> { UnsafePointer(gradientValues) }
+
+        private func reserveGradient(_ lookups: Int) {
+            guard lookups > gradientCapacity else { return }
+            gradientValues.deallocate()
+            gradientCapacity = lookups
+            gradientValues = .allocate(capacity: lookups * width)
         }
 
         /// Sums dOutput's columns of this shard into one gradient row per distinct index.
         func accumulateGradient(_ batch: BagBatch, indices: UnsafeBufferPointer<Int32>, offsets: UnsafeBufferPointer<Int32>,
                                 outputGradient: UnsafePointer<Float>, stride: Int) {
             let first = feature * batch.batchSize
-            let lookups = Int(offsets[first + batch.batchSize]) - Int(offsets[first])
-            if lookups > gradientCapacity {
-                gradientValues.deallocate()
-                gradientCapacity = lookups
-                gradientValues = .allocate(capacity: lookups * width)
-            }
+            reserveGradient(Int(offsets[first + batch.batchSize]) - Int(offsets[first]))
             gradientRows.removeAll(keepingCapacity: true)
             for sample in 0..<batch.batchSize {
                 let g = outputGradient + sample * stride + outputOffset
@@ -111,20 +144,22 @@ public final class EmbeddingBagCollection {
     /// reads, then each used row read and written once by the update).
     public private(set) var bytesMoved = 0
 
-    /// Shards of `tables` fed by a batch whose features are the tables `features` in that
-    /// order (every table, in order, by default).
-    public init(tables: [EmbeddingTableSpec], shards: [EmbeddingShardSpec], features: [Int]? = nil,
+    /// Shards of `tables` fed by a batch whose features are the lookups `features` in that
+    /// order (every table whole, in order, by default).
+    public init(tables: [EmbeddingTableSpec], shards: [EmbeddingShardSpec], features: [EmbeddingInput]? = nil,
                 optimizer: EmbeddingOptimizer, seed: UInt64) {
         self.tables = tables
         self.optimizer = optimizer
-        let features = features ?? Array(tables.indices)
+        let features = features ?? tables.indices.map { EmbeddingInput(table: $0) }
         var offset = 0
         var built: [Shard] = []
         for spec in shards {
             let table = tables[spec.table]
             precondition(spec.columns.lowerBound >= 0 && spec.columns.upperBound <= table.dim && !spec.columns.isEmpty,
                          "shard columns \(spec.columns) outside table \(table.name) of dim \(table.dim)")
-            guard let feature = features.firstIndex(of: spec.table) else { preconditionFailure("table \(table.name) has no feature") }
+            precondition(spec.rows.map { $0.lowerBound >= 0 && $0.upperBound <= table.rows && !$0.isEmpty } ?? true,
+                         "shard rows \(spec.rows!) outside table \(table.name) of \(table.rows) rows")
+            guard let feature = features.firstIndex(of: spec.input) else { preconditionFailure("table \(table.name) has no feature") }
             built.append(Shard(spec: spec, table: table, feature: feature, outputOffset: offset, optimizer: optimizer, seed: seed))
             offset += spec.columns.count
         }
@@ -265,8 +300,8 @@ public final class EmbeddingBagCollection {
 let prefetchDistance = 16
 
 /// out[0..<width] += row[0..<width], sixteen lanes at a time.
-@inline(__always)
-func addRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, width: Int) {
+@inlinable @inline(__always)
+public func addRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, width: Int) {
     var c = 0
     while c + 16 <= width {
         let sum = UnsafeRawPointer(out + c).loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(row + c).loadUnaligned(as: SIMD16<Float>.self)

@@ -59,9 +59,9 @@ final class ShardBench {
 
     init?(_ shards: [EmbeddingShardSpec], tables: [TableSpec], batchSize: Int, seed: UInt64) {
         guard !shards.isEmpty else { return nil }
-        let used = Array(Set(shards.map(\.table))).sorted()
-        batch = TableAccess.batch(used.map { tables[$0] }, batchSize: batchSize, seed: seed)
-        collection = EmbeddingBagCollection(tables: tables.map(\.embedding), shards: shards, features: used, optimizer: .sgd, seed: seed)
+        let inputs = Array(Set(shards.map(\.input))).sorted()
+        batch = TableSpec.batch(tables, inputs: inputs, batchSize: batchSize, seed: seed)
+        collection = EmbeddingBagCollection(tables: tables.map(\.embedding), shards: shards, features: inputs, optimizer: .sgd, seed: seed)
         let count = batchSize * collection.outputWidth
         output = .allocate(capacity: count)
         gradient = .allocate(capacity: count)

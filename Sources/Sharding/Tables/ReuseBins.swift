@@ -59,6 +59,48 @@ public struct ReuseBins: Hashable, Sendable, Codable {
         return try! ReuseBins(fractions: used.map { $0 / total })
     }
 
+    /// Groups of rows that, drawn with these mean uses over the reference window, give these
+    /// bins: group k has `rows[k]` rows used `meanUses[k]` times on average (Poisson), and
+    /// their expected bins, fitted by non-negative least squares, are the fractions. The rows
+    /// used in a window follow from the pooling factor (lookups = window × pooling); a table too
+    /// small for them keeps its share of each group.
+    public func rowGroups(rows: Int, poolingFactor: Double) -> (rows: [Int], meanUses: [Double]) {
+        // One group per bin, its mean uses inside the bin (bin 0: mostly used once); the last, open above, is the hot group.
+        let meanUses: [Double] = (0..<Self.count).map { k -> Double in k == 0 ? 0.3 : k == 1 ? 2 : 0.75 * Double(1 << k) }
+        // Column k: the expected bins of one row of group k.
+        let columns = meanUses.map { mean -> [Double] in
+            var column = [Double](repeating: 0, count: Self.count)
+            Self.accumulate(mean: mean, rows: 1, into: &column)
+            return column
+        }
+        let groups = meanUses.count
+        var x = [Double](repeating: 0, count: groups), residual = fractions.map { -$0 }
+        let norms = columns.map { $0.reduce(0) { $0 + $1 * $1 } }
+        for _ in 0..<2000 {
+            for k in 0..<groups where norms[k] > 0 {
+                var dot = 0.0
+                for j in 0..<Self.count { dot += columns[k][j] * residual[j] }
+                let step = dot / norms[k]
+                let updated = max(0, x[k] - step)
+                for j in 0..<Self.count { residual[j] += (updated - x[k]) * columns[k][j] }
+                x[k] = updated
+            }
+        }
+        var lookupsPerDistinct = 0.0
+        for k in 0..<groups { lookupsPerDistinct += x[k] * meanUses[k] }
+        let distinct = Double(Self.windowSamples) * max(poolingFactor, 1e-9) / max(lookupsPerDistinct, 1e-12)
+        let scale = min(distinct, Double(rows) / max(x.reduce(0, +), 1e-12))
+        let rowsPerGroup: [Int] = x.map { value -> Int in value > 0 ? max(1, Int((value * scale).rounded())) : 0 }
+        // Bin 16 is open above: the hot group's rows take whatever lookups the others leave.
+        var uses = meanUses
+        let hot = groups - 1
+        var others = 0.0
+        for k in 0..<hot { others += Double(rowsPerGroup[k]) * uses[k] }
+        let left = Double(Self.windowSamples) * poolingFactor - others
+        if rowsPerGroup[hot] > 0, left > Double(rowsPerGroup[hot]) * uses[hot] { uses[hot] = left / Double(rowsPerGroup[hot]) }
+        return (rowsPerGroup, uses)
+    }
+
     /// Adds `rows` times the probability that a Poisson(mean) count falls in each bin.
     private static func accumulate(mean: Double, rows: Double, into used: inout [Double]) {
         guard mean > 0 else { return }

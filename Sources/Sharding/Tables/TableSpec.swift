@@ -1,11 +1,13 @@
 import Foundation
 import Models
 
-/// An embedding table as the planners see it: its shape, how many rows a sample looks up on
-/// average, and how often rows repeat (`bins`, given or computed from `distribution`).
+/// An embedding table as the planners see it and the trainer draws it: its shape, how many rows
+/// a sample looks up on average, how bag sizes spread around that, and how often rows repeat
+/// (`bins`, given or computed from `distribution`).
 ///
 /// JSON: `{"name": "t0", "rows": 100000, "dim": 32, "pooling": 15.2, "distribution": "zipf:1.1",
-/// "bins": [...]}` with `distribution` (`uniform` or `zipf:S`), `bins` (17 fractions), or both.
+/// "bins": [...], "bagSizes": "random"}` with `distribution` (`uniform` or `zipf:S`), `bins` (17
+/// fractions), or both; `bagSizes` is `fixed` (the default) or `random`.
 public struct TableSpec: Hashable, Sendable, Codable {
     public var name: String
     public var rows: Int
@@ -15,6 +17,8 @@ public struct TableSpec: Hashable, Sendable, Codable {
     /// The generator the indices follow, when known; without it, indices are drawn to match `bins`.
     public var distribution: IndexDistribution?
     public var bins: ReuseBins
+    /// How bag sizes spread around the pooling factor.
+    public var bagSizes: TableTraffic.BagSizes = .fixed
 
     public init(name: String, rows: Int, dim: Int, poolingFactor: Double, distribution: IndexDistribution) throws(PlanError) {
         try Self.check(name: name, rows: rows, dim: dim, poolingFactor: poolingFactor)
@@ -38,9 +42,32 @@ public struct TableSpec: Hashable, Sendable, Codable {
     /// The table's shape for the model.
     public var embedding: EmbeddingTableSpec { EmbeddingTableSpec(name: name, rows: rows, dim: dim) }
 
+    /// How the table is looked up: rows from its generator when the spec has one, otherwise
+    /// from row groups fitted to its reuse bins.
+    public var traffic: TableTraffic {
+        let source: TableTraffic.Rows
+        if let distribution {
+            source = .distribution(distribution)
+        } else {
+            let groups = bins.rowGroups(rows: rows, poolingFactor: poolingFactor)
+            source = .groups(rows: groups.rows, weights: groups.meanUses)
+        }
+        return TableTraffic(rows: rows, poolingFactor: poolingFactor, bagSizes: bagSizes, source: source)
+    }
+
     /// Bytes of `columns` columns of this table plus the optimizer's state for them.
     public func bytes(columns: Int, optimizer: EmbeddingOptimizer) -> Int {
+        bytes(rows: rows, columns: columns, optimizer: optimizer)
+    }
+
+    /// Bytes of a `rows` × `columns` block of this table plus the optimizer's state for it.
+    public func bytes(rows: Int, columns: Int, optimizer: EmbeddingOptimizer) -> Int {
         rows * columns * MemoryLayout<Float>.size + (optimizer == .adagrad ? rows * MemoryLayout<Float>.size : 0)
+    }
+
+    /// Bytes of one shard of this table plus the optimizer's state for it.
+    public func bytes(of shard: EmbeddingShardSpec, optimizer: EmbeddingOptimizer) -> Int {
+        bytes(rows: shard.rowRange(of: embedding).count, columns: shard.columns.count, optimizer: optimizer)
     }
 
     private static func check(name: String, rows: Int, dim: Int, poolingFactor: Double) throws(PlanError) {
@@ -52,7 +79,7 @@ public struct TableSpec: Hashable, Sendable, Codable {
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case name, rows, dim, pooling, distribution, bins }
+    private enum CodingKeys: String, CodingKey { case name, rows, dim, pooling, distribution, bins, bagSizes }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -74,6 +101,12 @@ public struct TableSpec: Hashable, Sendable, Codable {
         } else {
             throw PlanError("table \(name): needs \"bins\" or \"distribution\"")
         }
+        if let text = try c.decodeIfPresent(String.self, forKey: .bagSizes) {
+            guard let bagSizes = TableTraffic.BagSizes(rawValue: text) else {
+                throw PlanError("table \(name): bagSizes '\(text)': expected fixed or random")
+            }
+            self.bagSizes = bagSizes
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -84,6 +117,7 @@ public struct TableSpec: Hashable, Sendable, Codable {
         try c.encode(poolingFactor, forKey: .pooling)
         try c.encodeIfPresent(distribution?.description, forKey: .distribution)
         try c.encode(bins, forKey: .bins)
+        if bagSizes != .fixed { try c.encode(bagSizes.rawValue, forKey: .bagSizes) }
     }
 }
 

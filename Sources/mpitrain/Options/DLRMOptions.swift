@@ -35,14 +35,11 @@ struct DLRMModelOptions: ParsableArguments {
     @Option(help: "Steps over which the rate decays to 0 (0: no decay).")
     var lrNumDecaySteps = 0
 
-    func config(defaultTables: Int, defaultRows: Int) throws -> DLRMConfig {
-        let rows = try archEmbeddingSize.map { try DLRMConfig.parseSizes($0, name: "--arch-embedding-size") }
-            ?? [Int](repeating: defaultRows, count: defaultTables)
-        guard archSparseFeatureSize > 0 else { throw ConfigError("--arch-sparse-feature-size must be positive") }
-        let tables = rows.enumerated().map { EmbeddingTableSpec(name: "t\($0.offset)", rows: $0.element, dim: archSparseFeatureSize) }
-        return try DLRMConfig(bottomMLP: DLRMConfig.parseSizes(archMlpBot, name: "--arch-mlp-bot"),
-                              topMLP: DLRMConfig.parseSizes(archMlpTop, name: "--arch-mlp-top"),
-                              tables: tables, interaction: archInteractionOp)
+    /// The model over `tables`.
+    func config(tables: [EmbeddingTableSpec]) throws -> DLRMConfig {
+        try DLRMConfig(bottomMLP: DLRMConfig.parseSizes(archMlpBot, name: "--arch-mlp-bot"),
+                       topMLP: DLRMConfig.parseSizes(archMlpTop, name: "--arch-mlp-top"),
+                       tables: tables, interaction: archInteractionOp)
     }
 
     var schedule: LearningRateSchedule {
