@@ -99,7 +99,7 @@ struct BenchDLRMCommand: ParsableCommand {
                     let group = try world.split(color: world.rank < count ? 0 : nil)
                     let measured = try group.flatMap { try benchmark.run(on: $0, scaling: scaling, shardsByRank: shards, threads: threads) }
                     if let measured {
-                        let oracle = CostOracle(batchSize: measured.globalBatch, communication: AlltoallCostModel(tables: [:]))
+                        let oracle = CostOracle(batchSize: measured.globalBatch, communication: CommunicationCostModel(tables: [:]))
                         let slowest = measured.embeddingMilliseconds.indices.max { measured.embeddingMilliseconds[$0] < measured.embeddingMilliseconds[$1] }!
                         let isolated = oracle.compute(byRank: [shards[slowest]], tables: specs)[0]
                         if count == 1 { base = [.strong: measured.samplesPerSecond, .weak: measured.samplesPerSecond] }

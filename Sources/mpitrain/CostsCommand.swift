@@ -59,7 +59,7 @@ struct CostsCommand: ParsableCommand {
 
         func run() throws {
             let (train, test) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
-            let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: AlltoallCostModel(tables: [:]), seed: seed)
+            let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: CommunicationCostModel(tables: [:]), seed: seed)
             let start = ContinuousClock.now
             var reported = 0
             let data = NeuroShardCostModel.collect(from: heldOut ? test : train, count: count, oracle: oracle, seed: seed) { done in
@@ -166,7 +166,7 @@ struct CostsCommand: ParsableCommand {
         func run() throws {
             var dataset = try NeuroShardCostModel.Dataset.read(data)
             let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
-            let communication = try AlltoallCostModel.shipped()
+            let communication = try CommunicationCostModel.shipped()
             let oracle = try oracleOptions.oracle(batchSize: dataset.batchSize, communication: communication, seed: seed)
             let roundTasks = try (0..<rounds).map { round in
                 try ["shard-small", "shard-mid"].flatMap { name throws(PlanError) in

@@ -49,6 +49,7 @@ struct DLRMCommand: ParsableCommand {
     var memory: String?
 
     @OptionGroup var planModels: PlanCommand.ModelOptions
+    @OptionGroup var shardingTypes: PlanCommand.ShardingTypeOptions
 
     @Option(help: "Samples per step.")
     var batchSize = 512
@@ -143,7 +144,7 @@ struct DLRMCommand: ParsableCommand {
         let memoryPerRank = try memory.map { text throws(PlanError) in try ByteCount(parsing: text).bytes }
         let task = PlanningTask(tables: specs, ranks: world.size,
                                 memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },
-                                batchSize: batchSize, optimizer: model.embeddingOptimizer)
+                                batchSize: batchSize, optimizer: model.embeddingOptimizer, dataParallelBytes: try shardingTypes.dataParallelBytes())
         var searchSeconds = 0.0
         var placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
             if let plan { return try ShardingPlan.read(plan) }

@@ -20,8 +20,9 @@ extension DLRMCommand {
             let algorithm = planAlgo ?? "neuroshard"
             let planner = try PlannerCatalog.planner(named: algorithm, seed: seed, communication: communication,
                                                      models: planModels.learned)
-            let candidate = try planner.plan(PlanningTask(tables: measured, ranks: task.ranks, memoryPerRank: task.memoryPerRank,
-                                                          batchSize: task.batchSize, optimizer: task.optimizer))
+            var measuredTask = task
+            measuredTask.tables = measured
+            let candidate = try planner.plan(measuredTask)
             let predictor = try PlanReport.predictor(planModels, batch: batchSize, communication: communication, planner: algorithm,
                                                      optimizer: model.embeddingOptimizer)
             let now = try predictor.model.cost(of: current, tables: measured).total

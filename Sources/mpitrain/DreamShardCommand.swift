@@ -81,7 +81,7 @@ struct DreamShardCommand: ParsableCommand {
             let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
             let preset = TaskPreset(name: "dreamshard-train", tables: minTables...maxTables, ranks: ranks, memoryFraction: memoryFraction)
             let drawn = try preset.draw(count: tasks, from: train, batchSize: batchSize, seed: seed)
-            let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: try AlltoallCostModel.shipped(), seed: seed)
+            let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: try CommunicationCostModel.shipped(), seed: seed)
             var training = DreamShardTraining()
             training.iterations = iterations
             training.measuredPlans = measuredPlans

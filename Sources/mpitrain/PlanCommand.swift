@@ -19,8 +19,8 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "`bench comm --json` reports to calibrate all-to-all costs (default: the shipped ones).")
         var commCalibration: [String] = []
 
-        func communication() throws(PlanError) -> AlltoallCostModel {
-            commCalibration.isEmpty ? try AlltoallCostModel.shipped() : try AlltoallCostModel(reports: commCalibration)
+        func communication() throws(PlanError) -> CommunicationCostModel {
+            commCalibration.isEmpty ? try CommunicationCostModel.shipped() : try CommunicationCostModel(reports: commCalibration)
         }
 
         @Option(help: "DreamShard model (default: the one trained on this machine that ships with MPITrain).")
@@ -39,12 +39,20 @@ struct PlanCommand: ParsableCommand {
         var learned: LearnedModels { LearnedModels(neuroShard: neuroShard, dreamShard: dreamShard) }
     }
 
+    /// The sharding types the heuristics may use beyond table-wise and row-wise.
+    struct ShardingTypeOptions: ParsableArguments {
+        @Option(help: "Replicate tables of at most this size (optimizer state included) on every rank, data-parallel, e.g. 64KiB (heuristic planners; default: none).")
+        var dpBelow: String?
+
+        func dataParallelBytes() throws(PlanError) -> Int? { try dpBelow.map { text throws(PlanError) in try ByteCount(parsing: text).bytes } }
+    }
+
     /// How the cost oracle scales its measurements.
     struct OracleOptions: ParsableArguments {
         @Option(help: "Speed reference to scale measured times by (from `costs reference`; default: the shipped one).")
         var speedReference: String?
 
-        func oracle(batchSize: Int, communication: AlltoallCostModel, seed: UInt64) throws(PlanError) -> CostOracle {
+        func oracle(batchSize: Int, communication: CommunicationCostModel, seed: UInt64) throws(PlanError) -> CostOracle {
             let reference = if let speedReference { try SpeedReference.read(speedReference) } else { try SpeedReference.shipped() }
             return CostOracle(batchSize: batchSize, communication: communication, seed: seed, speedReference: reference)
         }
@@ -84,6 +92,7 @@ struct PlanCommand: ParsableCommand {
 
         @OptionGroup var models: ModelOptions
         @OptionGroup var oracle: OracleOptions
+        @OptionGroup var types: ShardingTypeOptions
 
         func validate() throws {
             guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
@@ -92,7 +101,7 @@ struct PlanCommand: ParsableCommand {
 
         func run() throws {
             let task = PlanningTask(tables: try TableSpecFile.read(tables), ranks: ranks, memoryPerRank: try ByteCount(parsing: memory).bytes,
-                                    batchSize: batch, optimizer: optimizer)
+                                    batchSize: batch, optimizer: optimizer, dataParallelBytes: try types.dataParallelBytes())
             let communication = try models.communication()
             let planner = try PlannerCatalog.planner(named: algo, seed: seed, communication: communication, models: models.learned)
             let start = ContinuousClock.now
@@ -135,6 +144,7 @@ struct PlanCommand: ParsableCommand {
 
         @OptionGroup var models: ModelOptions
         @OptionGroup var oracle: OracleOptions
+        @OptionGroup var types: ShardingTypeOptions
 
         struct Result: Codable {
             let task: Int
@@ -152,7 +162,12 @@ struct PlanCommand: ParsableCommand {
         }
 
         func run() throws {
-            let tasks = try TaskFile.read(self.tasks)
+            let dataParallelBytes = try types.dataParallelBytes()
+            let tasks = try TaskFile.read(self.tasks).map { task in
+                var task = task
+                if let dataParallelBytes { task.dataParallelBytes = dataParallelBytes }
+                return task
+            }
             let names = algos.split(separator: ",").map(String.init)
             let communication = try models.communication()
             let planners = try names.map { name throws(PlanError) in
@@ -206,7 +221,7 @@ extension EmbeddingOptimizer: ExpressibleByArgument {}
 enum PlanReport {
     /// The model that predicts costs in reports: DreamShard's cost network for its own plans;
     /// otherwise NeuroShard's when one is available, else the analytic estimate.
-    static func predictor(_ models: PlanCommand.ModelOptions, batch: Int, communication: AlltoallCostModel,
+    static func predictor(_ models: PlanCommand.ModelOptions, batch: Int, communication: CommunicationCostModel,
                           planner: String? = nil, optimizer: EmbeddingOptimizer = .sgd) throws -> (model: any PlanCostModel, source: String) {
         if planner == "dreamshard" {
             return (DreamShardPrediction(model: try models.dreamShard(), communication: communication, batchSize: batch, optimizer: optimizer),
@@ -256,7 +271,8 @@ enum PlanReport {
 
     /// Per table, as a TorchRec user reads a plan: its sharding type, the ranks and the rows or
     /// columns each holds, its memory over all ranks and the model's prediction of its shards'
-    /// compute (each shard priced alone on a rank); then the count of tables per type.
+    /// compute (each shard priced alone on a rank; a replicated table's replicas summed over
+    /// ranks); then the count of tables per type.
     static func tables(_ plan: ShardingPlan, task: PlanningTask, predictor: any PlanCostModel) -> String {
         let index = Dictionary(uniqueKeysWithValues: task.tables.enumerated().map { ($1.name, $0) })
         let nameWidth = max(5, task.tables.map(\.name.count).max() ?? 0)
@@ -270,7 +286,8 @@ enum PlanReport {
             let memory = placement.dataParallel ? plan.ranks * table.bytes(columns: table.dim, optimizer: task.optimizer)
                 : shards.reduce(0) { $0 + table.bytes(of: $1, optimizer: task.optimizer) }
             let ranks = placement.dataParallel ? "all" : Array(Set(placement.shards.map(\.rank))).sorted().map(String.init).joined(separator: ",")
-            let compute = placement.dataParallel ? nil
+            let compute = placement.dataParallel
+                ? Double(plan.ranks) * { $0.forward + $0.backward }(predictor.replicaCompute([t], tables: task.tables, ranks: plan.ranks))
                 : predictor.compute(byRank: shards.map { [$0] }, tables: task.tables).reduce(0) { $0 + $1.forward + $1.backward }
             let held: String = switch placement.type {
             case .tableWise: "every row and column"
@@ -283,7 +300,7 @@ enum PlanReport {
                 }.joined(separator: " ")
             }
             lines.append([table.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0), pad(placement.type.rawValue, 13), pad(ranks, 9), pad(ByteCount(memory).description, 10),
-                          pad(compute.map(fixed) ?? "-", 8)].joined(separator: " ") + "  " + held)
+                          pad(fixed(compute), 8)].joined(separator: " ") + "  " + held)
         }
         return lines.joined(separator: "\n")
     }

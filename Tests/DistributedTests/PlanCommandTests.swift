@@ -116,7 +116,7 @@ import Testing
 
     @Test(arguments: [
         (["--memory", "lots"], "memory 'lots': expected a positive size such as 2GiB, 512MiB or 1000000"),
-        (["--memory", "1KiB"], "table pool1 (5.0 MiB) is larger than a rank's memory (1.0 KiB) by 5.0 MiB"),
+        (["--memory", "1KiB"], "table pool1 (5.0 MiB) fits on no rank, nor cut by rows over up to 2 ranks: they have 2.0 KiB free in all, 5.0 MiB short"),
         (["--memory", "1GiB", "--algo", "magic"], "no planner 'magic' (" + PlannerCatalog.names.joined(separator: ", ") + ")"),
     ])
     func badInputStopsWithOneLine(arguments: [String], message: String) throws {

@@ -16,7 +16,7 @@ import Testing
     }
 
     /// The analytic cost law stands in for the oracle: deterministic, and quick enough for a test.
-    static func law() throws -> AnalyticCostModel { AnalyticCostModel(batchSize: 512, communication: try AlltoallCostModel.shipped()) }
+    static func law() throws -> AnalyticCostModel { AnalyticCostModel(batchSize: 512, communication: try CommunicationCostModel.shipped()) }
 
     /// A model trained on 4-rank tasks against `law()`, once for the suite.
     nonisolated(unsafe) static let trained = Result<DreamShardModel, any Error> {

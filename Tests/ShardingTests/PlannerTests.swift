@@ -109,14 +109,34 @@ import Testing
 
     @Test(arguments: PlannerCatalog.heuristics)
     func baselinesFitMemoryOrSayWhichTableDoesNot(name: String) throws {
-        let communication = AlltoallCostModel(tables: [2: [(bytes: 8, microseconds: 1), (bytes: 1_048_576, microseconds: 100)]])
+        let communication = CommunicationCostModel(tables: [2: [(bytes: 8, microseconds: 1), (bytes: 1_048_576, microseconds: 100)]])
         let planner = try PlannerCatalog.planner(named: name, seed: 1, communication: communication, models: .shipped)
         let task = try Self.task()
         let plan = try planner.plan(task)
         try plan.validate(tables: task.tables, ranks: 2, memoryPerRank: task.memoryPerRank)
+        // A table no rank can hold whole is cut by rows, as TorchRec's planner does.
         var tight = task
         tight.memoryPerRank = task.bytes(ofTable: 0) - 1
-        #expect(throws: PlanError("table t0 (12.2 MiB) is larger than a rank's memory (12.2 MiB) by 1 B")) { try planner.plan(tight) }
+        let split = try planner.plan(tight)
+        try split.validate(tables: task.tables, ranks: 2, memoryPerRank: tight.memoryPerRank)
+        #expect(split.placements[0].type == .rowWise)
+        tight.memoryPerRank = task.bytes(ofTable: 0) / 2 - 1
+        let free = 2 * tight.memoryPerRank
+        #expect(throws: PlanError("table t0 (12.2 MiB) fits on no rank, nor cut by rows over up to 2 ranks: they have \(ByteCount(free)) free in all, "
+                                  + "\(ByteCount(task.bytes(ofTable: 0) - free)) short")) { try planner.plan(tight) }
+    }
+
+    @Test(arguments: PlannerCatalog.heuristics)
+    func baselinesReplicateTablesUnderTheDataParallelLimit(name: String) throws {
+        let communication = CommunicationCostModel(tables: [2: [(bytes: 8, microseconds: 1), (bytes: 1_048_576, microseconds: 100)]])
+        let planner = try PlannerCatalog.planner(named: name, seed: 1, communication: communication, models: .shipped)
+        var task = try Self.task()
+        task.dataParallelBytes = 64 << 10
+        let plan = try planner.plan(task)
+        try plan.validate(tables: task.tables, ranks: 2, memoryPerRank: task.memoryPerRank)
+        // t3 (1,000 x 8) and t5 (500 x 4) are under 64 KiB.
+        #expect(plan.replicatedTables(tables: task.tables) == [3, 5])
+        #expect(plan.placements.filter { $0.type == .tableWise }.count == 4)
     }
 
     @Test func randomPlansFollowTheSeed() throws {
@@ -128,7 +148,7 @@ import Testing
     func theOracleMeasuresALoadedRankAsSlower(speedNormalised: Bool) throws {
         let tables = try Self.tables()
         let plan = ShardingPlan(tables: tables, rankOfTable: [0, 0, 0, 1, 0, 0], ranks: 2, algorithm: "lopsided")
-        let oracle = CostOracle(batchSize: 256, communication: AlltoallCostModel(tables: [:]),
+        let oracle = CostOracle(batchSize: 256, communication: CommunicationCostModel(tables: [:]),
                                 speedReference: speedNormalised ? try SpeedReference.shipped() : nil)
         let cost = try oracle.cost(of: plan, tables: tables)
         #expect(cost.ranks.allSatisfy { $0.forward > 0 && $0.backward > 0 })
@@ -205,7 +225,7 @@ import Testing
     @Test func neuroShardPlansFitAndBeamSearchNeverLosesToTableWise() throws {
         let (model, records) = try Self.fittedModel()
         model.train(records, epochs: 60, seed: 1)
-        let communication = AlltoallCostModel(tables: [4: [(bytes: 8, microseconds: 5), (bytes: 1_048_576, microseconds: 300)]])
+        let communication = CommunicationCostModel(tables: [4: [(bytes: 8, microseconds: 5), (bytes: 1_048_576, microseconds: 300)]])
         let task = try Self.task(ranks: 4, memoryFraction: 0.6)
         var tableWise = NeuroShardPlanner(model: model, communication: communication)
         tableWise.depth = 0

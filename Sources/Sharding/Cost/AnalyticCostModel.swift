@@ -5,12 +5,12 @@ import Models
 /// (twice the forward), and communication comes from the calibrated all-to-all model.
 public struct AnalyticCostModel: PlanCostModel {
     public var batchSize: Int
-    public var communication: AlltoallCostModel
+    public var communication: CommunicationCostModel
     /// Bytes per second of embedding-row traffic; the default is near what `bench dlrm`
     /// measures for the embedding kernels on a 2-vCPU server.
     public var bandwidth: Double
 
-    public init(batchSize: Int, communication: AlltoallCostModel, bandwidth: Double = 8e9) {
+    public init(batchSize: Int, communication: CommunicationCostModel, bandwidth: Double = 8e9) {
         self.batchSize = batchSize
         self.communication = communication
         self.bandwidth = bandwidth
@@ -23,7 +23,7 @@ public struct AnalyticCostModel: PlanCostModel {
 
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
         byRank.map { shards in
-            let forward = shards.reduce(0) { $0 + self.forward(tables[$1.table], columns: $1.columns.count) }
+            let forward = shards.reduce(0) { $0 + self.forward(tables[$1.table].block($1), columns: $1.columns.count) }
             return (forward, 2 * forward)
         }
     }
@@ -34,9 +34,9 @@ public struct AnalyticCostModel: PlanCostModel {
 /// estimate that has room.
 public struct TorchRecPerfPlanner: Planner {
     public let name = "torchrec-perf"
-    public var communication: AlltoallCostModel
+    public var communication: CommunicationCostModel
 
-    public init(communication: AlltoallCostModel) { self.communication = communication }
+    public init(communication: CommunicationCostModel) { self.communication = communication }
 
     public func plan(_ task: PlanningTask) throws(PlanError) -> ShardingPlan {
         let model = AnalyticCostModel(batchSize: task.batchSize, communication: communication)
@@ -45,9 +45,8 @@ public struct TorchRecPerfPlanner: Planner {
             return 3 * model.forward(table, columns: table.dim) + 2 * communication.milliseconds(bytes: pooled, ranks: task.ranks)
         }
         var loads = RankLoads(task)
-        for table in task.tables.indices.sorted(by: { (perf[$0], $1) > (perf[$1], $0) }) {
-            guard let rank = loads.leastLoaded(for: table) else { throw loads.noRoom(for: table) }
-            loads.place(table, on: rank, load: perf[table])
+        for table in loads.toPlace(task.tables.indices.sorted(by: { (perf[$0], $1) > (perf[$1], $0) })) {
+            try loads.place(table, on: loads.leastLoaded(for: table), load: perf[table])
         }
         return loads.plan(algorithm: name)
     }

@@ -11,14 +11,14 @@ import Models
 /// Communication comes from the calibrated all-to-all model. Plan cost = max over ranks.
 public struct CostOracle: PlanCostModel {
     public var batchSize: Int
-    public var communication: AlltoallCostModel
+    public var communication: CommunicationCostModel
     public var seed: UInt64
     public var warmup = 2
     public var iterations = 11
     public let speedReference: SpeedReference?
     private let referenceBench: ShardBench?
 
-    public init(batchSize: Int, communication: AlltoallCostModel, seed: UInt64 = 0, speedReference: SpeedReference? = nil) {
+    public init(batchSize: Int, communication: CommunicationCostModel, seed: UInt64 = 0, speedReference: SpeedReference? = nil) {
         self.batchSize = batchSize
         self.communication = communication
         self.seed = seed
@@ -29,7 +29,21 @@ public struct CostOracle: PlanCostModel {
     /// Milliseconds of one forward and one backward-with-update of each rank's shard set over a
     /// global batch, measured in interleaved rounds.
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
-        let benches = byRank.map { ShardBench($0, tables: tables, batchSize: batchSize, seed: seed) }
+        measure(byRank.map { ShardBench($0, tables: tables, batchSize: batchSize, seed: seed) })
+    }
+
+    /// Milliseconds of one rank's replicas over its share of a global batch: their forward,
+    /// and their backward with the update of the rows that rank's samples used. (The trainer
+    /// updates the rows every rank used, after summing over ranks; the allreduce is priced as
+    /// communication.)
+    public func replicaCompute(_ replicated: [Int], tables: [TableSpec], ranks: Int) -> (forward: Double, backward: Double) {
+        guard !replicated.isEmpty else { return (0, 0) }
+        let shards = replicated.map { EmbeddingShardSpec(table: $0, columns: 0..<tables[$0].dim) }
+        return measure([ShardBench(shards, tables: tables, batchSize: max(1, batchSize / ranks), seed: seed)])[0]
+    }
+
+    /// Medians of `benches` run in interleaved rounds, scaled by the speed reference when there is one.
+    private func measure(_ benches: [ShardBench?]) -> [(forward: Double, backward: Double)] {
         var forward = [[Double]](repeating: [], count: benches.count), backward = forward
         for run in 0..<(warmup + iterations) {
             let before = referenceBench?.run()

@@ -31,22 +31,35 @@ public struct PlanCost: Codable, Hashable, Sendable {
 }
 
 /// Anything that can price a plan: the measuring oracle, or a model that predicts. A model
-/// supplies each rank's compute; communication always comes from the all-to-all model.
+/// supplies each rank's compute; communication always comes from the communication model.
 public protocol PlanCostModel {
     var batchSize: Int { get }
-    var communication: AlltoallCostModel { get }
+    var communication: CommunicationCostModel { get }
     /// Forward and backward milliseconds of each rank's shard set over a global batch.
     func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)]
+    /// Forward and backward milliseconds of one rank's replicas of `replicated` tables over its
+    /// share (1 / `ranks`) of a global batch.
+    func replicaCompute(_ replicated: [Int], tables: [TableSpec], ranks: Int) -> (forward: Double, backward: Double)
 }
 
 extension PlanCostModel {
-    /// Each rank's compute and communication for `plan`, after checking it covers `tables`.
+    /// The replicas priced as one whole-table shard set over a global batch, scaled to a rank's
+    /// share of it (the models here are linear in the batch).
+    public func replicaCompute(_ replicated: [Int], tables: [TableSpec], ranks: Int) -> (forward: Double, backward: Double) {
+        guard !replicated.isEmpty else { return (0, 0) }
+        let whole = compute(byRank: [replicated.map { EmbeddingShardSpec(table: $0, columns: 0..<tables[$0].dim) }], tables: tables)[0]
+        return (whole.forward / Double(ranks), whole.backward / Double(ranks))
+    }
+
+    /// Each rank's compute and communication for `plan`, after checking it covers `tables`:
+    /// its shards, its replicas of the data-parallel tables, and their exchanges.
     public func cost(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> PlanCost {
         try plan.validate(tables: tables)
-        let byRank = plan.shardsByRank(tables: tables)
-        let comms = communication.communication(byRank: byRank, tables: tables, batchSize: batchSize)
+        let byRank = plan.shardsByRank(tables: tables), replicated = plan.replicatedTables(tables: tables)
+        let replicas = replicaCompute(replicated, tables: tables, ranks: plan.ranks)
+        let comms = communication.communication(byRank: byRank, replicated: replicated, tables: tables, batchSize: batchSize)
         return PlanCost(ranks: zip(compute(byRank: byRank, tables: tables), comms).map { compute, comm in
-            RankCost(forward: compute.forward, backward: compute.backward, communication: comm)
+            RankCost(forward: compute.forward + replicas.forward, backward: compute.backward + replicas.backward, communication: comm)
         })
     }
 }

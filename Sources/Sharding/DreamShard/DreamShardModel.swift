@@ -120,20 +120,28 @@ extension DreamShardModel {
 /// comes from the calibrated all-to-all model.
 public struct DreamShardPrediction: PlanCostModel {
     public let model: DreamShardModel
-    public let communication: AlltoallCostModel
+    public let communication: CommunicationCostModel
     public let batchSize: Int
     public let optimizer: EmbeddingOptimizer
 
-    public init(model: DreamShardModel, communication: AlltoallCostModel, batchSize: Int, optimizer: EmbeddingOptimizer) {
+    public init(model: DreamShardModel, communication: CommunicationCostModel, batchSize: Int, optimizer: EmbeddingOptimizer) {
         self.model = model
         self.communication = communication
         self.batchSize = batchSize
         self.optimizer = optimizer
     }
 
+    /// Each shard is fed to the network as a table of its own (its block), so column and row
+    /// cuts are priced by the part of the table they hold.
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
-        let task = PlanningTask(tables: tables, ranks: byRank.count, memoryPerRank: 0, batchSize: batchSize, optimizer: optimizer)
-        let sums = model.rankSums(byRank, task: task)
+        let blocks = byRank.joined().map { tables[$0.table].block($0) }
+        var next = 0
+        let byBlock = byRank.map { shards in shards.map { shard in
+            defer { next += 1 }
+            return EmbeddingShardSpec(table: next, columns: 0..<shard.columns.count)
+        } }
+        let task = PlanningTask(tables: blocks, ranks: byRank.count, memoryPerRank: 0, batchSize: batchSize, optimizer: optimizer)
+        let sums = model.rankSums(byBlock, task: task)
         let scale = Double(batchSize) / Double(model.batchSize)
         return model.costNetwork.kernels(sums).map { (max($0.forward, 0) * scale, max($0.backward, 0) * scale) }
     }

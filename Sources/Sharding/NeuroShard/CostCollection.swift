@@ -44,7 +44,7 @@ extension NeuroShardCostModel {
     /// teaches the model where its search went wrong (the sets the search favours are the ones
     /// its errors make look cheap). Returns the records and each plan's predicted and measured
     /// step cost; a task the search cannot place is skipped.
-    public func measureOwnPlans(_ tasks: [PlanningTask], communication: AlltoallCostModel,
+    public func measureOwnPlans(_ tasks: [PlanningTask], communication: CommunicationCostModel,
                                 oracle: CostOracle) throws(PlanError) -> (records: [Record], predicted: [Double], measured: [Double]) {
         var records: [Record] = [], predicted: [Double] = [], measured: [Double] = []
         let planner = NeuroShardPlanner(model: self, communication: communication)

@@ -8,14 +8,14 @@ import Models
 public struct NeuroShardPlanner: Planner {
     public let name = "neuroshard"
     public let model: NeuroShardCostModel
-    public let communication: AlltoallCostModel
+    public let communication: CommunicationCostModel
     public var beamWidth = 3
     public var candidates = 10
     public var depth = 10
     /// Caps on a rank's summed dims, as multiples of the mean, tried by the grid search.
     public var dimCaps: [Double] = [1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 1.75, 2.0, .infinity]
 
-    public init(model: NeuroShardCostModel, communication: AlltoallCostModel) {
+    public init(model: NeuroShardCostModel, communication: CommunicationCostModel) {
         self.model = model
         self.communication = communication
     }
@@ -149,16 +149,16 @@ public struct NeuroShardPlanner: Planner {
 /// model, communication from the all-to-all model.
 public struct NeuroShardPrediction: PlanCostModel {
     public let model: NeuroShardCostModel
-    public let communication: AlltoallCostModel
+    public let communication: CommunicationCostModel
     public let batchSize: Int
 
-    public init(model: NeuroShardCostModel, communication: AlltoallCostModel, batchSize: Int) {
+    public init(model: NeuroShardCostModel, communication: CommunicationCostModel, batchSize: Int) {
         self.model = model
         self.communication = communication
         self.batchSize = batchSize
     }
 
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
-        byRank.map { shards in model.predict(shards.map { (tables[$0.table], $0.columns.count) }, batch: batchSize) }
+        byRank.map { shards in model.predict(shards.map { (tables[$0.table].block($0), $0.columns.count) }, batch: batchSize) }
     }
 }

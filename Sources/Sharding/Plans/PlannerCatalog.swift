@@ -7,7 +7,7 @@ public enum PlannerCatalog {
         + ["round-robin", "random"]
 
     /// The planner called `name`; a learned planner's model is loaded only when it is named.
-    public static func planner(named name: String, seed: UInt64, communication: AlltoallCostModel,
+    public static func planner(named name: String, seed: UInt64, communication: CommunicationCostModel,
                                models: LearnedModels) throws(PlanError) -> any Planner {
         switch name {
         case "dreamshard": return DreamShardPlanner(model: try models.dreamShard())

@@ -8,13 +8,18 @@ public struct PlanningTask: Codable, Hashable, Sendable {
     public var memoryPerRank: Int
     public var batchSize: Int
     public var optimizer: EmbeddingOptimizer
+    /// Tables of at most this many bytes (optimizer state included) are replicated on every
+    /// rank by the heuristics, as TorchRec users place small tables data-parallel; nil: none.
+    public var dataParallelBytes: Int?
 
-    public init(tables: [TableSpec], ranks: Int, memoryPerRank: Int, batchSize: Int, optimizer: EmbeddingOptimizer = .sgd) {
+    public init(tables: [TableSpec], ranks: Int, memoryPerRank: Int, batchSize: Int, optimizer: EmbeddingOptimizer = .sgd,
+                dataParallelBytes: Int? = nil) {
         self.tables = tables
         self.ranks = ranks
         self.memoryPerRank = memoryPerRank
         self.batchSize = batchSize
         self.optimizer = optimizer
+        self.dataParallelBytes = dataParallelBytes
     }
 
     /// Bytes of table `i` whole, optimizer state included.

@@ -65,6 +65,24 @@ public struct TableSpec: Hashable, Sendable, Codable {
         rows * columns * MemoryLayout<Float>.size + (optimizer == .adagrad ? rows * MemoryLayout<Float>.size : 0)
     }
 
+    /// The share of lookups that reach `rows` (all rows when nil). The samplers scatter hot
+    /// rows over the table by a random permutation, so a row range gets its share of the rows
+    /// on average.
+    public func share(of rows: Range<Int>?) -> Double {
+        rows.map { Double($0.count) / Double(self.rows) } ?? 1
+    }
+
+    /// The block a shard holds, as a table of its own for the cost models: its rows and
+    /// columns, the lookups that reach its rows, and the table's reuse bins (a row's uses do
+    /// not depend on which range holds it).
+    public func block(_ shard: EmbeddingShardSpec) -> TableSpec {
+        var block = self
+        block.rows = shard.rowRange(of: embedding).count
+        block.dim = shard.columns.count
+        block.poolingFactor = poolingFactor * share(of: shard.rows)
+        return block
+    }
+
     /// Bytes of one shard of this table plus the optimizer's state for it.
     public func bytes(of shard: EmbeddingShardSpec, optimizer: EmbeddingOptimizer) -> Int {
         bytes(rows: shard.rowRange(of: embedding).count, columns: shard.columns.count, optimizer: optimizer)
