@@ -90,6 +90,12 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Write the plan (JSON) here.")
         var out: String?
 
+        /// What `--out` writes.
+        enum ExportFormat: String, CaseIterable, ExpressibleByArgument { case native, torchrec }
+
+        @Option(help: "Format of --out: native (the plan JSON `dlrm --plan` reads) or torchrec (TorchRec's ParameterSharding per table: sharding_type, compute_kernel, ranks, shard offsets and sizes).")
+        var export: ExportFormat = .native
+
         @OptionGroup var models: ModelOptions
         @OptionGroup var oracle: OracleOptions
         @OptionGroup var types: ShardingTypeOptions
@@ -97,6 +103,7 @@ struct PlanCommand: ParsableCommand {
         func validate() throws {
             guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
             guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+            if export != .native && out == nil { throw ValidationError("--export \(export.rawValue) needs --out") }
         }
 
         func run() throws {
@@ -117,8 +124,11 @@ struct PlanCommand: ParsableCommand {
                                    measured: measured))
             print(PlanReport.tables(plan, task: task, predictor: predictor))
             if let out {
-                try plan.write(to: out)
-                print("wrote \(out)")
+                switch export {
+                case .native: try plan.write(to: out)
+                case .torchrec: try plan.torchRec(tables: task.tables).write(to: out)
+                }
+                print("wrote \(out)" + (export == .native ? "" : " (\(export.rawValue))"))
             }
         }
     }

@@ -236,3 +236,42 @@ import Testing
         #expect(try prediction.cost(of: best, tables: task.tables).total <= prediction.cost(of: first, tables: task.tables).total + 1e-9)
     }
 }
+
+/// Plans in TorchRec's vocabulary.
+@Suite struct TorchRecExportTests {
+    @Test func everyShardingTypeExportsWithOffsetsAndSizes() throws {
+        let tables = try PlannerTests.tables()
+        var plan = ShardingPlan.roundRobin(tables, ranks: 2)
+        let t0 = tables[0], t2 = tables[2]
+        plan.placements[0].shards = [.init(columns: 0..<t0.dim, rows: 0..<100, rank: 1), .init(columns: 0..<t0.dim, rows: 100..<t0.rows, rank: 0)]
+        plan.placements[1].shards = [.init(columns: 0..<8, rank: 0), .init(columns: 8..<tables[1].dim, rank: 1)]
+        plan.placements[2].shards = [.init(columns: 0..<8, rows: 0..<10, rank: 0), .init(columns: 0..<8, rows: 10..<t2.rows, rank: 1),
+                                     .init(columns: 8..<t2.dim, rank: 1)]
+        plan.placements[3] = .replicated(tables[3].name)
+        let exported = try plan.torchRec(tables: tables).tables
+        let rowWise: [TorchRecPlan.ShardMetadata] = [.init(shardOffsets: [0, 0], shardSizes: [100, t0.dim], placement: "rank:1/cpu"),
+                                                     .init(shardOffsets: [100, 0], shardSizes: [t0.rows - 100, t0.dim], placement: "rank:0/cpu")]
+        #expect(exported["t0"] == TorchRecPlan.ParameterSharding(shardingType: "row_wise", computeKernel: "fused", ranks: [1, 0], shardingSpec: rowWise))
+        #expect(exported["t1"]?.shardingType == "column_wise" && exported["t1"]?.shardingSpec?.map(\.shardOffsets) == [[0, 0], [0, 8]])
+        #expect(exported["t2"]?.shardingType == "grid_shard" && exported["t2"]?.ranks == [0, 1, 1])
+        #expect(exported["t3"] == TorchRecPlan.ParameterSharding(shardingType: "data_parallel", computeKernel: "dense", ranks: [0, 1], shardingSpec: nil))
+        #expect(exported["t4"]?.shardingType == "table_wise" && exported["t4"]?.shardingSpec?.first?.shardSizes == [tables[4].rows, tables[4].dim])
+        try withTemporaryFile("") { path in
+            try plan.torchRec(tables: tables).write(to: path)
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(text.contains(#""sharding_spec" : null"#) && text.contains(#""placement" : "rank:1/cpu""#))
+        }
+    }
+
+    @Test func blocksTorchRecCannotExpressNameTheTable() throws {
+        let tables = try PlannerTests.tables()
+        var plan = ShardingPlan.roundRobin(tables, ranks: 2)
+        let t2 = tables[2]
+        plan.placements[2].shards = [.init(columns: 0..<8, rows: 0..<10, rank: 0), .init(columns: 0..<t2.dim, rows: 10..<t2.rows, rank: 1),
+                                     .init(columns: 8..<t2.dim, rows: 0..<10, rank: 1)]
+        try plan.validate(tables: tables)
+        #expect(throws: PlanError("table t2: its blocks cut columns 0..<8 and 0..<16 across each other; TorchRec's grid_shard needs column pieces each cut into row ranges")) {
+            try plan.torchRec(tables: tables)
+        }
+    }
+}

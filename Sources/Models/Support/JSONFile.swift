@@ -5,7 +5,7 @@ import Foundation
 public enum JSONFile {
     public static func write<T: Encodable>(_ value: T, to path: String) throws(ConfigError) {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data: Data
         do { data = try encoder.encode(value) } catch { throw ConfigError("\(path): cannot encode (\(error))") }
         try writeAtomically(data, to: path)
