@@ -167,6 +167,7 @@ struct DLRMCommand: ParsableCommand {
         trainer.embeddingThreads = configureThreads(threads)
         if sketchEvery > 0 { trainer.monitor = try makeMonitor(for: trainer, config: config) }
         let root = world.rank == 0
+        var planVersusHeuristics: String?
         if root {
             let dims = Set(config.tables.map(\.dim)).sorted()
             print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
@@ -179,6 +180,9 @@ struct DLRMCommand: ParsableCommand {
             if planAlgo != nil, let predicted, let prediction {
                 print(PlanReport.table(placement, task: task, predicted: predicted, predictedBy: prediction.source, measured: nil))
                 print(PlanReport.tables(placement, task: task, predictor: prediction.model))
+                planVersusHeuristics = try PlanReport.versusHeuristics(placement, task: task, predictor: prediction.model, source: prediction.source,
+                                                                        communication: planModels.communication(), seed: seed)
+                print(planVersusHeuristics!)
             }
         }
         var firstStep = 0
@@ -274,6 +278,7 @@ struct DLRMCommand: ParsableCommand {
                   + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(max(steps - firstStep, 0) * batchSize) / max(trainSeconds, 1e-9),
                            trainSeconds, dataSeconds)
                   + source.skippedSuffix)
+            if let planVersusHeuristics { print(planVersusHeuristics) }
         }
     }
 
@@ -386,7 +391,7 @@ enum ClickSource: CustomStringConvertible {
     var description: String {
         switch self {
         case .synthetic(let g, let specs):
-            "synthetic clicks" + (specs.map { " of the tables in \($0)" } ?? "") + ", " + Self.describe(g.traffic) + ", teacher DLRM labels, seed \(g.seed)"
+            "synthetic clicks" + (specs.map { " of the tables in \(($0 as NSString).lastPathComponent)" } ?? "") + ", " + Self.describe(g.traffic) + ", teacher DLRM labels, seed \(g.seed)"
         case .criteo(let r):
             "\(r.path), every \(r.holdoutEvery)-th line held out"
         }
@@ -398,12 +403,12 @@ enum ClickSource: CustomStringConvertible {
         let (low, high) = (pooling.min() ?? 0, pooling.max() ?? 0)
         let poolingText = low == high ? "\(Self.number(low)) indices per bag" : "\(Self.number(low))-\(Self.number(high)) indices per bag"
         let bags = Set(traffic.map(\.bagSizes.rawValue)).sorted().joined(separator: "/")
-        let rows = Set(traffic.map { t -> String in
-            switch t.source {
-            case .distribution(let d): d.description
-            case .groups: "reuse bins"
-            }
-        }).sorted().joined(separator: ", ")
+        let exponents = traffic.compactMap { t -> Double? in if case .distribution(.zipf(let s)) = t.source { s } else { nil } }
+        var kinds: [String] = []
+        if traffic.contains(where: { $0.source == .distribution(.uniform) }) { kinds.append("uniform") }
+        if let low = exponents.min(), let high = exponents.max() { kinds.append(low == high ? "zipf:\(low)" : "zipf:\(low)-\(high)") }
+        if traffic.contains(where: { if case .groups = $0.source { true } else { false } }) { kinds.append("reuse bins") }
+        let rows = kinds.joined(separator: ", ")
         return poolingText + (bags == "fixed" ? "" : " (\(bags))") + ", " + rows
     }
 

@@ -315,6 +315,26 @@ enum PlanReport {
         return lines.joined(separator: "\n")
     }
 
+    /// How `plan` compares, by `predictor`, with round-robin and with the cheapest plan of the
+    /// heuristic planners (each planned for the same task; one that cannot place it is skipped).
+    static func versusHeuristics(_ plan: ShardingPlan, task: PlanningTask, predictor: any PlanCostModel, source: String,
+                                 communication: CommunicationCostModel, seed: UInt64) -> String {
+        func cost(_ name: String) -> Double? {
+            guard let planner = try? PlannerCatalog.planner(named: name, seed: seed, communication: communication, models: .shipped),
+                  let other = try? planner.plan(task) else { return nil }
+            return try? predictor.cost(of: other, tables: task.tables).total
+        }
+        guard let mine = try? predictor.cost(of: plan, tables: task.tables).total else { return "" }
+        func versus(_ other: Double) -> String {
+            String(format: "%.2f ms, %@ %.1f%% %@", other, plan.algorithm, 100 * abs(1 - mine / other), mine <= other ? "cheaper" : "dearer")
+        }
+        let heuristics = PlannerCatalog.heuristics.filter { $0 != plan.algorithm }.compactMap { name in cost(name).map { (name, $0) } }
+        let best = heuristics.min { $0.1 < $1.1 }
+        return String(format: "plan by the %@: %@ %.2f ms per step; ", source, plan.algorithm, mine)
+            + "round-robin " + (cost("round-robin").map(versus) ?? "cannot place the tables") + "; "
+            + (best.map { "best heuristic \($0.0) " + versus($0.1) } ?? "no heuristic places the tables")
+    }
+
     /// Per planner: mean measured cost over every task some planner placed, an infeasible plan
     /// charged as the task's slowest feasible one (failing is never cheaper than the worst plan
     /// found, and no task drops out of one planner's mean), and the mean over the tasks every

@@ -93,8 +93,10 @@ public struct DreamShardPlanner: Planner {
             throw PlanError("the \(task.tables.count) tables need \(ByteCount(total)); \(task.ranks) ranks of "
                             + "\(ByteCount(task.memoryPerRank)) hold \(ByteCount(task.ranks * task.memoryPerRank))")
         }
-        let episode = try model.place(task)
-        return ShardingPlan(tables: task.tables, rankOfTable: episode.rankOfTable, ranks: task.ranks, algorithm: name)
+        // A table no rank can hold is placed as row blocks, each a table to the policy.
+        let blocks = RowBlocks(task)
+        let episode = try model.place(blocks.blockTask)
+        return blocks.merge(ShardingPlan(tables: blocks.blockTask.tables, rankOfTable: episode.rankOfTable, ranks: task.ranks, algorithm: name))
     }
 }
 

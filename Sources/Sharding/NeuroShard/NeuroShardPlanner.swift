@@ -3,7 +3,8 @@ import Models
 
 /// NeuroShard's search (Zha et al., MLSys 2023) on the pre-trained cost model: a greedy grid
 /// search places shards table-wise, and a beam search over column halvings of the costliest
-/// shards on the bottleneck rank looks for a cheaper plan. Plans are judged by the model's
+/// shards on the bottleneck rank looks for a cheaper plan. Tables larger than a rank are cut
+/// by rows first (`RowBlocks`). Plans are judged by the model's
 /// predicted cost (max over ranks of compute plus communication); memory is a hard limit.
 public struct NeuroShardPlanner: Planner {
     public let name = "neuroshard"
@@ -26,7 +27,15 @@ public struct NeuroShardPlanner: Planner {
         var columns: Range<Int>
     }
 
+    /// A table no rank can hold is searched as row blocks (each a table to the search), which
+    /// the plan returns as row-wise shards, or grid shards where the search cut a block's columns.
     public func plan(_ task: PlanningTask) throws(PlanError) -> ShardingPlan {
+        let blocks = RowBlocks(task)
+        return blocks.merge(try search(blocks.blockTask))
+    }
+
+    /// The grid search, then the beam search over column cuts.
+    private func search(_ task: PlanningTask) throws(PlanError) -> ShardingPlan {
         var best = try greedyGrid(task, pieces: task.tables.indices.map { Piece(table: $0, columns: 0..<task.tables[$0].dim) })
         var beam = [best]
         for _ in 0..<depth {
