@@ -197,6 +197,7 @@ struct DLRMCommand: ParsableCommand {
         let sink = try root ? metrics.map { try MetricsSink(path: $0) } : nil
         let live = root && JobReport.printsToTerminal
         var trainSeconds = 0.0, dataSeconds = 0.0
+        var trainTraffic = TrafficReport()
         var windowLoss = 0.0, windowSteps = 0, lastWindowLoss = 0.0, lastWindowSteps = 0
         var heldOut: ClickBatch?
         var lastReport: LookupReport?
@@ -207,7 +208,9 @@ struct DLRMCommand: ParsableCommand {
             dataSeconds += (ContinuousClock.now - start).seconds
             start = ContinuousClock.now
             trainer.monitor?.begin(step: step)
+            let trafficBefore = world.traffic()
             windowLoss += try trainer.trainStep(batch, learningRate: model.schedule.rate(at: step))
+            trainTraffic = trainTraffic + (world.traffic() - trafficBefore)
             trainSeconds += (ContinuousClock.now - start).seconds
             windowSteps += 1
             let done = step + 1
@@ -273,11 +276,18 @@ struct DLRMCommand: ParsableCommand {
             try trainer.trace.write(to: trace, comm: world, process: "mpitrain dlrm on \(world.size) ranks")
             if root { print("wrote \(trace)") }
         }
+        let summedTraffic = world.size > 1 ? try world.reduce(trainTraffic) : nil
         if let final = try Self.evaluate(trainer, heldOut ?? source.heldOut(count: evalSamples), batchSize: max(batchSize, 4096)) {
             print(String(format: "final: train loss %.5f (last %d steps); held-out ", lastWindowLoss, lastWindowSteps) + Self.describe(final)
                   + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(max(steps - firstStep, 0) * batchSize) / max(trainSeconds, 1e-9),
                            trainSeconds, dataSeconds)
                   + source.skippedSuffix)
+            if let summedTraffic, steps > firstStep {
+                let kinds = TrafficKind.allCases.filter { summedTraffic[$0].bytesSent > 0 }
+                print("bytes sent per training step, all ranks: " + kinds.map { kind in
+                    "\(kind) \(ByteCount(Int(summedTraffic[kind].bytesSent) / (steps - firstStep)))"
+                }.joined(separator: ", "))
+            }
             if let planVersusHeuristics { print(planVersusHeuristics) }
         }
     }

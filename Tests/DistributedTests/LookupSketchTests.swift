@@ -22,14 +22,22 @@ import Testing
         ((record[key] as? [[String: Any]]) ?? []).map { r in ["table", "row", "source", "count"].map { r[$0] as! Int } }
     }
 
-    @Test(arguments: [(2, 1.0), (3, 1.0), (2, 0.5)])
-    func injectedDropsAndDuplicatesAreNamedExactly(ranks: Int, audited: Double) throws {
+    /// Round-robin by default; on 3 ranks the mixed table- and column-wise plan; with
+    /// `rowWise`, t0 cut into two row ranges and t1 replicated (its lookups stay local).
+    @Test(arguments: [(2, 1.0, false), (3, 1.0, false), (2, 0.5, false), (2, 1.0, true)])
+    func injectedDropsAndDuplicatesAreNamedExactly(ranks: Int, audited: Double, rowWise: Bool) throws {
         try withTemporaryDirectory("sketch-faults") { directory in
             let metrics = directory.appendingPathComponent("metrics.jsonl").path
             var arguments = Self.base + ["--inject-faults", "drop=0.002,dup=0.001,seed=9", "--metrics", metrics, "--sketch-sample", "\(audited)"]
+            let plan = directory.appendingPathComponent("plan.json").path
             if ranks == 3 {
-                let plan = directory.appendingPathComponent("plan.json").path
                 try DLRMCommandTests.Layout.mixed.plan(ranks: 3).write(to: plan)
+                arguments += ["--plan", plan]
+            } else if rowWise {
+                var layout = DLRMCommandTests.Layout.tableWise.plan(ranks: 2)
+                layout.placements[0].shards = [.init(columns: 0..<16, rows: 0..<4000, rank: 1), .init(columns: 0..<16, rows: 4000..<10000, rank: 0)]
+                layout.placements[1] = .replicated("t1")
+                try layout.write(to: plan)
                 arguments += ["--plan", plan]
             }
             let run = try MPIRun.mpitrain(arguments, ranks: ranks)

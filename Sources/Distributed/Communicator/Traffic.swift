@@ -131,8 +131,11 @@ extension Communicator {
     }
 
     /// The sum of every rank's counters on `root`; `nil` elsewhere.
-    public func reduceTraffic(root: Int = 0) throws(MPIError) -> TrafficReport? {
-        guard let sum = try reduce(traffic().flattened, .sum, root: root) else { return nil }
+    public func reduceTraffic(root: Int = 0) throws(MPIError) -> TrafficReport? { try reduce(traffic(), root: root) }
+
+    /// The sum of every rank's `report` (counters over some span of its work) on `root`; `nil` elsewhere.
+    public func reduce(_ report: TrafficReport, root: Int = 0) throws(MPIError) -> TrafficReport? {
+        guard let sum = try reduce(report.flattened, .sum, root: root) else { return nil }
         return TrafficReport(flattened: sum[...])
     }
 }
