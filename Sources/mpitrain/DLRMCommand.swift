@@ -146,7 +146,7 @@ struct DLRMCommand: ParsableCommand {
                                 memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },
                                 batchSize: batchSize, optimizer: model.embeddingOptimizer, dataParallelBytes: try shardingTypes.dataParallelBytes())
         var searchSeconds = 0.0
-        var placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
+        let placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
             if let plan { return try ShardingPlan.read(plan) }
             guard let planAlgo else { return ShardingPlan.roundRobin(specs, ranks: world.size) }
             let planner = try PlannerCatalog.planner(named: planAlgo, seed: seed, communication: try planModels.communication(),
@@ -155,24 +155,21 @@ struct DLRMCommand: ParsableCommand {
             defer { searchSeconds = (ContinuousClock.now - start).seconds }
             return try planner.plan(task)
         }
+        let root = world.isRoot
         // The coordinator's prediction of each rank's embedding and communication time, and its source.
-        let prediction = world.isRoot ? (try? planModels.communication()).flatMap { communication in
+        let prediction = root ? (try? planModels.communication()).flatMap { communication in
             try? PlanReport.predictor(planModels, batch: batchSize, communication: communication, planner: planAlgo,
                                       optimizer: model.embeddingOptimizer)
         } : nil
+        let job = try DLRMJob(world: world, config: config, specs: specs, task: task, plan: placement, source: source,
+                              settings: try settings(), replanning: root && replanEvery > 0 ? try replanning() : nil)
         var predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
-        var trainer = try ShardedDLRM(world: world, config: config, shardsByRank: placement.shardsByRank(tables: specs),
-                                      replicatedTables: placement.replicatedTables(tables: specs), embeddingOptimizer: model.embeddingOptimizer,
-                                      denseOptimizer: model.optimizer, seed: seed, trace: trace != nil)
-        trainer.embeddingThreads = configureThreads(threads)
-        if sketchEvery > 0 { trainer.monitor = try makeMonitor(for: trainer, config: config) }
-        let root = world.rank == 0
         var planVersusHeuristics: String?
         if root {
             let dims = Set(config.tables.map(\.dim)).sorted()
             print("model: bottom \(model.archMlpBot), top \(config.interactionWidth)-\(model.archMlpTop), \(config.tables.count) tables "
                   + "(\(config.tables.reduce(0) { $0 + $1.rows }) rows) x \(dims.count == 1 ? "\(dims[0])" : "dims \(dims.first!)-\(dims.last!)"), \(config.interaction.rawValue) interaction, "
-                  + "\(trainer.model.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)"
+                  + "\(job.trainer.model.parameters.count) MLP parameters; \(model.optimizer.rawValue) lr \(model.lr), batch \(batchSize)"
                   + (world.size > 1 ? " (\(batchSize / world.size) per rank on \(world.size) ranks)" : ""))
             print("data: \(source.description)")
             print("plan: \(plan ?? placement.algorithm)" + (planAlgo == nil ? "" : String(format: ", searched in %.3f s", searchSeconds))
@@ -185,46 +182,17 @@ struct DLRMCommand: ParsableCommand {
                 print(planVersusHeuristics!)
             }
         }
-        var firstStep = 0
-        if resume, let checkpointDir {
-            guard let newest = DLRMCheckpoint.newest(in: checkpointDir) else {
-                throw ConfigError("\(checkpointDir): no complete checkpoint to resume from")
-            }
-            firstStep = try DLRMCheckpoint.load(into: trainer, from: newest.path)
-            try source.skip(steps: firstStep, size: batchSize)
-            if root { print("resumed from \(newest.path) at step \(firstStep)") }
-        }
         let sink = try root ? metrics.map { try MetricsSink(path: $0) } : nil
         let live = root && JobReport.printsToTerminal
-        var trainSeconds = 0.0, dataSeconds = 0.0
-        var trainTraffic = TrafficReport()
-        var windowLoss = 0.0, windowSteps = 0, lastWindowLoss = 0.0, lastWindowSteps = 0
-        var heldOut: ClickBatch?
-        var lastReport: LookupReport?
-        let local = batchSize / world.size
-        for step in firstStep..<max(steps, firstStep) {
-            var start = ContinuousClock.now
-            let batch = try source.next(step: step, size: batchSize, slice: world.rank * local ..< (world.rank + 1) * local)
-            dataSeconds += (ContinuousClock.now - start).seconds
-            start = ContinuousClock.now
-            trainer.monitor?.begin(step: step)
-            let trafficBefore = world.traffic()
-            windowLoss += try trainer.trainStep(batch, learningRate: model.schedule.rate(at: step))
-            trainTraffic = trainTraffic + (world.traffic() - trafficBefore)
-            trainSeconds += (ContinuousClock.now - start).seconds
-            windowSteps += 1
-            let done = step + 1
-            if done % printEvery == 0 || done == steps {
-                lastWindowLoss = windowLoss / Double(windowSteps)
-                lastWindowSteps = windowSteps
-                let rate = Double((done - firstStep) * batchSize) / max(trainSeconds, 1e-9)
-                let eta = Double(steps - done) * (trainSeconds + dataSeconds) / Double(done - firstStep)
-                let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", done, steps, lastWindowLoss,
-                                  rate, model.schedule.rate(at: step), eta)
-                if live { print("\r" + line, terminator: done == steps ? "\n" : "") } else if root { print(line) }
-                fflush(nil)  // progress reaches a log file or a pipe as it happens
-                let phases = try Self.gatherPhases(trainer, steps: windowSteps)
-                if let phases, world.size > 1 {
+        let summary = try job.run { event in
+            switch event {
+            case .resumed(let path, let step):
+                if root { print("resumed from \(path) at step \(step)") }
+            case .progress(let progress):
+                let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", progress.step, steps, progress.loss,
+                                  progress.samplesPerSecond, progress.learningRate, progress.etaSeconds)
+                if live { print("\r" + line, terminator: progress.step == steps ? "\n" : "") } else if root { print(line) }
+                if let phases = progress.ranks, world.size > 1 {
                     for (rank, p) in phases.enumerated() {
                         let forecast = predicted.map { cost in
                             String(format: "  (predicted: embedding %.2f, communication %.2f)",
@@ -234,72 +202,80 @@ struct DLRMCommand: ParsableCommand {
                                      rank, p.embeddingMilliseconds, p.communicationMilliseconds, p.denseMilliseconds) + forecast)
                     }
                 }
-                try sink?.write(TrainRecord(step: done, loss: lastWindowLoss, samplesPerSecond: rate, learningRate: model.schedule.rate(at: step),
-                                            ranks: phases ?? []))
-                windowLoss = 0
-                windowSteps = 0
-            }
-            if let monitor = trainer.monitor, monitor.reportsAfter(step: step) {
-                start = ContinuousClock.now
-                let report = try monitor.report(world: world, topK: topK)
-                trainSeconds += (ContinuousClock.now - start).seconds
-                lastReport = report
-                if let report {
-                    if live && done != steps { print() }
-                    print(LookupReportText(report, tables: config.tables.map(\.name)).lines.joined(separator: "\n"))
-                    try sink?.write(SketchRecord(report))
+                fflush(nil)  // progress reaches a log file or a pipe as it happens
+                try sink?.write(TrainRecord(step: progress.step, loss: progress.loss, samplesPerSecond: progress.samplesPerSecond,
+                                            learningRate: progress.learningRate, ranks: progress.ranks ?? []))
+            case .lookups(let report):
+                if live && report.step != steps { print() }
+                print(LookupReportText(report, tables: config.tables.map(\.name)).lines.joined(separator: "\n"))
+                try sink?.write(SketchRecord(report))
+            case .replan(let decision):
+                print(String(format: "replan at step %d from measured reuse: current plan %.2f ms, %@ plan %.2f ms predicted (%+.1f%%): %@",
+                             decision.step, decision.current, decision.algorithm, decision.searched, 100 * (decision.searched / max(decision.current, 1e-12) - 1),
+                             decision.adopted ? "resharding through a checkpoint" : "keeping the current plan"))
+                if decision.adopted {
+                    print("plan: \(decision.algorithm), " + decision.plan.summary(tables: specs))
+                    predicted = prediction.flatMap { try? $0.model.cost(of: decision.plan, tables: specs) }
                 }
-            }
-            if let checkpointDir, (checkpointEvery > 0 && done % checkpointEvery == 0) || done == steps {
-                try DLRMCheckpoint.save(trainer, step: done, directory: checkpointDir)
-            }
-            if replanEvery > 0, done % replanEvery == 0, done < steps, let checkpointDir {
-                let next = try replan(world: world, current: placement, specs: specs, measured: lastReport, task: task,
-                                      memoryPerRank: memoryPerRank, step: done)
-                if next != placement {
-                    trainer = try reshard(trainer, to: next, specs: specs, config: config, step: done, directory: checkpointDir)
-                    placement = next
-                    predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
-                }
-            }
-            if (evalEvery > 0 && done % evalEvery == 0) || done == steps {
-                if heldOut == nil { heldOut = source.heldOut(count: evalSamples) }
-                let metrics = try Self.evaluate(trainer, heldOut!, batchSize: max(batchSize, 4096))
-                if let metrics {
-                    if live && done != steps { print() }
-                    print(String(format: "eval  %6d  held-out %d samples: ", done, metrics.count) + Self.describe(metrics))
-                    try sink?.write(EvalRecord(step: done, metrics: metrics))
-                }
+            case .evaluation(let step, let metrics):
+                if live && step != steps { print() }
+                print(String(format: "eval  %6d  held-out %d samples: ", step, metrics.count) + Self.describe(metrics))
+                try sink?.write(EvalRecord(step: step, metrics: metrics))
             }
         }
         if let trace {
-            try trainer.trace.write(to: trace, comm: world, process: "mpitrain dlrm on \(world.size) ranks")
+            try job.trainer.trace.write(to: trace, comm: world, process: "mpitrain dlrm on \(world.size) ranks")
             if root { print("wrote \(trace)") }
         }
-        let summedTraffic = world.size > 1 ? try world.reduce(trainTraffic) : nil
-        if let final = try Self.evaluate(trainer, heldOut ?? source.heldOut(count: evalSamples), batchSize: max(batchSize, 4096)) {
-            print(String(format: "final: train loss %.5f (last %d steps); held-out ", lastWindowLoss, lastWindowSteps) + Self.describe(final)
-                  + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", Double(max(steps - firstStep, 0) * batchSize) / max(trainSeconds, 1e-9),
-                           trainSeconds, dataSeconds)
+        if let summary {
+            print(String(format: "final: train loss %.5f (last %d steps); held-out ", summary.trainLoss, summary.lastWindowSteps)
+                  + Self.describe(summary.heldOut)
+                  + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", summary.samplesPerSecond, summary.trainSeconds,
+                           summary.dataSeconds)
                   + source.skippedSuffix)
-            if let summedTraffic, steps > firstStep {
-                let kinds = TrafficKind.allCases.filter { summedTraffic[$0].bytesSent > 0 }
-                print("bytes sent per training step, all ranks: " + kinds.map { kind in
-                    "\(kind) \(ByteCount(Int(summedTraffic[kind].bytesSent) / (steps - firstStep)))"
-                }.joined(separator: ", "))
+            if let bytes = summary.bytesSentPerStep {
+                print("bytes sent per training step, all ranks: " + bytes.map { "\($0.kind) \(ByteCount($0.bytes))" }.joined(separator: ", "))
             }
             if let planVersusHeuristics { print(planVersusHeuristics) }
         }
     }
 
-    /// Every rank's mean phase times per step since the last report, on rank 0 (nil elsewhere).
-    static func gatherPhases(_ trainer: ShardedDLRM, steps: Int) throws -> [RankPhases]? {
-        let p = trainer.phaseSeconds, scale = 1000 / Double(max(steps, 1))
-        trainer.resetPhaseSeconds()
-        guard let all = try trainer.world.gatherv([p.embedding * scale, p.communication * scale, p.dense * scale], root: 0) else { return nil }
-        return (0..<trainer.world.size).map { r in
-            RankPhases(embeddingMilliseconds: all.values[3 * r], communicationMilliseconds: all.values[3 * r + 1], denseMilliseconds: all.values[3 * r + 2])
+    /// The job's settings from the flags.
+    func settings() throws -> DLRMJob.Settings {
+        var settings = DLRMJob.Settings(steps: steps, batchSize: batchSize, schedule: model.schedule, seed: seed)
+        settings.embeddingOptimizer = model.embeddingOptimizer
+        settings.denseOptimizer = model.optimizer
+        settings.threads = configureThreads(threads)
+        settings.reportEvery = printEvery
+        settings.evalEvery = evalEvery
+        settings.evalSamples = evalSamples
+        settings.checkpointDirectory = checkpointDir
+        settings.checkpointEvery = checkpointEvery
+        settings.resume = resume
+        settings.trace = trace != nil
+        settings.replanEvery = replanEvery
+        settings.replanGain = replanGain
+        if sketchEvery > 0 {
+            var audit = DLRMJob.LookupAudit(every: sketchEvery)
+            audit.auditedFraction = sketchSample
+            audit.hotThreshold = hotThreshold
+            audit.topK = topK
+            audit.auditWidth = auditWidth
+            audit.hotWidth = hotWidth
+            audit.faults = try injectFaults.map { try LookupFaults(parsing: $0) }
+            settings.audit = audit
         }
+        return settings
+    }
+
+    /// The coordinator's re-planner: `--plan-algo` (NeuroShard by default) and its predictor.
+    func replanning() throws -> DLRMJob.Replanning {
+        let communication = try planModels.communication()
+        let algorithm = planAlgo ?? "neuroshard"
+        return DLRMJob.Replanning(
+            planner: try PlannerCatalog.planner(named: algorithm, seed: seed, communication: communication, models: planModels.learned),
+            predictor: try PlanReport.predictor(planModels, batch: batchSize, communication: communication, planner: algorithm,
+                                                optimizer: model.embeddingOptimizer).model)
     }
 
     /// The tables to train, as the planners see them and the synthetic clicks draw them: the
@@ -324,20 +300,6 @@ struct DLRMCommand: ParsableCommand {
             spec.bagSizes = synthetic && randomPooling ? .random : .fixed
             return spec
         }
-    }
-
-    /// Metrics of `batch`'s predictions on rank 0 (nil elsewhere): every rank predicts its share
-    /// of each slice of `batchSize` samples; the logits are gathered in sample order.
-    static func evaluate(_ trainer: ShardedDLRM, _ batch: ClickBatch, batchSize: Int) throws -> BinaryMetrics? {
-        let ranks = trainer.world.size, rank = trainer.world.rank
-        var logits: [Float] = []
-        let usable = batch.count / ranks * ranks
-        for start in stride(from: 0, to: usable, by: batchSize) {
-            let share = (min(start + batchSize, usable) - start) / ranks
-            let mine = try trainer.predict(batch.samples(start + rank * share ..< start + (rank + 1) * share))
-            if let gathered = try trainer.world.gatherv(mine, root: 0) { logits += gathered.values }
-        }
-        return rank == 0 ? BinaryMetrics(logits: logits, labels: Array(batch.labels[0..<usable])) : nil
     }
 
     static func describe(_ m: BinaryMetrics) -> String {
@@ -365,71 +327,6 @@ struct DLRMCommand: ParsableCommand {
     }
 }
 
-/// Training samples and held-out samples of one run.
-enum ClickSource: CustomStringConvertible {
-    /// Synthetic clicks, and the spec file their tables came from, if any.
-    case synthetic(SyntheticClicks, specs: String?)
-    case criteo(CriteoTSVReader)
-
-    /// Samples `slice` of batch `step` of `size` samples. Every rank reads a Criteo batch
-    /// whole and keeps its slice, so all ranks stay at the same place in the file.
-    func next(step: Int, size: Int, slice: Range<Int>) throws -> ClickBatch {
-        switch self {
-        case .synthetic(let generator, _):
-            return generator.batch(samples: step * size + slice.lowerBound ..< step * size + slice.upperBound)
-        case .criteo(let reader):
-            guard let batch = try reader.nextBatch(size: size) else {
-                throw DatasetError(path: reader.path, line: 0, reason: "no training rows (every row held out or skipped)")
-            }
-            return slice == 0..<size ? batch : batch.samples(slice)
-        }
-    }
-
-    /// Moves past the first `steps` batches, as a run resumed at that step must.
-    func skip(steps: Int, size: Int) throws {
-        guard case .criteo(let reader) = self else { return }
-        for _ in 0..<steps { _ = try reader.nextBatch(size: size) }
-    }
-
-    func heldOut(count: Int) -> ClickBatch {
-        switch self {
-        case .synthetic(let generator, _): generator.heldOut(count: count)
-        case .criteo(let reader): reader.heldOut
-        }
-    }
-
-    var description: String {
-        switch self {
-        case .synthetic(let g, let specs):
-            "synthetic clicks" + (specs.map { " of the tables in \(($0 as NSString).lastPathComponent)" } ?? "") + ", " + Self.describe(g.traffic) + ", teacher DLRM labels, seed \(g.seed)"
-        case .criteo(let r):
-            "\(r.path), every \(r.holdoutEvery)-th line held out"
-        }
-    }
-
-    /// Pooling, bag sizes and row distributions of `traffic` in a few words.
-    static func describe(_ traffic: [TableTraffic]) -> String {
-        let pooling = traffic.map(\.poolingFactor)
-        let (low, high) = (pooling.min() ?? 0, pooling.max() ?? 0)
-        let poolingText = low == high ? "\(Self.number(low)) indices per bag" : "\(Self.number(low))-\(Self.number(high)) indices per bag"
-        let bags = Set(traffic.map(\.bagSizes.rawValue)).sorted().joined(separator: "/")
-        let exponents = traffic.compactMap { t -> Double? in if case .distribution(.zipf(let s)) = t.source { s } else { nil } }
-        var kinds: [String] = []
-        if traffic.contains(where: { $0.source == .distribution(.uniform) }) { kinds.append("uniform") }
-        if let low = exponents.min(), let high = exponents.max() { kinds.append(low == high ? "zipf:\(low)" : "zipf:\(low)-\(high)") }
-        if traffic.contains(where: { if case .groups = $0.source { true } else { false } }) { kinds.append("reuse bins") }
-        let rows = kinds.joined(separator: ", ")
-        return poolingText + (bags == "fixed" ? "" : " (\(bags))") + ", " + rows
-    }
-
-    private static func number(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value) }
-
-    var skippedSuffix: String {
-        if case .criteo(let reader) = self, reader.skippedRows > 0 { return "; \(reader.skippedRows) bad rows skipped" }
-        return ""
-    }
-}
-
 private struct TrainRecord: Encodable {
     let kind = "train"
     let step: Int
@@ -437,13 +334,6 @@ private struct TrainRecord: Encodable {
     let samplesPerSecond: Double
     let learningRate: Float
     let ranks: [RankPhases]
-}
-
-/// One rank's mean time per step in each phase of training.
-struct RankPhases: Encodable {
-    let embeddingMilliseconds: Double
-    let communicationMilliseconds: Double
-    let denseMilliseconds: Double
 }
 
 private struct EvalRecord: Encodable {

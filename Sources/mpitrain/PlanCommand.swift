@@ -229,20 +229,12 @@ extension EmbeddingOptimizer: ExpressibleByArgument {}
 
 /// The text of plan reports.
 enum PlanReport {
-    /// The model that predicts costs in reports: DreamShard's cost network for its own plans;
-    /// otherwise NeuroShard's when one is available, else the analytic estimate.
+    /// The model that predicts costs in reports (see `LearnedModels.predictor`); the analytic
+    /// estimate stands in only when the shipped NeuroShard model is missing.
     static func predictor(_ models: PlanCommand.ModelOptions, batch: Int, communication: CommunicationCostModel,
                           planner: String? = nil, optimizer: EmbeddingOptimizer = .sgd) throws -> (model: any PlanCostModel, source: String) {
-        if planner == "dreamshard" {
-            return (DreamShardPrediction(model: try models.dreamShard(), communication: communication, batchSize: batch, optimizer: optimizer),
-                    "DreamShard cost network")
-        }
-        do {
-            return (NeuroShardPrediction(model: try models.neuroShard(), communication: communication, batchSize: batch), "NeuroShard cost model")
-        } catch where models.costModel == nil {
-            // Only the shipped model is missing: fall back rather than fail a dry run.
-            return (AnalyticCostModel(batchSize: batch, communication: communication), "analytic estimate")
-        }
+        try models.learned.predictor(batch: batch, communication: communication, planner: planner, optimizer: optimizer,
+                                     fallBack: models.costModel == nil)
     }
 
     /// Per rank: memory, shards, predicted (and measured) milliseconds; then the imbalance.

@@ -1,3 +1,5 @@
+import Models
+
 /// The planners users can name with `--algo`.
 public enum PlannerCatalog {
     /// The learned planners first, then the heuristic baselines.
@@ -35,4 +37,22 @@ public struct LearnedModels {
 
     /// The models trained on this machine that ship with MPITrain.
     public static var shipped: LearnedModels { LearnedModels(neuroShard: NeuroShardCostModel.shipped, dreamShard: DreamShardModel.shipped) }
+}
+
+extension LearnedModels {
+    /// The model that predicts plan costs in reports: DreamShard's cost network for its own
+    /// plans; otherwise NeuroShard's, or, when `fallBack` and no NeuroShard model can be
+    /// loaded, the analytic estimate. Returns the model and its name for reports.
+    public func predictor(batch: Int, communication: CommunicationCostModel, planner: String?, optimizer: EmbeddingOptimizer,
+                          fallBack: Bool) throws(PlanError) -> (model: any PlanCostModel, source: String) {
+        if planner == "dreamshard" {
+            return (DreamShardPrediction(model: try dreamShard(), communication: communication, batchSize: batch, optimizer: optimizer),
+                    "DreamShard cost network")
+        }
+        do {
+            return (NeuroShardPrediction(model: try neuroShard(), communication: communication, batchSize: batch), "NeuroShard cost model")
+        } catch where fallBack {
+            return (AnalyticCostModel(batchSize: batch, communication: communication), "analytic estimate")
+        }
+    }
 }
