@@ -235,6 +235,28 @@ import Testing
         for plan in [first, best] { try plan.validate(tables: task.tables, ranks: 4, memoryPerRank: task.memoryPerRank) }
         #expect(try prediction.cost(of: best, tables: task.tables).total <= prediction.cost(of: first, tables: task.tables).total + 1e-9)
     }
+
+    /// The learned planners replicate a table only where their model predicts a cheaper step,
+    /// and cut a table no rank can hold into row blocks.
+    @Test func neuroShardReplicatesWherePredictedCheaperAndCutsRowsWhereItMust() throws {
+        let (model, records) = try Self.fittedModel()
+        model.train(records, epochs: 60, seed: 1)
+        let communication = CommunicationCostModel(tables: [2: [(bytes: 8, microseconds: 5), (bytes: 1_048_576, microseconds: 300)]])
+        let planner = NeuroShardPlanner(model: model, communication: communication)
+        var task = try Self.task()
+        let prediction = NeuroShardPrediction(model: model, communication: communication, batchSize: task.batchSize)
+        let without = try planner.plan(task)
+        task.dataParallelBytes = 64 << 10
+        let with = try planner.plan(task)
+        try with.validate(tables: task.tables, ranks: 2, memoryPerRank: task.memoryPerRank)
+        #expect(try prediction.cost(of: with, tables: task.tables).total <= prediction.cost(of: without, tables: task.tables).total + 1e-9)
+        #expect(with.replicatedTables(tables: task.tables).allSatisfy { task.bytes(ofTable: $0) <= 64 << 10 })
+        task.dataParallelBytes = nil
+        task.memoryPerRank = task.bytes(ofTable: 0) - 1
+        let cut = try planner.plan(task)
+        try cut.validate(tables: task.tables, ranks: 2, memoryPerRank: task.memoryPerRank)
+        #expect(cut.placements[0].shards.allSatisfy { $0.rows != nil } && Set(cut.placements[0].shards.map(\.rank)).count == 2)
+    }
 }
 
 /// Plans in TorchRec's vocabulary.

@@ -82,8 +82,13 @@ public final class DreamShardModel {
 public struct DreamShardPlanner: Planner {
     public let name = "dreamshard"
     public let model: DreamShardModel
+    /// Prices replicas' gradient sums when the task allows data-parallel tables (none without it).
+    public let communication: CommunicationCostModel?
 
-    public init(model: DreamShardModel) { self.model = model }
+    public init(model: DreamShardModel, communication: CommunicationCostModel? = nil) {
+        self.model = model
+        self.communication = communication
+    }
 
     public func plan(_ task: PlanningTask) throws(PlanError) -> ShardingPlan {
         guard task.ranks >= 1 else { throw PlanError("a task needs at least 1 rank, found \(task.ranks)") }
@@ -94,9 +99,12 @@ public struct DreamShardPlanner: Planner {
                             + "\(ByteCount(task.memoryPerRank)) hold \(ByteCount(task.ranks * task.memoryPerRank))")
         }
         // A table no rank can hold is placed as row blocks, each a table to the policy.
-        let blocks = RowBlocks(task)
-        let episode = try model.place(blocks.blockTask)
-        return blocks.merge(ShardingPlan(tables: blocks.blockTask.tables, rankOfTable: episode.rankOfTable, ranks: task.ranks, algorithm: name))
+        let plan = try RowBlocks.plan(task) { blockTask throws(PlanError) in
+            ShardingPlan(tables: blockTask.tables, rankOfTable: try model.place(blockTask).rankOfTable, ranks: task.ranks, algorithm: name)
+        }
+        guard let communication else { return plan }
+        return plan.replicatingWherePredictedCheaper(task, predictor: DreamShardPrediction(model: model, communication: communication,
+                                                                                          batchSize: task.batchSize, optimizer: task.optimizer))
     }
 }
 

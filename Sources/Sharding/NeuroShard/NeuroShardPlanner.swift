@@ -4,7 +4,8 @@ import Models
 /// NeuroShard's search (Zha et al., MLSys 2023) on the pre-trained cost model: a greedy grid
 /// search places shards table-wise, and a beam search over column halvings of the costliest
 /// shards on the bottleneck rank looks for a cheaper plan. Tables larger than a rank are cut
-/// by rows first (`RowBlocks`). Plans are judged by the model's
+/// by rows first (`RowBlocks`); tables under the task's data-parallel limit are replicated
+/// where the model predicts a cheaper step. Plans are judged by the model's
 /// predicted cost (max over ranks of compute plus communication); memory is a hard limit.
 public struct NeuroShardPlanner: Planner {
     public let name = "neuroshard"
@@ -30,8 +31,8 @@ public struct NeuroShardPlanner: Planner {
     /// A table no rank can hold is searched as row blocks (each a table to the search), which
     /// the plan returns as row-wise shards, or grid shards where the search cut a block's columns.
     public func plan(_ task: PlanningTask) throws(PlanError) -> ShardingPlan {
-        let blocks = RowBlocks(task)
-        return blocks.merge(try search(blocks.blockTask))
+        try RowBlocks.plan(task, search)
+            .replicatingWherePredictedCheaper(task, predictor: NeuroShardPrediction(model: model, communication: communication, batchSize: task.batchSize))
     }
 
     /// The grid search, then the beam search over column cuts.

@@ -12,7 +12,7 @@ public enum PlannerCatalog {
     public static func planner(named name: String, seed: UInt64, communication: CommunicationCostModel,
                                models: LearnedModels) throws(PlanError) -> any Planner {
         switch name {
-        case "dreamshard": return DreamShardPlanner(model: try models.dreamShard())
+        case "dreamshard": return DreamShardPlanner(model: try models.dreamShard(), communication: communication)
         case "neuroshard": return NeuroShardPlanner(model: try models.neuroShard(), communication: communication)
         case "torchrec-perf": return TorchRecPerfPlanner(communication: communication)
         case "round-robin": return RoundRobinPlanner()

@@ -1,22 +1,36 @@
 import Models
 
-/// A task whose tables too large for one rank are cut by rows into blocks of at most three
-/// quarters of a rank's memory, each a table of its own (`TableSpec.block`), so a planner that
-/// places whole tables and column pieces can place them; `merge` turns its plan back into a
-/// plan of the original tables, the blocks becoming row-wise (or grid) shards.
+/// A task whose tables too large for one rank are cut by rows into blocks, each a table of its
+/// own (`TableSpec.block`), so a planner that places whole tables and column pieces can place
+/// them; `merge` turns its plan back into a plan of the original tables, the blocks becoming
+/// row-wise (or grid) shards.
 struct RowBlocks {
+    /// Runs `search` on the task with the tables larger than a rank cut into blocks of at most
+    /// three quarters of a rank; when that finds no room, with every table over half a rank cut
+    /// into half-rank blocks, then quarter-rank ones. The first plan found, merged back.
+    static func plan(_ task: PlanningTask, _ search: (PlanningTask) throws(PlanError) -> ShardingPlan) throws(PlanError) -> ShardingPlan {
+        var failure: PlanError?
+        for (over, block) in [(1.0, 0.75), (0.5, 0.5), (0.25, 0.25)] {
+            let blocks = RowBlocks(task, over: over, block: block)
+            if failure != nil && !blocks.cutsRows { break }
+            do { return blocks.merge(try search(blocks.blockTask)) } catch { failure = failure ?? error }
+        }
+        throw failure!
+    }
+
     let task: PlanningTask
     /// The task the planner sees.
     let blockTask: PlanningTask
     /// Per table of `blockTask`: the original table and the rows it holds (nil: every row).
     let origin: [(table: Int, rows: Range<Int>?)]
 
-    init(_ task: PlanningTask) {
+    /// Cuts every table of more than `over` × a rank's memory into blocks of at most `block` × it.
+    init(_ task: PlanningTask, over: Double, block: Double) {
         self.task = task
         var tables: [TableSpec] = [], origin: [(table: Int, rows: Range<Int>?)] = []
         for (t, table) in task.tables.enumerated() {
-            let bytes = task.bytes(ofTable: t), limit = max(1, task.memoryPerRank * 3 / 4)
-            guard bytes > task.memoryPerRank, table.rows > 1 else {
+            let bytes = task.bytes(ofTable: t), limit = max(1, Int(Double(task.memoryPerRank) * block))
+            guard Double(bytes) > Double(task.memoryPerRank) * over, table.rows > 1 else {
                 tables.append(table)
                 origin.append((t, nil))
                 continue
