@@ -198,8 +198,9 @@ struct DLRMCommand: ParsableCommand {
                             String(format: "  (predicted: embedding %.2f, communication %.2f)",
                                    cost.ranks[rank].forward + cost.ranks[rank].backward, cost.ranks[rank].communication)
                         } ?? ""
-                        print(String(format: "  rank %d: embedding %.2f ms  communication %.2f ms  dense %.2f ms per step",
-                                     rank, p.embeddingMilliseconds, p.communicationMilliseconds, p.denseMilliseconds) + forecast)
+                        print(String(format: "  rank %d: embedding %.2f ms (CPU %.2f)  communication %.2f ms  dense %.2f ms (CPU %.2f) per step",
+                                     rank, p.embeddingMilliseconds, p.embeddingCPUMilliseconds, p.communicationMilliseconds,
+                                     p.denseMilliseconds, p.denseCPUMilliseconds) + forecast)
                     }
                 }
                 fflush(nil)  // progress reaches a log file or a pipe as it happens

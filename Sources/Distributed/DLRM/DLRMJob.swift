@@ -265,9 +265,13 @@ public final class DLRMJob {
     private func gatherPhases(steps: Int) throws -> [RankPhases]? {
         let p = trainer.phaseSeconds, scale = 1000 / Double(max(steps, 1))
         trainer.resetPhaseSeconds()
-        guard let all = try world.gatherv([p.embedding * scale, p.communication * scale, p.dense * scale], root: 0) else { return nil }
+        let mine = [p.embedding, p.communication, p.dense, p.embeddingCPU, p.denseCPU].map { $0 * scale }
+        guard let all = try world.gatherv(mine, root: 0) else { return nil }
         return (0..<world.size).map { r in
-            RankPhases(embeddingMilliseconds: all.values[3 * r], communicationMilliseconds: all.values[3 * r + 1], denseMilliseconds: all.values[3 * r + 2])
+            let v = all[r]
+            return RankPhases(embeddingMilliseconds: v[v.startIndex], communicationMilliseconds: v[v.startIndex + 1],
+                              denseMilliseconds: v[v.startIndex + 2], embeddingCPUMilliseconds: v[v.startIndex + 3],
+                              denseCPUMilliseconds: v[v.startIndex + 4])
         }
     }
 
@@ -309,9 +313,14 @@ public final class DLRMJob {
     }
 }
 
-/// One rank's mean time per step in each phase of training.
+/// One rank's mean time per step in each phase of training: wall time of its embedding
+/// kernels, of its exchanges and allreduces (waiting for other ranks included) and of its MLPs
+/// and interaction; and the CPU time of the two compute phases, which excludes time spent
+/// waiting for a core when ranks outnumber cores.
 public struct RankPhases: Codable, Sendable {
     public var embeddingMilliseconds: Double
     public var communicationMilliseconds: Double
     public var denseMilliseconds: Double
+    public var embeddingCPUMilliseconds: Double
+    public var denseCPUMilliseconds: Double
 }

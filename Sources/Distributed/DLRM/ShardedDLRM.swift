@@ -122,14 +122,23 @@ public final class ShardedDLRM {
                                      shards: replicatedTables.map { EmbeddingShardSpec(table: $0, columns: 0..<config.tables[$0].dim) },
                                      optimizer: embeddingOptimizer, seed: seed)
         model = DLRM(config: config, embeddingOptimizer: embeddingOptimizer, denseOptimizer: denseOptimizer, seed: seed, embeddings: local)
+        // Compute phases count CPU time too: with more ranks than cores, wall time includes
+        // waiting for a core.
+        local.timer = KernelTimer(countsCPU: true)
+        replicas?.timer = KernelTimer(countsCPU: true)
+        model.mlpTimer = KernelTimer(countsCPU: true)
+        model.interactionTimer = KernelTimer(countsCPU: true)
     }
 
     /// Seconds this rank spent since the last reset in its embedding kernels, in exchanges
-    /// and allreduces (waiting for slower ranks included), and in the MLPs and interaction.
+    /// and allreduces (waiting for slower ranks included), and in the MLPs and interaction,
+    /// in wall time; and the CPU time of the compute phases (this thread's).
     public struct PhaseSeconds: Sendable {
         public var embedding: Double
         public var communication: Double
         public var dense: Double
+        public var embeddingCPU: Double
+        public var denseCPU: Double
     }
 
     /// The tables whose first columns this rank owns: it counts their rows for the monitor.
@@ -139,7 +148,9 @@ public final class ShardedDLRM {
 
     public var phaseSeconds: PhaseSeconds {
         PhaseSeconds(embedding: embeddings.timer.seconds + (replicas?.timer.seconds ?? 0), communication: communicationTimer.seconds,
-                     dense: model.mlpTimer.seconds + model.interactionTimer.seconds)
+                     dense: model.mlpTimer.seconds + model.interactionTimer.seconds,
+                     embeddingCPU: embeddings.timer.cpuSeconds + (replicas?.timer.cpuSeconds ?? 0),
+                     denseCPU: model.mlpTimer.cpuSeconds + model.interactionTimer.cpuSeconds)
     }
 
     /// Threads of the embedding kernels, shards and replicas alike.
