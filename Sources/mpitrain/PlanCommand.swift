@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Models
 import Sharding
@@ -152,6 +153,12 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Times each plan is measured: the task's plans are measured in turn, pass after pass, and each plan's cost is its median.")
         var repeats = 1
 
+        @Option(help: "Also train every plan: STEPS warm-up and STEPS measured steps of `dlrm --tables` on the task's ranks, each its own MPI job (0: off).")
+        var train = 0
+
+        @Option(help: "With --train: the launcher's words before the mpitrain executable, {ranks} for the rank count (default: mpirun -q -n {ranks} --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1, and --allow-run-as-root as root).")
+        var launcher: String?
+
         @OptionGroup var models: ModelOptions
         @OptionGroup var oracle: OracleOptions
         @OptionGroup var types: ShardingTypeOptions
@@ -165,10 +172,16 @@ struct PlanCommand: ParsableCommand {
             /// The median of `measurements`.
             let measuredMilliseconds: Double?
             let measurements: [Double]?
+            /// The oracle's last measurement of each rank.
+            let oracleRanks: [RankCost]?
+            /// With --train: what training the plan measured.
+            let trained: PlanTrainer.Measurement?
+            let plan: ShardingPlan?
         }
 
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+            guard train >= 0 else { throw ValidationError("--train must be at least 0") }
         }
 
         func run() throws {
@@ -200,27 +213,42 @@ struct PlanCommand: ParsableCommand {
                 }
                 // Each pass starts one planner later, so no planner is always measured first.
                 var measurements = [[Double]](repeating: [], count: plans.count)
+                var oracleRanks = [[RankCost]?](repeating: nil, count: plans.count)
                 for pass in 0..<repeats {
                     for k in plans.indices {
                         let i = (k + pass) % plans.count
                         guard let plan = plans[i].plan else { continue }
-                        measurements[i].append(try oracle.cost(of: plan, tables: task.tables).total)
+                        let cost = try oracle.cost(of: plan, tables: task.tables)
+                        measurements[i].append(cost.total)
+                        oracleRanks[i] = cost.ranks
                     }
                 }
+                let trained = try plans.map { entry in try trainer.flatMap { trainer in try entry.plan.map { try trainer.train($0, task: task) } } }
                 for (i, name) in names.enumerated() {
                     let measured = plans[i].plan == nil ? nil : measurements[i]
                     results.append(Result(task: t, algorithm: name, feasible: measured != nil, failure: plans[i].failure,
-                                          searchSeconds: plans[i].seconds, measuredMilliseconds: measured.map(median), measurements: measured))
+                                          searchSeconds: plans[i].seconds, measuredMilliseconds: measured.map(median), measurements: measured,
+                                          oracleRanks: oracleRanks[i], trained: trained[i], plan: plans[i].plan))
                 }
                 print("task \(t + 1)/\(tasks.count): " + names.map { name in
-                    results.last { $0.task == t && $0.algorithm == name }?.measuredMilliseconds.map { String(format: "%@ %.2f", name, $0) }
-                        ?? "\(name) infeasible"
+                    guard let result = results.last(where: { $0.task == t && $0.algorithm == name }), let cost = result.measuredMilliseconds else {
+                        return "\(name) infeasible"
+                    }
+                    return String(format: "%@ %.2f", name, cost) + (result.trained.map { String(format: " (trained %.2f)", $0.stepMilliseconds) } ?? "")
                 }.joined(separator: ", "))
                 fflush(nil)
             }
             print(PlanReport.comparison(results.map { ($0.task, $0.algorithm, $0.measuredMilliseconds, $0.searchSeconds) },
                                         algorithms: names, tasks: tasks.count))
+            if trainer != nil { print(PlanReport.trainingAgreement(results, tasks: tasks)) }
             if let json { try JSONFile.write(results, to: json) }
+        }
+
+        /// The plan trainer of `--train`, launching this executable.
+        var trainer: PlanTrainer? {
+            guard train > 0 else { return nil }
+            let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+            return PlanTrainer(steps: train, executable: executable, launcher: launcher.map { $0.split(separator: " ").map(String.init) }, seed: seed)
         }
     }
 }
@@ -325,6 +353,68 @@ enum PlanReport {
         return String(format: "plan by the %@: %@ %.2f ms per step; ", source, plan.algorithm, mine)
             + "round-robin " + (cost("round-robin").map(versus) ?? "cannot place the tables") + "; "
             + (best.map { "best heuristic \($0.0) " + versus($0.1) } ?? "no heuristic places the tables")
+    }
+
+    /// How training agrees with the oracle, per task and in median: the Spearman correlation
+    /// of the two orderings of the task's plans (by wall step time where the ranks fit the
+    /// cores, else by the slowest rank's embedding CPU time against the oracle's slowest
+    /// compute), and per sharding type the median error of the oracle's per-rank embedding
+    /// time against the trained CPU time of the ranks holding a shard of that type.
+    static func trainingAgreement(_ results: [PlanCommand.Eval.Result], tasks: [PlanningTask]) -> String {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        var lines = ["", "training against the oracle (Spearman of the plans' orderings; wall step time where ranks <= \(cores) cores, "
+                     + "else slowest-rank embedding CPU time against the oracle's slowest compute)"]
+        var correlations: [Double] = []
+        for (t, task) in tasks.enumerated() {
+            let mine = results.filter { $0.task == t && $0.trained != nil && $0.oracleRanks != nil }
+            guard mine.count >= 2 else { continue }
+            let wall = task.ranks <= cores
+            let oracle = mine.map { r in wall ? r.measuredMilliseconds! : r.oracleRanks!.map { $0.forward + $0.backward }.max()! }
+            let trained = mine.map { r in wall ? r.trained!.stepMilliseconds : r.trained!.embeddingMilliseconds }
+            let rho = spearman(oracle, trained)
+            correlations.append(rho)
+            lines.append(String(format: "  task %d (%d ranks, %d plans): Spearman %.2f", t + 1, task.ranks, mine.count, rho))
+        }
+        let sorted = correlations.sorted()
+        lines.append(sorted.isEmpty ? "  no task had two trained plans"
+                     : String(format: "  median Spearman %.2f over %d tasks", sorted[sorted.count / 2], sorted.count))
+        var errors: [ShardingPlan.ShardingType: [Double]] = [:]
+        for r in results {
+            guard let trained = r.trained, let oracleRanks = r.oracleRanks, let plan = r.plan else { continue }
+            for rank in 0..<min(trained.ranks.count, oracleRanks.count) {
+                let measured = trained.ranks[rank].embeddingCPUMilliseconds, predicted = oracleRanks[rank].forward + oracleRanks[rank].backward
+                guard measured > 0 else { continue }
+                for type in Set(plan.placements.filter { $0.dataParallel || $0.shards.contains { $0.rank == rank } }.map(\.type)) {
+                    errors[type, default: []].append((predicted - measured) / measured)
+                }
+            }
+        }
+        for type in ShardingPlan.ShardingType.allCases {
+            guard let values = errors[type]?.map(abs).sorted(), !values.isEmpty else { continue }
+            lines.append(String(format: "  %@: oracle embedding time off the trained CPU time by %.1f%% (median over %d ranks)",
+                                type.rawValue, 100 * values[values.count / 2], values.count))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Spearman's rank correlation of two equally long lists (average ranks for ties).
+    static func spearman(_ a: [Double], _ b: [Double]) -> Double {
+        func ranks(_ values: [Double]) -> [Double] {
+            let order = values.indices.sorted { values[$0] < values[$1] }
+            var result = [Double](repeating: 0, count: values.count), i = 0
+            while i < order.count {
+                var j = i
+                while j + 1 < order.count && values[order[j + 1]] == values[order[i]] { j += 1 }
+                for k in i...j { result[order[k]] = Double(i + j) / 2 }
+                i = j + 1
+            }
+            return result
+        }
+        let (x, y) = (ranks(a), ranks(b))
+        let n = Double(x.count), mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
+        let cov = zip(x, y).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
+        let vx = x.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }, vy = y.reduce(0) { $0 + ($1 - my) * ($1 - my) }
+        return vx > 0 && vy > 0 ? cov / (vx * vy).squareRoot() : 0
     }
 
     /// Per planner: mean measured cost over every task some planner placed, an infeasible plan

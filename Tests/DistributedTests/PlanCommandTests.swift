@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Sharding
 import TestSupport
@@ -45,6 +46,35 @@ import Testing
             }
             let zero = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--repeats", "0"])
             #expect(zero.status != 0 && zero.stderr.contains("--repeats must be at least 1"), "\(zero.stderr)")
+        }
+    }
+
+    /// `plan eval --train` trains every plan as its own 2-rank MPI job and sets training's
+    /// ordering of the plans against the oracle's.
+    @Test func evalTrainsEveryPlanAndComparesTheOrderings() throws {
+        try withTemporaryDirectory("plan-eval-train") { directory in
+            let pool = directory.appendingPathComponent("pool.json").path, tasks = directory.appendingPathComponent("tasks.json").path
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "80", "--out", pool]).status == 0)
+            #expect(try MPIRun.mpitrain(["tables", "tasks", "--pool", pool, "--preset", "shard-small", "--count", "1",
+                                         "--batch-size", "128", "--out", tasks]).status == 0)
+            let json = directory.appendingPathComponent("eval.json").path
+            let run = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "round-robin,greedy-size,torchrec-perf",
+                                           "--train", "4", "--json", json])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.lines(startingWith: "  task 1 (2 ranks, 3 plans): Spearman ").count == 1, "\(run.stdout)")
+            #expect(run.lines(startingWith: "  table_wise: oracle embedding time off the trained CPU time by ").count == 1, "\(run.stdout)")
+            struct Result: Decodable {
+                struct Trained: Decodable { let stepMilliseconds: Double; let ranks: [RankPhases] }
+                let feasible: Bool
+                let trained: Trained?
+            }
+            let results = try JSONDecoder().decode([Result].self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+            for result in results where result.feasible {
+                let trained = try #require(result.trained)
+                #expect(trained.stepMilliseconds > 0 && trained.ranks.count == 2 && trained.ranks.allSatisfy { $0.embeddingCPUMilliseconds > 0 })
+            }
+            let negative = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--train=-1"])
+            #expect(negative.status != 0 && negative.stderr.contains("--train must be at least 0"), "\(negative.stderr)")
         }
     }
 

@@ -1,0 +1,93 @@
+import Foundation
+import Models
+import Sharding
+
+/// Judges a plan by training it: `mpitrain dlrm` on the task's tables and rank count, launched
+/// as its own MPI job, `steps` warm-up steps and then `steps` measured ones, read back from its
+/// metrics file. The step time is the measured window's wall time per step; beside it come
+/// every rank's phases (wall time, and CPU time of the compute phases, which stays honest when
+/// ranks outnumber cores and wait for one).
+public struct PlanTrainer {
+    /// What training one plan measured.
+    public struct Measurement: Codable, Sendable {
+        /// Wall milliseconds per step over the measured window (global batch / samples per second).
+        public var stepMilliseconds: Double
+        public var ranks: [RankPhases]
+
+        /// The slowest rank's embedding CPU milliseconds per step.
+        public var embeddingMilliseconds: Double { ranks.map(\.embeddingCPUMilliseconds).max() ?? 0 }
+    }
+
+    public var steps: Int
+    /// The `mpitrain` to launch.
+    public var executable: String
+    /// The launcher's words before the executable, `{ranks}` standing for the rank count.
+    public var launcher: [String]
+    public var seed: UInt64
+
+    /// Launches `executable` through `launcher`; by default `mpirun -n {ranks}` with the flags a
+    /// single machine needs (`--oversubscribe`, `--bind-to none`, one BLAS thread, and
+    /// `--allow-run-as-root` when root).
+    public init(steps: Int, executable: String, launcher: [String]? = nil, seed: UInt64) {
+        self.steps = steps
+        self.executable = executable
+        self.launcher = launcher ?? ["mpirun", "-q", "-n", "{ranks}", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
+            + (getuid() == 0 ? ["--allow-run-as-root"] : [])
+        self.seed = seed
+    }
+
+    /// Trains `plan` for `task` (cat interaction, the task's batch and optimizer) and returns
+    /// the measured window; a failed job throws with its last error line.
+    public func train(_ plan: ShardingPlan, task: PlanningTask) throws -> Measurement {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-plan-train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let tables = directory.appendingPathComponent("tables.json").path, planPath = directory.appendingPathComponent("plan.json").path
+        let metrics = directory.appendingPathComponent("metrics.jsonl").path
+        try TableSpecFile.write(task.tables, to: tables)
+        try plan.write(to: planPath)
+        let arguments = launcher.map { $0.replacingOccurrences(of: "{ranks}", with: "\(task.ranks)") } + [executable] + [
+            "dlrm", "--tables", tables, "--plan", planPath, "--arch-interaction-op", "cat", "--batch-size", "\(task.batchSize)",
+            "--optimizer", task.optimizer == .sgd ? "sgd" : "adagrad", "--steps", "\(2 * steps)", "--print-every", "\(steps)",
+            "--eval-samples", "\(task.ranks)", "--seed", "\(seed)", "--metrics", metrics,
+        ]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        // Without ssh, a single-node job must not look for a remote agent.
+        if !["ssh", "rsh"].contains(where: { tool in
+            (environment["PATH"] ?? "").split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }
+        }) {
+            environment["OMPI_MCA_plm_rsh_agent"] = ""
+        }
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let last = stderr.split(separator: "\n").last(where: { !$0.isEmpty }).map(String.init) ?? "no message"
+            throw ConfigError("training the \(plan.algorithm) plan on \(task.ranks) ranks failed (status \(process.terminationStatus)): \(last)")
+        }
+        struct Record: Decodable {
+            let kind: String
+            let samplesPerSecond: Double?
+            let ranks: [RankPhases]?
+        }
+        let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(Record.self, from: Data($0.utf8))
+        }.filter { $0.kind == "train" }
+        guard records.count == 2, let window = records.last, let rate = window.samplesPerSecond, let ranks = window.ranks else {
+            throw ConfigError("\(metrics): expected 2 training reports, found \(records.count)")
+        }
+        // Samples per second counts from the first step, so the measured window's rate is
+        // recovered from both reports: 2s steps at the second rate, s at the first.
+        let first = records[0].samplesPerSecond ?? rate
+        let batch = Double(task.batchSize), s = Double(steps)
+        let windowSeconds = 2 * s * batch / rate - s * batch / first
+        return Measurement(stepMilliseconds: 1000 * windowSeconds / s, ranks: ranks)
+    }
+}
