@@ -21,12 +21,18 @@ import Testing
         }
     }
 
+    /// `count` shard-small tasks of batch 128 drawn from an 80-table pool, written in `directory`.
+    static func smallTasks(_ count: Int, in directory: URL) throws -> String {
+        let pool = directory.appendingPathComponent("pool.json").path, tasks = directory.appendingPathComponent("tasks.json").path
+        #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "80", "--out", pool]).status == 0)
+        #expect(try MPIRun.mpitrain(["tables", "tasks", "--pool", pool, "--preset", "shard-small", "--count", "\(count)",
+                                     "--batch-size", "128", "--out", tasks]).status == 0)
+        return tasks
+    }
+
     @Test func evalComparesPlannersOnTheSameTasks() throws {
         try withTemporaryDirectory("plan-eval") { directory in
-            let pool = directory.appendingPathComponent("pool.json").path, tasks = directory.appendingPathComponent("tasks.json").path
-            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "80", "--out", pool]).status == 0)
-            #expect(try MPIRun.mpitrain(["tables", "tasks", "--pool", pool, "--preset", "shard-small", "--count", "2",
-                                         "--batch-size", "128", "--out", tasks]).status == 0)
+            let tasks = try Self.smallTasks(2, in: directory)
             let json = directory.appendingPathComponent("eval.json").path
             let run = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "round-robin,greedy-size,torchrec-perf",
                                            "--repeats", "3", "--json", json])
@@ -53,10 +59,7 @@ import Testing
     /// ordering of the plans against the oracle's.
     @Test func evalTrainsEveryPlanAndComparesTheOrderings() throws {
         try withTemporaryDirectory("plan-eval-train") { directory in
-            let pool = directory.appendingPathComponent("pool.json").path, tasks = directory.appendingPathComponent("tasks.json").path
-            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "80", "--out", pool]).status == 0)
-            #expect(try MPIRun.mpitrain(["tables", "tasks", "--pool", pool, "--preset", "shard-small", "--count", "1",
-                                         "--batch-size", "128", "--out", tasks]).status == 0)
+            let tasks = try Self.smallTasks(1, in: directory)
             let json = directory.appendingPathComponent("eval.json").path
             let run = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "round-robin,greedy-size,torchrec-perf",
                                            "--train", "4", "--json", json])
