@@ -34,8 +34,6 @@ public final class ShardedDLRM {
     public let trace: PhaseTrace
     /// Sketches of this rank's lookups, when the trainer measures itself.
     public var monitor: LookupMonitor?
-    /// Per replicated table, whether its last gradient went by dense allreduce (else sparse allgather).
-    public private(set) var lastReplicaExchangeDense: [Bool] = []
 
     /// Per rank, the lookups it receives (table and row range), ascending: the features of the
     /// bags it pools.
@@ -313,12 +311,12 @@ public final class ShardedDLRM {
         try communicationTimer.measure {
             let counts = try world.allgather(replicas.shards.map { Int64($0.gradientRows.count) })
             let tables = replicas.shards.count
-            lastReplicaExchangeDense = replicas.shards.enumerated().map { k, shard in
+            let dense = replicas.shards.enumerated().map { k, shard in
                 let gathered = (0..<world.size).reduce(0) { $0 + Int(counts[$1 * tables + k]) }
                 return shard.rows * shard.width <= gathered * (shard.width + 1)
             }
-            try sumDense(replicas.shards.indices.filter { lastReplicaExchangeDense[$0] }.map { replicas.shards[$0] })
-            try sumSparse(replicas.shards.indices.filter { !lastReplicaExchangeDense[$0] }.map { replicas.shards[$0] })
+            try sumDense(replicas.shards.indices.filter { dense[$0] }.map { replicas.shards[$0] })
+            try sumSparse(replicas.shards.indices.filter { !dense[$0] }.map { replicas.shards[$0] })
         }
         replicas.update(learningRate: learningRate)
     }
