@@ -27,12 +27,16 @@ public enum IndexDistribution: Hashable, Codable, Sendable, CustomStringConverti
 /// Bernoulli(σ(scale · standardised teacher logit + logit(0.25))), a base click rate near 25%.
 /// The teacher's rows are U(-range, range), wider than a fresh model's, so that embeddings
 /// carry signal; at range 1 their pairwise dot products dominate and SGD from a fresh model
-/// barely moves off the saddle at zero.
+/// barely moves off the saddle at zero. Its tables hold at most `teacherRows` rows (row r of a
+/// larger table reads the teacher's row r mod `teacherRows`), so every rank can hold the
+/// teacher of a job whose tables only fit spread over all ranks.
 /// Sample i depends only on (seed, i), so any rank can draw any slice of any batch.
 public final class SyntheticClicks {
     public let config: DLRMConfig
     public let traffic: [TableTraffic]
     public let seed: UInt64
+    /// The most rows a teacher table holds.
+    public static let teacherRows = 16384
     private let teacher: DLRM
     /// Standardisation of the teacher's logits, calibrated on 4,096 samples of their own stream.
     private var teacherShift: Float = 0
@@ -56,7 +60,9 @@ public final class SyntheticClicks {
         self.seed = seed
         var random = SplitMix64(seed: seed, stream: "synthetic-tables")
         samplers = traffic.map { TrafficSampler($0, random: &random) }
-        teacher = DLRM(config: config, seed: seed ^ 0x7465_6163_6865_72)  // "teacher"
+        var teacherConfig = config
+        teacherConfig.tables = config.tables.map { EmbeddingTableSpec(name: $0.name, rows: min($0.rows, Self.teacherRows), dim: $0.dim) }
+        teacher = DLRM(config: teacherConfig, seed: seed ^ 0x7465_6163_6865_72)  // "teacher"
         for shard in teacher.embeddings.shards {
             let spread = teacherEmbeddingRange * Float(Double(shard.rows).squareRoot())
             for i in 0..<shard.rows * shard.width { shard.weights[i] *= spread }
@@ -115,5 +121,11 @@ public final class SyntheticClicks {
         return ClickBatch(dense: dense, bags: bags, labels: [Float](repeating: 0, count: range.count))
     }
 
-    private static func teacherLogits(_ teacher: DLRM, _ batch: ClickBatch) -> [Float] { teacher.predict(batch) }
+    /// The teacher's logits of `batch`, its rows folded into the teacher's tables.
+    private static func teacherLogits(_ teacher: DLRM, _ batch: ClickBatch) -> [Float] {
+        guard batch.bags.indices.contains(where: { $0 >= Int32(teacherRows) }) else { return teacher.predict(batch) }
+        var folded = batch
+        for j in folded.bags.indices.indices { folded.bags.indices[j] %= Int32(teacherRows) }
+        return teacher.predict(folded)
+    }
 }
