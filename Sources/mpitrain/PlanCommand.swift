@@ -53,9 +53,14 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Speed reference to scale measured times by (from `costs reference`; default: the shipped one).")
         var speedReference: String?
 
+        @Option(help: "How the oracle runs the ranks: isolated (one at a time, cold caches, wall time scaled by the speed reference; comparable across sessions) or concurrent (side by side on threads, warm caches, per-thread CPU time, this machine's milliseconds; what training measures).")
+        var oracleConditions: CostOracle.Conditions = .isolated
+
         func oracle(batchSize: Int, communication: CommunicationCostModel, seed: UInt64) throws(PlanError) -> CostOracle {
-            let reference = if let speedReference { try SpeedReference.read(speedReference) } else { try SpeedReference.shipped() }
-            return CostOracle(batchSize: batchSize, communication: communication, seed: seed, speedReference: reference)
+            let reference = if oracleConditions == .concurrent { nil as SpeedReference? }
+                else if let speedReference { try SpeedReference.read(speedReference) } else { try SpeedReference.shipped() }
+            return CostOracle(batchSize: batchSize, communication: communication, seed: seed, speedReference: reference,
+                              conditions: oracleConditions)
         }
     }
 
@@ -147,13 +152,13 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Seed of random choices and of the oracle's batches.")
         var seed: UInt64 = 0
 
-        @Option(help: "Also write every task's results as JSON here.")
+        @Option(help: "Also write every task's results as JSON here (rewritten after each task).")
         var json: String?
 
-        @Option(help: "Times each plan is measured: the task's plans are measured in turn, pass after pass, and each plan's cost is its median.")
+        @Option(help: "Times each plan is measured (and trained, with --train): the task's plans are measured in turn, pass after pass, and each plan's cost is its median.")
         var repeats = 1
 
-        @Option(help: "Also train every plan: STEPS warm-up and STEPS measured steps of `dlrm --tables` on the task's ranks, each its own MPI job (0: off).")
+        @Option(help: "Also train every plan: STEPS warm-up and STEPS measured steps (in windows of 10; figures are medians over windows) of `dlrm --tables` on the task's ranks, each its own MPI job (0: off).")
         var train = 0
 
         @Option(help: "With --train: the launcher's words before the mpitrain executable, {ranks} for the rank count (default: mpirun -q -n {ranks} --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1, and --allow-run-as-root as root).")
@@ -172,8 +177,10 @@ struct PlanCommand: ParsableCommand {
             /// The median of `measurements`.
             let measuredMilliseconds: Double?
             let measurements: [Double]?
-            /// The oracle's last measurement of each rank.
+            /// Each rank's median part by part over the oracle's measurements.
             let oracleRanks: [RankCost]?
+            /// The NeuroShard cost model's prediction (the analytic estimate without one).
+            let predicted: PlanCost?
             /// With --train: what training the plan measured.
             let trained: PlanTrainer.Measurement?
             let plan: ShardingPlan?
@@ -198,6 +205,7 @@ struct PlanCommand: ParsableCommand {
             }
             var results: [Result] = []
             for (t, task) in tasks.enumerated() {
+                let predictor = try PlanReport.predictor(models, batch: task.batchSize, communication: communication, optimizer: task.optimizer).model
                 let oracle = try self.oracle.oracle(batchSize: task.batchSize, communication: communication, seed: seed)
                 var plans: [(plan: ShardingPlan?, seconds: Double, failure: String?)] = []
                 for planner in planners {
@@ -213,22 +221,26 @@ struct PlanCommand: ParsableCommand {
                 }
                 // Each pass starts one planner later, so no planner is always measured first.
                 var measurements = [[Double]](repeating: [], count: plans.count)
-                var oracleRanks = [[RankCost]?](repeating: nil, count: plans.count)
+                var oracleRanks = [[[RankCost]]](repeating: [], count: plans.count)
+                var trainings = [[PlanTrainer.Measurement]](repeating: [], count: plans.count)
                 for pass in 0..<repeats {
                     for k in plans.indices {
                         let i = (k + pass) % plans.count
                         guard let plan = plans[i].plan else { continue }
                         let cost = try oracle.cost(of: plan, tables: task.tables)
                         measurements[i].append(cost.total)
-                        oracleRanks[i] = cost.ranks
+                        oracleRanks[i].append(cost.ranks)
+                        if let trainer { trainings[i].append(try trainer.train(plan, task: task)) }
                     }
                 }
-                let trained = try plans.map { entry in try trainer.flatMap { trainer in try entry.plan.map { try trainer.train($0, task: task) } } }
+                let trained = trainings.map { $0.isEmpty ? nil : PlanTrainer.Measurement.median($0) }
+                let rankMedians = oracleRanks.map { all in all.isEmpty ? nil : all[0].indices.map { r in RankCost.median(all.map { $0[r] }) } }
                 for (i, name) in names.enumerated() {
                     let measured = plans[i].plan == nil ? nil : measurements[i]
                     results.append(Result(task: t, algorithm: name, feasible: measured != nil, failure: plans[i].failure,
                                           searchSeconds: plans[i].seconds, measuredMilliseconds: measured.map(median), measurements: measured,
-                                          oracleRanks: oracleRanks[i], trained: trained[i], plan: plans[i].plan))
+                                          oracleRanks: rankMedians[i],
+                                          predicted: try plans[i].plan.map { try predictor.cost(of: $0, tables: task.tables) }, trained: trained[i], plan: plans[i].plan))
                 }
                 print("task \(t + 1)/\(tasks.count): " + names.map { name in
                     guard let result = results.last(where: { $0.task == t && $0.algorithm == name }), let cost = result.measuredMilliseconds else {
@@ -237,11 +249,15 @@ struct PlanCommand: ParsableCommand {
                     return String(format: "%@ %.2f", name, cost) + (result.trained.map { String(format: " (trained %.2f)", $0.stepMilliseconds) } ?? "")
                 }.joined(separator: ", "))
                 fflush(nil)
+                // Written after every task, so a long evaluation stopped early keeps what it measured.
+                if let json { try JSONFile.write(results, to: json) }
             }
             print(PlanReport.comparison(results.map { ($0.task, $0.algorithm, $0.measuredMilliseconds, $0.searchSeconds) },
                                         algorithms: names, tasks: tasks.count))
-            if trainer != nil { print(PlanReport.trainingAgreement(results, tasks: tasks)) }
-            if let json { try JSONFile.write(results, to: json) }
+            if trainer != nil {
+                print(PlanReport.trainingComposition(results, algorithms: names))
+                print(PlanReport.trainingAgreement(results, tasks: tasks))
+            }
         }
 
         /// The plan trainer of `--train`, launching this executable.
@@ -254,6 +270,7 @@ struct PlanCommand: ParsableCommand {
 }
 
 extension EmbeddingOptimizer: ExpressibleByArgument {}
+extension CostOracle.Conditions: ExpressibleByArgument {}
 
 /// The text of plan reports.
 enum PlanReport {
@@ -355,29 +372,59 @@ enum PlanReport {
             + (best.map { "best heuristic \($0.0) " + versus($0.1) } ?? "no heuristic places the tables")
     }
 
+    /// Per planner, the means over the tasks it placed of the oracle's cost, the model's
+    /// prediction and the trained step with its parts. The parts are those of the slowest rank
+    /// by embedding CPU time, in wall time (embedding, dense layers, communication including
+    /// the wait in collectives), and `other` is the rest of the step (packing, scattering,
+    /// the loss); the embedding CPU time stands beside them.
+    static func trainingComposition(_ results: [PlanCommand.Eval.Result], algorithms: [String]) -> String {
+        var lines = ["", "trained, ms per step (means over the tasks each planner placed): the step is the median window's wall time = "
+                     + "embedding + dense + communication + other, the slowest rank's (by embedding CPU time) wall-time phases",
+                     [pad("planner", 18), pad("oracle", 7), pad("model", 7), pad("step", 7), pad("emb", 7), pad("emb cpu", 7), pad("dense", 7),
+                      pad("comm", 7), pad("other", 7)].joined(separator: " ")]
+        for name in algorithms {
+            let mine = results.filter { $0.algorithm == name && $0.trained != nil }
+            guard !mine.isEmpty else { continue }
+            func mean(_ value: (PlanCommand.Eval.Result) -> Double) -> Double { mine.reduce(0) { $0 + value($1) } / Double(mine.count) }
+            func slowest(_ r: PlanCommand.Eval.Result) -> RankPhases { r.trained!.ranks.max { $0.embeddingCPUMilliseconds < $1.embeddingCPUMilliseconds }! }
+            let columns = [mean { $0.measuredMilliseconds ?? 0 }, mean { $0.predicted?.total ?? 0 }, mean { $0.trained!.stepMilliseconds },
+                           mean { slowest($0).embeddingMilliseconds }, mean { slowest($0).embeddingCPUMilliseconds }, mean { slowest($0).denseMilliseconds },
+                           mean { slowest($0).communicationMilliseconds },
+                           mean { r in let p = slowest(r); return r.trained!.stepMilliseconds - p.embeddingMilliseconds - p.denseMilliseconds - p.communicationMilliseconds }]
+            lines.append(([pad(name, 18)] + columns.map { pad(fixed($0), 7) }).joined(separator: " "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// How training agrees with the oracle, per task and in median: the Spearman correlation
-    /// of the two orderings of the task's plans (by wall step time where the ranks fit the
-    /// cores, else by the slowest rank's embedding CPU time against the oracle's slowest
-    /// compute), and per sharding type the median error of the oracle's per-rank embedding
-    /// time against the trained CPU time of the ranks holding a shard of that type.
+    /// of the two orderings of the task's plans by embedding compute (the slowest rank's
+    /// trained CPU time against the oracle's slowest compute) and, where the ranks fit the
+    /// cores, by step (trained wall step time against the oracle's total); and per sharding
+    /// type the median error of the oracle's per-rank embedding time against the trained CPU
+    /// time of the ranks holding a shard of that type.
     static func trainingAgreement(_ results: [PlanCommand.Eval.Result], tasks: [PlanningTask]) -> String {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        var lines = ["", "training against the oracle (Spearman of the plans' orderings; wall step time where ranks <= \(cores) cores, "
-                     + "else slowest-rank embedding CPU time against the oracle's slowest compute)"]
-        var correlations: [Double] = []
+        var lines = ["", "training against the oracle: Spearman of the plans' orderings by embedding compute (slowest rank, trained CPU time) "
+                     + "and, where ranks <= \(cores) cores, by step (trained wall time)"]
+        var byEmbedding: [Double] = [], byStep: [Double] = []
         for (t, task) in tasks.enumerated() {
             let mine = results.filter { $0.task == t && $0.trained != nil && $0.oracleRanks != nil }
             guard mine.count >= 2 else { continue }
-            let wall = task.ranks <= cores
-            let oracle = mine.map { r in wall ? r.measuredMilliseconds! : r.oracleRanks!.map { $0.forward + $0.backward }.max()! }
-            let trained = mine.map { r in wall ? r.trained!.stepMilliseconds : r.trained!.embeddingMilliseconds }
-            let rho = spearman(oracle, trained)
-            correlations.append(rho)
-            lines.append(String(format: "  task %d (%d ranks, %d plans): Spearman %.2f", t + 1, task.ranks, mine.count, rho))
+            let embedding = spearman(mine.map { $0.oracleRanks!.map { $0.forward + $0.backward }.max()! }, mine.map { $0.trained!.embeddingMilliseconds })
+            byEmbedding.append(embedding)
+            var line = String(format: "  task %d (%d ranks, %d plans): embedding %.2f", t + 1, task.ranks, mine.count, embedding)
+            if task.ranks <= cores {
+                let step = spearman(mine.map { $0.measuredMilliseconds! }, mine.map { $0.trained!.stepMilliseconds })
+                byStep.append(step)
+                line += String(format: ", step %.2f", step)
+            }
+            lines.append(line)
         }
-        let sorted = correlations.sorted()
-        lines.append(sorted.isEmpty ? "  no task had two trained plans"
-                     : String(format: "  median Spearman %.2f over %d tasks", sorted[sorted.count / 2], sorted.count))
+        func summary(_ values: [Double], _ name: String) -> String? {
+            values.isEmpty ? nil : String(format: "median Spearman by %@ %.2f over %d tasks", name, median(values), values.count)
+        }
+        let medians = [summary(byEmbedding, "embedding"), summary(byStep, "step")].compactMap { $0 }
+        lines.append(medians.isEmpty ? "  no task had two trained plans" : "  " + medians.joined(separator: "; "))
         var errors: [ShardingPlan.ShardingType: [Double]] = [:]
         for r in results {
             guard let trained = r.trained, let oracleRanks = r.oracleRanks, let plan = r.plan else { continue }

@@ -60,7 +60,10 @@ struct MPIRun {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // MPI started in this process (`DLRMJobTests`' one-rank world) leaves its runtime's
+        // variables here; a child inheriting them would take itself for a rank of this process's job.
+        let inherited = ProcessInfo.processInfo.environment.filter { key, _ in !["OMPI_", "PMIX_", "ORTE_"].contains { key.hasPrefix($0) } }
+        process.environment = inherited.merging(environment) { $1 }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

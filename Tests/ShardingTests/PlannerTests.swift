@@ -144,15 +144,23 @@ import Testing
         #expect(try RandomPlanner(seed: 4).plan(task) == RandomPlanner(seed: 4).plan(task))
     }
 
-    @Test(arguments: [false, true])
-    func theOracleMeasuresALoadedRankAsSlower(speedNormalised: Bool) throws {
+    @Test(arguments: [(CostOracle.Conditions.isolated, false), (.isolated, true), (.concurrent, false)])
+    func theOracleMeasuresALoadedRankAsSlower(conditions: CostOracle.Conditions, speedNormalised: Bool) throws {
         let tables = try Self.tables()
         let plan = ShardingPlan(tables: tables, rankOfTable: [0, 0, 0, 1, 0, 0], ranks: 2, algorithm: "lopsided")
         let oracle = CostOracle(batchSize: 256, communication: CommunicationCostModel(tables: [:]),
-                                speedReference: speedNormalised ? try SpeedReference.shipped() : nil)
+                                speedReference: speedNormalised ? try SpeedReference.shipped() : nil, conditions: conditions)
+        #expect(oracle.iterations == (conditions == .isolated ? 11 : 25))
         let cost = try oracle.cost(of: plan, tables: tables)
         #expect(cost.ranks.allSatisfy { $0.forward > 0 && $0.backward > 0 })
         #expect(cost.ranks[0].forward + cost.ranks[0].backward > 2 * (cost.ranks[1].forward + cost.ranks[1].backward))
+    }
+
+    /// Concurrent conditions time what training times, in this machine's milliseconds.
+    @Test func concurrentConditionsIgnoreTheSpeedReference() throws {
+        let oracle = CostOracle(batchSize: 64, communication: CommunicationCostModel(tables: [:]),
+                                speedReference: try SpeedReference.shipped(), conditions: .concurrent)
+        #expect(oracle.speedReference == nil)
     }
 
     @Test func speedReferenceFilesRefuseOtherVersionsAndNonPositiveTimes() throws {

@@ -130,4 +130,17 @@ func withTemporaryFile<R>(_ text: String, _ body: (String) throws -> R) throws -
         }
         #expect(worst <= 0.10, "worst share of rows in another bin: \(worst)")
     }
+
+    /// A batch's later rounds are other bags of the same traffic: round 0 is the batch as it
+    /// always was, and every round meets the same hot rows.
+    @Test func batchRoundsDrawOtherBagsOverTheSameHotRows() throws {
+        let table = try TableSpec(name: "hot", rows: 100_000, dim: 8, poolingFactor: 20, distribution: .zipf(1.2))
+        let first = TableSpec.batch([table], batchSize: 256, seed: 3), again = TableSpec.batch([table], batchSize: 256, seed: 3, round: 0)
+        let later = TableSpec.batch([table], batchSize: 256, seed: 3, round: 1)
+        #expect(first.indices == again.indices && first.indices != later.indices)
+        func hottest(_ batch: BagBatch) -> Int32 {
+            Dictionary(batch.indices.map { ($0, 1) }, uniquingKeysWith: +).max { $0.value < $1.value }!.key
+        }
+        #expect(hottest(first) == hottest(later))
+    }
 }

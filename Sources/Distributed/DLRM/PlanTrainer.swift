@@ -3,22 +3,38 @@ import Models
 import Sharding
 
 /// Judges a plan by training it: `mpitrain dlrm` on the task's tables and rank count, launched
-/// as its own MPI job, `steps` warm-up steps and then `steps` measured ones, read back from its
-/// metrics file. The step time is the measured window's wall time per step; beside it come
-/// every rank's phases (wall time, and CPU time of the compute phases, which stays honest when
-/// ranks outnumber cores and wait for one).
+/// as its own MPI job, `steps` warm-up steps and then `steps` measured ones in windows of
+/// `window` steps, read back from its metrics file. Every figure is a median over the measured
+/// windows, so a slow spell of a shared machine moves it less than a mean: the step time from
+/// each window's wall time, and every rank's phases (wall time, and CPU time of the compute
+/// phases, which stays honest when ranks outnumber cores and wait for one).
 public struct PlanTrainer {
     /// What training one plan measured.
     public struct Measurement: Codable, Sendable {
-        /// Wall milliseconds per step over the measured window (global batch / samples per second).
+        /// Wall milliseconds per step: the median window's.
         public var stepMilliseconds: Double
+        /// Every rank's phases per step, each the median window's.
         public var ranks: [RankPhases]
 
         /// The slowest rank's embedding CPU milliseconds per step.
         public var embeddingMilliseconds: Double { ranks.map(\.embeddingCPUMilliseconds).max() ?? 0 }
+
+        /// Field by field, the median of measurements of one plan (equal rank counts).
+        public static func median(_ all: [Measurement]) -> Measurement {
+            func middle(_ value: (Measurement) -> Double) -> Double { Models.median(all.map(value)) }
+            return Measurement(stepMilliseconds: middle(\.stepMilliseconds), ranks: all[0].ranks.indices.map { r in
+                RankPhases(embeddingMilliseconds: middle { $0.ranks[r].embeddingMilliseconds },
+                           communicationMilliseconds: middle { $0.ranks[r].communicationMilliseconds },
+                           denseMilliseconds: middle { $0.ranks[r].denseMilliseconds },
+                           embeddingCPUMilliseconds: middle { $0.ranks[r].embeddingCPUMilliseconds },
+                           denseCPUMilliseconds: middle { $0.ranks[r].denseCPUMilliseconds })
+            })
+        }
     }
 
     public var steps: Int
+    /// Steps per measured window (`steps` is rounded up to a whole number of windows).
+    public var window: Int
     /// The `mpitrain` to launch.
     public var executable: String
     /// The launcher's words before the executable, `{ranks}` standing for the rank count.
@@ -28,8 +44,9 @@ public struct PlanTrainer {
     /// Launches `executable` through `launcher`; by default `mpirun -n {ranks}` with the flags a
     /// single machine needs (`--oversubscribe`, `--bind-to none`, one BLAS thread, and
     /// `--allow-run-as-root` when root).
-    public init(steps: Int, executable: String, launcher: [String]? = nil, seed: UInt64) {
-        self.steps = steps
+    public init(steps: Int, window: Int = 10, executable: String, launcher: [String]? = nil, seed: UInt64) {
+        self.window = max(1, min(window, steps))
+        self.steps = (steps + self.window - 1) / self.window * self.window
         self.executable = executable
         self.launcher = launcher ?? ["mpirun", "-q", "-n", "{ranks}", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
             + (getuid() == 0 ? ["--allow-run-as-root"] : [])
@@ -48,7 +65,7 @@ public struct PlanTrainer {
         try plan.write(to: planPath)
         let arguments = launcher.map { $0.replacingOccurrences(of: "{ranks}", with: "\(task.ranks)") } + [executable] + [
             "dlrm", "--tables", tables, "--plan", planPath, "--arch-interaction-op", "cat", "--batch-size", "\(task.batchSize)",
-            "--optimizer", task.optimizer == .sgd ? "sgd" : "adagrad", "--steps", "\(2 * steps)", "--print-every", "\(steps)",
+            "--optimizer", task.optimizer == .sgd ? "sgd" : "adagrad", "--steps", "\(2 * steps)", "--print-every", "\(window)",
             "--eval-samples", "\(task.ranks)", "--seed", "\(seed)", "--metrics", metrics,
         ]
         let process = Process()
@@ -80,14 +97,17 @@ public struct PlanTrainer {
         let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").map {
             try JSONDecoder().decode(Record.self, from: Data($0.utf8))
         }.filter { $0.kind == "train" }
-        guard records.count == 2, let window = records.last, let rate = window.samplesPerSecond, let ranks = window.ranks else {
-            throw ConfigError("\(metrics): expected 2 training reports, found \(records.count)")
+        let windows = steps / window
+        guard records.count == 2 * windows, records.allSatisfy({ $0.samplesPerSecond != nil && $0.ranks?.count == task.ranks }) else {
+            throw ConfigError("\(metrics): expected \(2 * windows) training reports of \(task.ranks) ranks, found \(records.count)")
         }
-        // Samples per second counts from the first step, so the measured window's rate is
-        // recovered from both reports: 2s steps at the second rate, s at the first.
-        let first = records[0].samplesPerSecond ?? rate
-        let batch = Double(task.batchSize), s = Double(steps)
-        let windowSeconds = 2 * s * batch / rate - s * batch / first
-        return Measurement(stepMilliseconds: 1000 * windowSeconds / s, ranks: ranks)
+        // Samples per second counts from the first step, so each window's seconds are the
+        // difference of the training seconds up to its end and up to the one before.
+        let batch = Double(task.batchSize)
+        let elapsed = records.indices.map { Double(($0 + 1) * window) * batch / records[$0].samplesPerSecond! }
+        let measured = (windows..<2 * windows).map { k in
+            Measurement(stepMilliseconds: 1000 * (elapsed[k] - elapsed[k - 1]) / Double(window), ranks: records[k].ranks!)
+        }
+        return .median(measured)
     }
 }

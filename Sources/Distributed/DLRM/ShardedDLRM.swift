@@ -57,6 +57,9 @@ public final class ShardedDLRM {
     private var pooled: [Float] = []
     private var pooledGradient: [Float] = []
     private var replicaOutput: [Float] = []
+    /// The replicas' dense gradient sum, and the row indices 0, 1, ... of the largest one: kept between steps.
+    private var replicaSum: [Float] = []
+    private var everyRow: [Int32] = []
     /// The local bags of the last lookup, which the replicas' backward needs.
     private var localBags: BagBatch?
 
@@ -324,23 +327,25 @@ public final class ShardedDLRM {
     /// Sums `shards`' sparse gradients over ranks as one dense allreduce of their tables.
     private func sumDense(_ shards: [EmbeddingBagCollection.Shard]) throws {
         guard !shards.isEmpty else { return }
-        var dense = [Float](repeating: 0, count: shards.reduce(0) { $0 + $1.rows * $1.width })
-        var offset = 0
-        dense.withUnsafeMutableBufferPointer { dense in
+        resize(&replicaSum, shards.reduce(0) { $0 + $1.rows * $1.width })
+        let rows = shards.map(\.rows).max()!
+        if everyRow.count < rows { everyRow = (0..<Int32(rows)).map { $0 } }
+        try replicaSum.withUnsafeMutableBufferPointer { dense in
+            dense.update(repeating: 0)
+            var offset = 0
             for shard in shards {
                 for (slot, row) in shard.gradientRows.enumerated() {
                     (dense.baseAddress! + offset + Int(row) * shard.width).update(from: shard.gradientPointer + slot * shard.width, count: shard.width)
                 }
                 offset += shard.rows * shard.width
             }
-        }
-        try world.allreduce(&dense, .sum)
-        offset = 0
-        dense.withUnsafeBufferPointer { dense in
-            for shard in shards {
-                let every = (0..<Int32(shard.rows)).map { $0 }
-                every.withUnsafeBufferPointer { shard.sumGradient([($0, dense.baseAddress! + offset)]) }
-                offset += shard.rows * shard.width
+            try world.allreduce(dense, .sum)
+            offset = 0
+            everyRow.withUnsafeBufferPointer { every in
+                for shard in shards {
+                    shard.sumGradient([(UnsafeBufferPointer(rebasing: every[..<shard.rows]), UnsafePointer(dense.baseAddress! + offset))])
+                    offset += shard.rows * shard.width
+                }
             }
         }
     }

@@ -1,59 +1,82 @@
 import Foundation
 import Models
 
-/// The measured cost of a plan on this machine. Every rank's shards are built and fed a global
-/// batch drawn from the tables' access patterns; then, round by round, each rank in turn runs
-/// one fused embedding-bag forward and one backward with sparse SGD update on this thread, with
-/// the caches flushed before each. A rank's time is its median over `iterations` rounds after
-/// `warmup`; interleaving the ranks lets a slow spell of a shared machine touch them all alike.
-/// With a `speedReference`, its workload runs at both ends of every round and each round's
-/// times are scaled to the machine's typical speed (see `SpeedReference`); without one, raw.
-/// Communication comes from the calibrated all-to-all model. Plan cost = max over ranks.
+/// The measured cost of a plan on this machine. Every rank's shards are built and fed global
+/// batches drawn from the tables' access patterns; then, round by round, each rank runs one
+/// fused embedding-bag forward and one backward with sparse SGD update, under `conditions`.
+/// A rank's time is its median over `iterations` rounds after `warmup`. Communication comes
+/// from the calibrated all-to-all model. Plan cost = max over ranks.
 public struct CostOracle: PlanCostModel {
+    /// How the ranks' shard sets run while they are timed.
+    public enum Conditions: String, CaseIterable, Codable, Sendable {
+        /// One rank at a time on this thread, caches flushed before each pass, one batch, wall
+        /// time scaled by the speed reference: costs that compare across sessions, which the
+        /// learned models' training records need. Interleaving the ranks lets a slow spell of
+        /// a shared machine touch them all alike.
+        case isolated
+        /// As a training job runs them: every rank's shards on a thread of its own at once (as
+        /// many at a time as there are cores), caches as the rank's previous pass left them, a
+        /// fresh batch of the same traffic each round, timed in per-thread CPU time
+        /// (`CLOCK_THREAD_CPUTIME_ID`) and in this machine's milliseconds (no speed reference):
+        /// what a training run on this machine measures.
+        case concurrent
+    }
+
     public var batchSize: Int
     public var communication: CommunicationCostModel
     public var seed: UInt64
     public var warmup = 2
-    public var iterations = 11
+    /// Rounds measured: 11 isolated, 25 concurrent (whose rounds are a few milliseconds each,
+    /// and whose spread is wider, as the ranks meet on the caches and the memory bus).
+    public var iterations: Int
+    public let conditions: Conditions
+    /// Scales `isolated` rounds to the machine's typical speed (see `SpeedReference`); unused
+    /// by `concurrent` ones.
     public let speedReference: SpeedReference?
     private let referenceBench: ShardBench?
 
-    public init(batchSize: Int, communication: CommunicationCostModel, seed: UInt64 = 0, speedReference: SpeedReference? = nil) {
+    public init(batchSize: Int, communication: CommunicationCostModel, seed: UInt64 = 0, speedReference: SpeedReference? = nil,
+                conditions: Conditions = .isolated) {
         self.batchSize = batchSize
         self.communication = communication
         self.seed = seed
-        self.speedReference = speedReference
-        referenceBench = speedReference.map { _ in SpeedReference.bench() }
+        self.conditions = conditions
+        iterations = conditions == .isolated ? 11 : 25
+        self.speedReference = conditions == .isolated ? speedReference : nil
+        referenceBench = self.speedReference.map { _ in SpeedReference.bench() }
     }
 
     /// Milliseconds of one forward and one backward-with-update of each rank's shard set over a
-    /// global batch, measured in interleaved rounds.
+    /// global batch, measured in rounds.
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
-        measure(byRank.map { ShardBench($0, tables: tables, batchSize: batchSize, seed: seed) })
+        measure(byRank.map { ShardBench($0, tables: tables, batchSize: batchSize, seed: seed, batches: batches) })
     }
 
     /// Milliseconds of one rank's replicas over its share of a global batch: their forward,
     /// and their backward with the update of the rows that rank's samples used. (The trainer
     /// updates the rows every rank used, after summing over ranks; the allreduce is priced as
-    /// communication.)
+    /// communication.) Concurrent conditions run one copy per rank, up to the cores, and keep
+    /// their median.
     public func replicaCompute(_ replicated: [Int], tables: [TableSpec], ranks: Int) -> (forward: Double, backward: Double) {
         guard !replicated.isEmpty else { return (0, 0) }
         let shards = replicated.map { EmbeddingShardSpec(table: $0, columns: 0..<tables[$0].dim) }
-        return measure([ShardBench(shards, tables: tables, batchSize: max(1, batchSize / ranks), seed: seed)])[0]
+        let copies = conditions == .isolated ? 1 : min(ranks, ProcessInfo.processInfo.activeProcessorCount)
+        let times = measure((0..<copies).map { _ in
+            ShardBench(shards, tables: tables, batchSize: max(1, batchSize / ranks), seed: seed, batches: batches)
+        })
+        return (median(times.map(\.forward)), median(times.map(\.backward)))
     }
 
-    /// Medians of `benches` run in interleaved rounds, scaled by the speed reference when there is one.
+    /// Distinct batches each bench draws: one under isolated conditions (the flush makes them
+    /// alike), one per round under concurrent ones, as training never repeats a batch.
+    private var batches: Int { conditions == .isolated ? 1 : warmup + iterations }
+
+    /// Medians of `benches` run in rounds under `conditions`.
     private func measure(_ benches: [ShardBench?]) -> [(forward: Double, backward: Double)] {
         var forward = [[Double]](repeating: [], count: benches.count), backward = forward
-        for run in 0..<(warmup + iterations) {
-            let before = referenceBench?.run()
-            let times = benches.map { $0?.run() }
-            guard run >= warmup else { continue }
-            // The reference runs at both ends of the round, so drift within the round averages out.
-            var speed = 1.0
-            if let speedReference, let before, let after = referenceBench?.run() {
-                speed = 2 * speedReference.milliseconds / (before.forward + before.backward + after.forward + after.backward)
-            }
+        for round in 0..<(warmup + iterations) {
+            let (times, speed) = conditions == .isolated ? isolatedRound(benches) : (concurrentRound(benches, round: round), 1.0)
+            guard round >= warmup else { continue }
             for (rank, time) in times.enumerated() {
                 guard let time else { continue }
                 forward[rank].append(time.forward * speed)
@@ -62,19 +85,38 @@ public struct CostOracle: PlanCostModel {
         }
         return benches.indices.map { (median(forward[$0]), median(backward[$0])) }
     }
+
+    /// Each bench in turn from cold caches, with the speed reference's scale of the round.
+    private func isolatedRound(_ benches: [ShardBench?]) -> (times: [(forward: Double, backward: Double)?], speed: Double) {
+        let before = referenceBench?.run()
+        let times = benches.map { $0?.run() }
+        // The reference runs at both ends of the round, so drift within the round averages out.
+        guard let speedReference, let before, let after = referenceBench?.run() else { return (times, 1) }
+        return (times, 2 * speedReference.milliseconds / (before.forward + before.backward + after.forward + after.backward))
+    }
+
+    /// Every bench at once on threads of its own, in per-thread CPU time.
+    private func concurrentRound(_ benches: [ShardBench?], round: Int) -> [(forward: Double, backward: Double)?] {
+        var times = [(forward: Double, backward: Double)?](repeating: nil, count: benches.count)
+        times.withUnsafeMutableBufferPointer { times in
+            parallelFor(benches.count) { rank in times[rank] = benches[rank]?.run(round: round, cold: false) }
+        }
+        return times
+    }
 }
 
-/// A set of shards, their batch and buffers, ready to be timed.
+/// A set of shards, their batches and buffers, ready to be timed.
 final class ShardBench {
     let collection: EmbeddingBagCollection
-    let batch: BagBatch
+    let batches: [BagBatch]
     let output: UnsafeMutablePointer<Float>
     let gradient: UnsafeMutablePointer<Float>
 
-    init?(_ shards: [EmbeddingShardSpec], tables: [TableSpec], batchSize: Int, seed: UInt64) {
+    /// `batches` distinct batches of the same traffic (`TableSpec.batch`'s rounds).
+    init?(_ shards: [EmbeddingShardSpec], tables: [TableSpec], batchSize: Int, seed: UInt64, batches: Int = 1) {
         guard !shards.isEmpty else { return nil }
         let inputs = Array(Set(shards.map(\.input))).sorted()
-        batch = TableSpec.batch(tables, inputs: inputs, batchSize: batchSize, seed: seed)
+        self.batches = (0..<batches).map { TableSpec.batch(tables, inputs: inputs, batchSize: batchSize, seed: seed, round: $0) }
         collection = EmbeddingBagCollection(tables: tables.map(\.embedding), shards: shards, features: inputs, optimizer: .sgd, seed: seed)
         let count = batchSize * collection.outputWidth
         output = .allocate(capacity: count)
@@ -87,16 +129,25 @@ final class ShardBench {
         gradient.deallocate()
     }
 
-    /// Milliseconds of one forward and one backward with update, each from cold caches.
-    func run() -> (forward: Double, backward: Double) {
-        CacheFlush.shared.flush()
-        let start = ContinuousClock.now
-        collection.forward(batch, into: output)
-        let forward = (ContinuousClock.now - start).seconds * 1000
-        CacheFlush.shared.flush()
-        let resumed = ContinuousClock.now
-        collection.backwardAndUpdate(batch, outputGradient: gradient, learningRate: 1e-3)
-        return (forward, (ContinuousClock.now - resumed).seconds * 1000)
+    /// Milliseconds of one forward and one backward with update over batch `round` (modulo
+    /// the batches held): each from cold caches in wall time when `cold`, else as the caches
+    /// are, in this thread's CPU time.
+    func run(round: Int = 0, cold: Bool = true) -> (forward: Double, backward: Double) {
+        let batch = batches[round % batches.count]
+        func timed(_ body: () -> Void) -> Double {
+            if cold {
+                CacheFlush.shared.flush()
+                let start = ContinuousClock.now
+                body()
+                return (ContinuousClock.now - start).seconds * 1000
+            }
+            let start = KernelTimer.threadCPUSeconds()
+            body()
+            return (KernelTimer.threadCPUSeconds() - start) * 1000
+        }
+        let forward = timed { collection.forward(batch, into: output) }
+        let backward = timed { collection.backwardAndUpdate(batch, outputGradient: gradient, learningRate: 1e-3) }
+        return (forward, backward)
     }
 }
 

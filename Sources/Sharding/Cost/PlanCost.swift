@@ -13,6 +13,12 @@ public struct RankCost: Codable, Hashable, Sendable {
     }
 
     public var total: Double { forward + backward + communication }
+
+    /// Part by part, the median of one rank's costs.
+    public static func median(_ all: [RankCost]) -> RankCost {
+        RankCost(forward: Models.median(all.map(\.forward)), backward: Models.median(all.map(\.backward)),
+                 communication: Models.median(all.map(\.communication)))
+    }
 }
 
 /// A plan's cost: each rank's, and the step's, which is the slowest rank's.
