@@ -161,7 +161,7 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Also train every plan: STEPS warm-up and STEPS measured steps (in windows of 10; figures are medians over windows) of `dlrm --tables` on the task's ranks, each its own MPI job (0: off).")
         var train = 0
 
-        @Option(help: "With --train: the launcher's words before the mpitrain executable, {ranks} for the rank count (default: mpirun -q -n {ranks} --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1, and --allow-run-as-root as root).")
+        @Option(help: "With --train: the launcher's words before the mpitrain executable, {ranks} for the rank count (default: `launch run -n {ranks} --` of the clone this mpitrain was built in, else `mpirun -n {ranks}`).")
         var launcher: String?
 
         @OptionGroup var models: ModelOptions
@@ -264,7 +264,8 @@ struct PlanCommand: ParsableCommand {
         var trainer: PlanTrainer? {
             guard train > 0 else { return nil }
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-            return PlanTrainer(steps: train, executable: executable, launcher: launcher.map { $0.split(separator: " ").map(String.init) }, seed: seed)
+            return PlanTrainer(steps: train, executable: executable, launcher: launcher.map { .words($0.split(separator: " ").map(String.init)) },
+                               seed: seed)
         }
     }
 }

@@ -21,14 +21,16 @@ public enum JobReport {
         return 1
     }
 
+    /// True when a launcher (mpirun, mpiexec, srun) started this process.
+    public static var isLaunched: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"].contains { environment[$0] != nil }
+    }
+
     /// True when standard output is a terminal someone watches, so a progress line may redraw
     /// in place. Under mpirun it is never taken as one: mpirun gives ranks a pseudo-terminal
     /// even when its own output goes to a file.
-    public static var printsToTerminal: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        let launched = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"].contains { environment[$0] != nil }
-        return !launched && isatty(STDOUT_FILENO) != 0
-    }
+    public static var printsToTerminal: Bool { !isLaunched && isatty(STDOUT_FILENO) != 0 }
 
     /// Prints `mpitrain: error: <message>` on standard error, naming the rank in a multi-rank job.
     public static func error(_ message: String) {

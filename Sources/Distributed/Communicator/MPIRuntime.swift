@@ -62,6 +62,10 @@ public enum MPIRuntime {
     }
 
     private static func initialize() throws(MPIError) -> Communicator {
+        // Started by no launcher, OpenMPI's singleton forks a daemon (for MPI_Comm_spawn, which
+        // MPITrain never calls), and the fork runs OpenBLAS's fork handler, which has hung a
+        // process whose other threads were inside BLAS. An isolated singleton starts none.
+        if !JobReport.isLaunched { setenv("OMPI_MCA_ess_singleton_isolated", "1", 0) }
         var provided: Int32 = 0
         try check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
         phase.store(Phase.active.rawValue, ordering: .releasing)

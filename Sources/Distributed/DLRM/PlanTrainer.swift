@@ -37,24 +37,45 @@ public struct PlanTrainer {
     public var window: Int
     /// The `mpitrain` to launch.
     public var executable: String
-    /// The launcher's words before the executable, `{ranks}` standing for the rank count.
-    public var launcher: [String]
+    /// How a training job is started.
+    public enum Launcher: Sendable {
+        /// `launch run -n {ranks} --` of the clone at this path, running `MPITRAIN_BIN`.
+        case launch(String)
+        /// Words before the executable, `{ranks}` standing for the rank count.
+        case words([String])
+    }
+
+    public var launcher: Launcher
     public var seed: UInt64
 
-    /// Launches `executable` through `launcher`; by default `mpirun -n {ranks}` with the flags a
-    /// single machine needs (`--oversubscribe`, `--bind-to none`, one BLAS thread, and
-    /// `--allow-run-as-root` when root).
-    public init(steps: Int, window: Int = 10, executable: String, launcher: [String]? = nil, seed: UInt64) {
+    /// Launches `executable` through `launcher`; by default through `launch run -n {ranks} --`
+    /// of the clone the executable was built in, which knows the `mpirun` flags this machine
+    /// needs (oversubscription, root, no remote agent), else plain `mpirun -n {ranks}`.
+    public init(steps: Int, window: Int = 10, executable: String, launcher: Launcher? = nil, seed: UInt64) {
         self.window = max(1, min(window, steps))
         self.steps = (steps + self.window - 1) / self.window * self.window
         self.executable = executable
-        self.launcher = launcher ?? ["mpirun", "-q", "-n", "{ranks}", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
-            + (getuid() == 0 ? ["--allow-run-as-root"] : [])
+        self.launcher = launcher ?? Self.clone(of: executable).map { .launch($0.appendingPathComponent("launch").path) }
+            ?? .words(["mpirun", "-n", "{ranks}"])
         self.seed = seed
     }
 
+    /// The clone holding `executable` under its `.build`: the nearest ancestor with an
+    /// executable `launch` beside `Package.swift`.
+    static func clone(of executable: String) -> URL? {
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        for _ in 0..<5 {
+            if FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("launch").path),
+               FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
+                return directory
+            }
+            directory.deleteLastPathComponent()
+        }
+        return nil
+    }
+
     /// Trains `plan` for `task` (cat interaction, the task's batch and optimizer) and returns
-    /// the measured window; a failed job throws with its last error line.
+    /// the medians of the measured windows; a failed job throws with its last error line.
     public func train(_ plan: ShardingPlan, task: PlanningTask) throws -> Measurement {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-plan-train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -63,7 +84,11 @@ public struct PlanTrainer {
         let metrics = directory.appendingPathComponent("metrics.jsonl").path
         try TableSpecFile.write(task.tables, to: tables)
         try plan.write(to: planPath)
-        let arguments = launcher.map { $0.replacingOccurrences(of: "{ranks}", with: "\(task.ranks)") } + [executable] + [
+        let start = switch launcher {
+        case .launch(let launch): [launch, "run", "-n", "\(task.ranks)", "--"]
+        case .words(let words): words.map { $0.replacingOccurrences(of: "{ranks}", with: "\(task.ranks)") } + [executable]
+        }
+        let arguments = start + [
             "dlrm", "--tables", tables, "--plan", planPath, "--arch-interaction-op", "cat", "--batch-size", "\(task.batchSize)",
             "--optimizer", task.optimizer == .sgd ? "sgd" : "adagrad", "--steps", "\(2 * steps)", "--print-every", "\(window)",
             "--eval-samples", "\(task.ranks)", "--seed", "\(seed)", "--metrics", metrics,
@@ -71,14 +96,8 @@ public struct PlanTrainer {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        // Without ssh, a single-node job must not look for a remote agent.
-        if !["ssh", "rsh"].contains(where: { tool in
-            (environment["PATH"] ?? "").split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }
-        }) {
-            environment["OMPI_MCA_plm_rsh_agent"] = ""
-        }
-        process.environment = environment
+        // `launch run` runs this executable rather than building its own.
+        process.environment = ProcessInfo.processInfo.environment.merging(["MPITRAIN_BIN": executable]) { $1 }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

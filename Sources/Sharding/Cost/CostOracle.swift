@@ -17,8 +17,9 @@ public struct CostOracle: PlanCostModel {
         /// As a training job runs them: every rank's shards on a thread of its own at once (as
         /// many at a time as there are cores), caches as the rank's previous pass left them, a
         /// fresh batch of the same traffic each round, timed in per-thread CPU time
-        /// (`CLOCK_THREAD_CPUTIME_ID`) and in this machine's milliseconds (no speed reference):
-        /// what a training run on this machine measures.
+        /// (`CLOCK_THREAD_CPUTIME_ID`): what a training run on this machine measures. Each
+        /// round is scaled to this oracle's first speed, by the speed reference's workload run
+        /// the same way on every core at both ends of the round (see `ConcurrentYardstick`).
         case concurrent
     }
 
@@ -34,6 +35,7 @@ public struct CostOracle: PlanCostModel {
     /// by `concurrent` ones.
     public let speedReference: SpeedReference?
     private let referenceBench: ShardBench?
+    private let yardstick: ConcurrentYardstick?
 
     public init(batchSize: Int, communication: CommunicationCostModel, seed: UInt64 = 0, speedReference: SpeedReference? = nil,
                 conditions: Conditions = .isolated) {
@@ -44,6 +46,7 @@ public struct CostOracle: PlanCostModel {
         iterations = conditions == .isolated ? 11 : 25
         self.speedReference = conditions == .isolated ? speedReference : nil
         referenceBench = self.speedReference.map { _ in SpeedReference.bench() }
+        yardstick = conditions == .concurrent ? ConcurrentYardstick() : nil
     }
 
     /// Milliseconds of one forward and one backward-with-update of each rank's shard set over a
@@ -75,7 +78,7 @@ public struct CostOracle: PlanCostModel {
     private func measure(_ benches: [ShardBench?]) -> [(forward: Double, backward: Double)] {
         var forward = [[Double]](repeating: [], count: benches.count), backward = forward
         for round in 0..<(warmup + iterations) {
-            let (times, speed) = conditions == .isolated ? isolatedRound(benches) : (concurrentRound(benches, round: round), 1.0)
+            let (times, speed) = conditions == .isolated ? isolatedRound(benches) : concurrentRound(benches, round: round)
             guard round >= warmup else { continue }
             for (rank, time) in times.enumerated() {
                 guard let time else { continue }
@@ -95,13 +98,46 @@ public struct CostOracle: PlanCostModel {
         return (times, 2 * speedReference.milliseconds / (before.forward + before.backward + after.forward + after.backward))
     }
 
-    /// Every bench at once on threads of its own, in per-thread CPU time.
-    private func concurrentRound(_ benches: [ShardBench?], round: Int) -> [(forward: Double, backward: Double)?] {
+    /// Every bench at once on threads of its own, in per-thread CPU time, with the
+    /// yardstick's scale of the round.
+    private func concurrentRound(_ benches: [ShardBench?], round: Int) -> (times: [(forward: Double, backward: Double)?], speed: Double) {
+        let before = yardstick?.run()
         var times = [(forward: Double, backward: Double)?](repeating: nil, count: benches.count)
         times.withUnsafeMutableBufferPointer { times in
             parallelFor(benches.count) { rank in times[rank] = benches[rank]?.run(round: round, cold: false) }
         }
-        return times
+        guard let yardstick, let before else { return (times, 1) }
+        return (times, 2 * yardstick.typical / (before + yardstick.run()))
+    }
+}
+
+/// The concurrent oracle's yardstick: the speed reference's workload, one copy per core run at
+/// once and warm as the oracle runs shards, and its median over the first rounds. A shared
+/// machine's slow spells stretch a whole round alike; scaling each round by `typical` over
+/// the yardstick's time in that round leaves the shards' times at the speed of the oracle's
+/// start, so plans measured minutes apart compare.
+final class ConcurrentYardstick {
+    private let benches: [ShardBench]
+    private var rounds = 0
+    /// Median milliseconds of a copy's forward and backward over the first rounds.
+    private(set) var typical = 0.0
+
+    init(cores: Int = ProcessInfo.processInfo.activeProcessorCount, rounds: Int = 31) {
+        benches = (0..<max(1, cores)).map { _ in SpeedReference.bench(batches: 4) }
+        typical = median((0..<rounds).map { _ in run() })
+    }
+
+    /// Every copy at once: the mean over copies of one forward and backward, in CPU milliseconds.
+    func run() -> Double {
+        rounds += 1
+        var times = [Double](repeating: 0, count: benches.count)
+        times.withUnsafeMutableBufferPointer { times in
+            parallelFor(benches.count) { copy in
+                let time = benches[copy].run(round: rounds, cold: false)
+                times[copy] = time.forward + time.backward
+            }
+        }
+        return times.reduce(0, +) / Double(times.count)
     }
 }
 

@@ -31,10 +31,10 @@ public struct SpeedReference: Codable, Sendable {
         try! TableSpec(name: "reference.\(i)", rows: table.0, dim: table.1, poolingFactor: table.2, distribution: table.3)
     }
 
-    /// The reference workload, ready to be timed.
-    static func bench() -> ShardBench {
+    /// The reference workload over `batches` batches, ready to be timed.
+    static func bench(batches: Int = 1) -> ShardBench {
         ShardBench(tables.indices.map { EmbeddingShardSpec(table: $0, columns: 0..<tables[$0].dim) }, tables: tables,
-                   batchSize: batchSize, seed: 0)!
+                   batchSize: batchSize, seed: 0, batches: batches)!
     }
 
     /// Times the reference for `rounds` rounds and keeps the median. Each round also runs a
