@@ -181,8 +181,9 @@ struct PlanCommand: ParsableCommand {
             let oracleRanks: [RankCost]?
             /// The NeuroShard cost model's prediction (the analytic estimate without one).
             let predicted: PlanCost?
-            /// With --train: what training the plan measured.
+            /// With --train: what training the plan measured (the median of `trainings`), and each training.
             let trained: PlanTrainer.Measurement?
+            let trainings: [PlanTrainer.Measurement]?
             let plan: ShardingPlan?
         }
 
@@ -240,7 +241,8 @@ struct PlanCommand: ParsableCommand {
                     results.append(Result(task: t, algorithm: name, feasible: measured != nil, failure: plans[i].failure,
                                           searchSeconds: plans[i].seconds, measuredMilliseconds: measured.map(median), measurements: measured,
                                           oracleRanks: rankMedians[i],
-                                          predicted: try plans[i].plan.map { try predictor.cost(of: $0, tables: task.tables) }, trained: trained[i], plan: plans[i].plan))
+                                          predicted: try plans[i].plan.map { try predictor.cost(of: $0, tables: task.tables) }, trained: trained[i],
+                                          trainings: trainings[i].isEmpty ? nil : trainings[i], plan: plans[i].plan))
                 }
                 print("task \(t + 1)/\(tasks.count): " + names.map { name in
                     guard let result = results.last(where: { $0.task == t && $0.algorithm == name }), let cost = result.measuredMilliseconds else {
