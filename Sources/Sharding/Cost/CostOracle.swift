@@ -112,10 +112,12 @@ public struct CostOracle: PlanCostModel {
 }
 
 /// The concurrent oracle's yardstick: the speed reference's workload, one copy per core run at
-/// once and warm as the oracle runs shards, and its median over the first rounds. A shared
-/// machine's slow spells stretch a whole round alike; scaling each round by `typical` over
-/// the yardstick's time in that round leaves the shards' times at the speed of the oracle's
-/// start, so plans measured minutes apart compare.
+/// once from flushed caches, and its median over the first rounds. A shared machine's slow
+/// spells stretch a whole round alike; scaling each round by `typical` over the yardstick's
+/// time in that round leaves the shards' times at the speed of the oracle's start, so plans
+/// measured minutes apart compare. (Run warm, it scaled the oracle's times 41% below training
+/// on this machine, likely as its small tables stayed cached while it ran alone and were
+/// evicted by the shards in rounds; run cold, 27% below.)
 final class ConcurrentYardstick {
     private let benches: [ShardBench]
     private var rounds = 0
@@ -127,9 +129,11 @@ final class ConcurrentYardstick {
         typical = median((0..<rounds).map { _ in run() })
     }
 
-    /// Every copy at once: the mean over copies of one forward and backward, in CPU milliseconds.
+    /// Every copy at once from flushed caches: the mean over copies of one forward and
+    /// backward, in CPU milliseconds.
     func run() -> Double {
         rounds += 1
+        CacheFlush.shared.flush()
         var times = [Double](repeating: 0, count: benches.count)
         times.withUnsafeMutableBufferPointer { times in
             parallelFor(benches.count) { copy in
