@@ -32,11 +32,6 @@ public struct PlanTrainer {
         }
     }
 
-    public var steps: Int
-    /// Steps per measured window (`steps` is rounded up to a whole number of windows).
-    public var window: Int
-    /// The `mpitrain` to launch.
-    public var executable: String
     /// How a training job is started.
     public enum Launcher: Sendable {
         /// `launch run -n {ranks} --` of the clone at this path, running `MPITRAIN_BIN`.
@@ -45,6 +40,11 @@ public struct PlanTrainer {
         case words([String])
     }
 
+    public var steps: Int
+    /// Steps per measured window (`steps` is rounded up to a whole number of windows).
+    public var window: Int
+    /// The `mpitrain` to launch.
+    public var executable: String
     public var launcher: Launcher
     public var seed: UInt64
 
