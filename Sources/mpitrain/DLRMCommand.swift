@@ -45,6 +45,9 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Search the plan on the coordinator with this planner: \(PlannerCatalog.names.joined(separator: ", ")).")
     var planAlgo: String?
 
+    @Option(help: "With --plan-algo: refine the searched plan on the coordinator with up to N cost-oracle measurements (concurrent conditions), each move kept only when the oracle confirms it (0: off).")
+    var planRefine = 0
+
     @Option(help: "Embedding memory per rank the plan must fit, e.g. 2GiB (default: no limit).")
     var memory: String?
 
@@ -123,6 +126,8 @@ struct DLRMCommand: ParsableCommand {
         }
         if data == .criteo && dataPath == nil { throw ValidationError("--data criteo needs --data-path") }
         if plan != nil && planAlgo != nil { throw ValidationError("--plan and --plan-algo exclude each other") }
+        guard planRefine >= 0 else { throw ValidationError("--plan-refine must be at least 0") }
+        if planRefine > 0 && planAlgo == nil { throw ValidationError("--plan-refine needs --plan-algo") }
         if (resume || checkpointEvery > 0) && checkpointDir == nil { throw ValidationError("--resume and --checkpoint-every need --checkpoint-dir") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be at least 0") }
         guard sketchEvery >= 0, topK >= 0 else { throw ValidationError("--sketch-every and --top-k must be at least 0") }
@@ -145,7 +150,7 @@ struct DLRMCommand: ParsableCommand {
         let task = PlanningTask(tables: specs, ranks: world.size,
                                 memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },
                                 batchSize: batchSize, optimizer: model.embeddingOptimizer, dataParallelBytes: try shardingTypes.dataParallelBytes())
-        var searchSeconds = 0.0
+        var searchSeconds = 0.0, refinement: String?
         let placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
             if let plan { return try ShardingPlan.read(plan) }
             guard let planAlgo else { return ShardingPlan.roundRobin(specs, ranks: world.size) }
@@ -153,7 +158,16 @@ struct DLRMCommand: ParsableCommand {
                                                      models: planModels.learned)
             let start = ContinuousClock.now
             defer { searchSeconds = (ContinuousClock.now - start).seconds }
-            return try planner.plan(task)
+            let plan = try planner.plan(task)
+            guard planRefine > 0 else { return plan }
+            let communication = try planModels.communication()
+            let oracle = CostOracle(batchSize: batchSize, communication: communication, seed: seed, conditions: .concurrent)
+            let predictor = try PlanReport.predictor(planModels, batch: batchSize, communication: communication, planner: planAlgo,
+                                                     optimizer: model.embeddingOptimizer).model
+            let outcome = try PlanRefinement(task: task, predictor: predictor, budget: planRefine) { try oracle.cost(of: $0, tables: specs) }
+                .refine(plan)
+            refinement = PlanReport.refinement(outcome)
+            return outcome.plan
         }
         let root = world.isRoot
         // The coordinator's prediction of each rank's embedding and communication time, and its source.
@@ -174,6 +188,7 @@ struct DLRMCommand: ParsableCommand {
             print("data: \(source.description)")
             print("plan: \(plan ?? placement.algorithm)" + (planAlgo == nil ? "" : String(format: ", searched in %.3f s", searchSeconds))
                   + ", " + placement.summary(tables: specs))
+            if let refinement { print(refinement) }
             if planAlgo != nil, let predicted, let prediction {
                 print(PlanReport.table(placement, task: task, predicted: predicted, predictedBy: prediction.source, measured: nil))
                 print(PlanReport.tables(placement, task: task, predictor: prediction.model))

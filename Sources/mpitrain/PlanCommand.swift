@@ -9,7 +9,7 @@ struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Place embedding tables on ranks and print the plan's per-rank memory and predicted cost (no MPI job).",
-        subcommands: [DryRun.self, Eval.self],
+        subcommands: [DryRun.self, Eval.self, Headroom.self],
         defaultSubcommand: DryRun.self)
 
     /// The cost model and all-to-all calibration the planners and reports use.
@@ -93,6 +93,12 @@ struct PlanCommand: ParsableCommand {
         @Flag(help: "Also measure the plan with the cost oracle and show it beside the prediction.")
         var measure = false
 
+        @Option(help: "Refine the plan with up to N cost-oracle measurements: moves off the slowest rank, each kept only when the oracle confirms it (0: off).")
+        var refine = 0
+
+        @Option(help: "With --refine: stop refining after this many seconds.")
+        var refineSeconds: Double?
+
         @Option(help: "Write the plan (JSON) here.")
         var out: String?
 
@@ -110,6 +116,8 @@ struct PlanCommand: ParsableCommand {
             guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
             guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
             if export != .native && out == nil { throw ValidationError("--export \(export.rawValue) needs --out") }
+            guard refine >= 0 else { throw ValidationError("--refine must be at least 0") }
+            if let refineSeconds, !(refineSeconds > 0) { throw ValidationError("--refine-seconds must be positive") }
         }
 
         func run() throws {
@@ -118,14 +126,23 @@ struct PlanCommand: ParsableCommand {
             let communication = try models.communication()
             let planner = try PlannerCatalog.planner(named: algo, seed: seed, communication: communication, models: models.learned)
             let start = ContinuousClock.now
-            let plan = try planner.plan(task)
+            var plan = try planner.plan(task)
             let searchSeconds = (ContinuousClock.now - start).seconds
             try plan.validate(tables: task.tables, memoryPerRank: task.memoryPerRank, optimizer: optimizer)
             let (predictor, source) = try PlanReport.predictor(models, batch: batch, communication: communication, planner: algo,
                                                                optimizer: optimizer)
-            let measured = measure ? try oracle.oracle(batchSize: batch, communication: communication, seed: seed).cost(of: plan, tables: task.tables) : nil
+            let oracle = measure || refine > 0 ? try self.oracle.oracle(batchSize: batch, communication: communication, seed: seed) : nil
             print("plan: \(algo), \(task.tables.count) tables on \(ranks) ranks, \(ByteCount(task.memoryPerRank)) per rank, batch \(batch); "
                   + String(format: "searched in %.3f s", searchSeconds))
+            var measured = measure ? try oracle?.cost(of: plan, tables: task.tables) : nil
+            if let oracle, refine > 0 {
+                let outcome = try PlanRefinement(task: task, predictor: predictor, budget: refine, timeLimit: refineSeconds.map { .seconds($0) }) {
+                    try oracle.cost(of: $0, tables: task.tables)
+                }.refine(plan)
+                print(PlanReport.refinement(outcome))
+                plan = outcome.plan
+                measured = outcome.cost
+            }
             print(PlanReport.table(plan, task: task, predicted: try predictor.cost(of: plan, tables: task.tables), predictedBy: source,
                                    measured: measured))
             print(PlanReport.tables(plan, task: task, predictor: predictor))
@@ -161,6 +178,9 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Also train every plan: STEPS warm-up and STEPS measured steps (in windows of 10; figures are medians over windows) of `dlrm --tables` on the task's ranks, each its own MPI job (0: off).")
         var train = 0
 
+        @Option(help: "Also refine the learned planners' plans with up to N cost-oracle measurements each, and evaluate them beside the raw ones as <name>+refined (0: off).")
+        var refine = 0
+
         @Option(help: "With --train: the launcher's words before the mpitrain executable, {ranks} for the rank count (default: `launch run -n {ranks} --` of the clone this mpitrain was built in, else `mpirun -n {ranks}`).")
         var launcher: String?
 
@@ -168,97 +188,37 @@ struct PlanCommand: ParsableCommand {
         @OptionGroup var oracle: OracleOptions
         @OptionGroup var types: ShardingTypeOptions
 
-        struct Result: Codable {
-            let task: Int
-            let algorithm: String
-            let feasible: Bool
-            let failure: String?
-            let searchSeconds: Double
-            /// The median of `measurements`.
-            let measuredMilliseconds: Double?
-            let measurements: [Double]?
-            /// Each rank's median part by part over the oracle's measurements.
-            let oracleRanks: [RankCost]?
-            /// The NeuroShard cost model's prediction (the analytic estimate without one).
-            let predicted: PlanCost?
-            /// With --train: what training the plan measured (the median of `trainings`), and each training.
-            let trained: PlanTrainer.Measurement?
-            let trainings: [PlanTrainer.Measurement]?
-            let plan: ShardingPlan?
-        }
-
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
             guard train >= 0 else { throw ValidationError("--train must be at least 0") }
+            guard refine >= 0 else { throw ValidationError("--refine must be at least 0") }
         }
 
         func run() throws {
-            let dataParallelBytes = try types.dataParallelBytes()
-            let tasks = try TaskFile.read(self.tasks).map { task in
-                var task = task
-                if let dataParallelBytes { task.dataParallelBytes = dataParallelBytes }
-                return task
-            }
-            let names = algos.split(separator: ",").map(String.init)
+            let tasks = try TaskFile.read(self.tasks, dataParallelBytes: try types.dataParallelBytes())
+            let planners = algos.split(separator: ",").map(String.init)
             let communication = try models.communication()
-            let planners = try names.map { name throws(PlanError) in
-                try PlannerCatalog.planner(named: name, seed: seed, communication: communication, models: models.learned)
-            }
-            var results: [Result] = []
+            let learned = Set(planners).subtracting(PlannerCatalog.heuristics)
+            let evaluation = try PlanReport.evaluation(planners, models: models, oracle: oracle, communication: communication, seed: seed,
+                                                       repeats: repeats, trainer: trainer, refining: refine > 0 ? (learned, refine) : nil)
+            let names = evaluation.names
+            var results: [PlanEvaluation.Result] = []
             for (t, task) in tasks.enumerated() {
-                let predictor = try PlanReport.predictor(models, batch: task.batchSize, communication: communication, optimizer: task.optimizer).model
-                let oracle = try self.oracle.oracle(batchSize: task.batchSize, communication: communication, seed: seed)
-                var plans: [(plan: ShardingPlan?, seconds: Double, failure: String?)] = []
-                for planner in planners {
-                    let start = ContinuousClock.now
-                    do {
-                        let plan = try planner.plan(task)
-                        let seconds = (ContinuousClock.now - start).seconds
-                        try plan.validate(tables: task.tables, memoryPerRank: task.memoryPerRank, optimizer: task.optimizer)
-                        plans.append((plan, seconds, nil))
-                    } catch {
-                        plans.append((nil, (ContinuousClock.now - start).seconds, error.description))
-                    }
-                }
-                // Each pass starts one planner later, so no planner is always measured first.
-                var measurements = [[Double]](repeating: [], count: plans.count)
-                var oracleRanks = [[[RankCost]]](repeating: [], count: plans.count)
-                var trainings = [[PlanTrainer.Measurement]](repeating: [], count: plans.count)
-                for pass in 0..<repeats {
-                    for k in plans.indices {
-                        let i = (k + pass) % plans.count
-                        guard let plan = plans[i].plan else { continue }
-                        let cost = try oracle.cost(of: plan, tables: task.tables)
-                        measurements[i].append(cost.total)
-                        oracleRanks[i].append(cost.ranks)
-                        if let trainer { trainings[i].append(try trainer.train(plan, task: task)) }
-                    }
-                }
-                let trained = trainings.map { $0.isEmpty ? nil : PlanTrainer.Measurement.median($0) }
-                let rankMedians = oracleRanks.map { all in all.isEmpty ? nil : all[0].indices.map { r in RankCost.median(all.map { $0[r] }) } }
-                for (i, name) in names.enumerated() {
-                    let measured = plans[i].plan == nil ? nil : measurements[i]
-                    results.append(Result(task: t, algorithm: name, feasible: measured != nil, failure: plans[i].failure,
-                                          searchSeconds: plans[i].seconds, measuredMilliseconds: measured.map(median), measurements: measured,
-                                          oracleRanks: rankMedians[i],
-                                          predicted: try plans[i].plan.map { try predictor.cost(of: $0, tables: task.tables) }, trained: trained[i],
-                                          trainings: trainings[i].isEmpty ? nil : trainings[i], plan: plans[i].plan))
-                }
-                print("task \(t + 1)/\(tasks.count): " + names.map { name in
-                    guard let result = results.last(where: { $0.task == t && $0.algorithm == name }), let cost = result.measuredMilliseconds else {
-                        return "\(name) infeasible"
-                    }
-                    return String(format: "%@ %.2f", name, cost) + (result.trained.map { String(format: " (trained %.2f)", $0.stepMilliseconds) } ?? "")
+                let mine = try evaluation.evaluate(task, index: t)
+                results += mine
+                print("task \(t + 1)/\(tasks.count): " + mine.map { result in
+                    guard let cost = result.measuredMilliseconds else { return "\(result.algorithm) infeasible" }
+                    return String(format: "%@ %.2f", result.algorithm, cost)
+                        + (result.trained.map { String(format: " (trained %.2f)", $0.stepMilliseconds) } ?? "")
                 }.joined(separator: ", "))
                 fflush(nil)
                 // Written after every task, so a long evaluation stopped early keeps what it measured.
                 if let json { try JSONFile.write(results, to: json) }
             }
-            print(PlanReport.comparison(results.map { ($0.task, $0.algorithm, $0.measuredMilliseconds, $0.searchSeconds) },
-                                        algorithms: names, tasks: tasks.count))
+            print(PlanReport.comparison(PlannerComparison(results, algorithms: names, tasks: tasks.count)))
             if trainer != nil {
                 print(PlanReport.trainingComposition(results, algorithms: names))
-                print(PlanReport.trainingAgreement(results, tasks: tasks))
+                print(PlanReport.trainingAgreement(TrainingAgreement(results, tasks: tasks)))
             }
         }
 
@@ -270,6 +230,60 @@ struct PlanCommand: ParsableCommand {
                                seed: seed)
         }
     }
+
+    struct Headroom: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per task, refine the cheapest planner's plan by measurement until no move helps, and show how far every planner is from the plan found (slow).")
+
+        @Option(help: "Tasks (from `tables tasks`).")
+        var tasks: String
+
+        @Option(help: "Planners, comma-separated (default: all).")
+        var algos: String = PlannerCatalog.names.joined(separator: ",")
+
+        @Option(help: "Seed of random choices and of the oracle's batches.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Times every plan, and the plan found, is measured in the final passes; each cost is its median.")
+        var repeats = 3
+
+        @Option(help: "Oracle measurements the search may make per task.")
+        var budget = 300
+
+        @Option(help: "Also write every task's plans' costs, the plan found and its moves as JSON here (rewritten after each task).")
+        var json: String?
+
+        @OptionGroup var models: ModelOptions
+        @OptionGroup var oracle: OracleOptions
+        @OptionGroup var types: ShardingTypeOptions
+
+        func validate() throws {
+            guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+            guard budget >= 1 else { throw ValidationError("--budget must be at least 1") }
+        }
+
+        func run() throws {
+            let tasks = try TaskFile.read(self.tasks, dataParallelBytes: try types.dataParallelBytes())
+            let names = algos.split(separator: ",").map(String.init)
+            let communication = try models.communication()
+            let headroom = try PlanHeadroom(evaluation: try PlanReport.evaluation(names, models: models, oracle: oracle, communication: communication,
+                                                                                 seed: seed, repeats: repeats),
+                                            budget: budget)
+            var results: [PlanHeadroom.Task] = []
+            for (t, task) in tasks.enumerated() {
+                let result = try headroom.run(task, index: t)
+                results.append(result)
+                let found = result.costs[PlanHeadroom.found]! ?? 0
+                print(String(format: "task %d/%d: found %.2f ms from %@'s plan in %d moves (%d measurements, %.0f s; %@); ", t + 1, tasks.count,
+                             found, result.start, result.steps.count, result.measurements, result.seconds, result.stopped)
+                      + names.map { name in (result.costs[name] ?? nil).map { String(format: "%@ %+.1f%%", name, 100 * ($0 / found - 1)) } ?? "\(name) infeasible" }
+                        .joined(separator: ", "))
+                fflush(nil)
+                if let json { try JSONFile.write(results, to: json) }
+            }
+            print(PlanReport.headroom(HeadroomSummary(results, algorithms: names)))
+        }
+    }
 }
 
 extension EmbeddingOptimizer: ExpressibleByArgument {}
@@ -277,6 +291,42 @@ extension CostOracle.Conditions: ExpressibleByArgument {}
 
 /// The text of plan reports.
 enum PlanReport {
+    /// The evaluation of `names` that `plan eval` and `plan headroom` run: a fresh oracle per
+    /// task, predictions by the NeuroShard model.
+    static func evaluation(_ names: [String], models: PlanCommand.ModelOptions, oracle: PlanCommand.OracleOptions,
+                           communication: CommunicationCostModel, seed: UInt64, repeats: Int, trainer: PlanTrainer? = nil,
+                           refining: (planners: Set<String>, budget: Int)? = nil) throws -> PlanEvaluation {
+        PlanEvaluation(
+            planners: try names.map { name throws(PlanError) in
+                try PlannerCatalog.planner(named: name, seed: seed, communication: communication, models: models.learned)
+            },
+            repeats: repeats, trainer: trainer, refining: refining,
+            oracle: { task in try oracle.oracle(batchSize: task.batchSize, communication: communication, seed: seed) },
+            predictor: { task in try predictor(models, batch: task.batchSize, communication: communication, optimizer: task.optimizer).model })
+    }
+
+    /// What refinement did: the measured step before and after, and every kept move.
+    static func refinement(_ outcome: PlanRefinement.Outcome) -> String {
+        var lines = [String(format: "refined: %d moves kept in %d oracle measurements, %.1f s (%@); measured step %.2f -> %.2f ms (%+.1f%%)",
+                            outcome.steps.count, outcome.measurements, outcome.seconds, outcome.stopped, outcome.start.total, outcome.cost.total,
+                            100 * (outcome.cost.total / outcome.start.total - 1))]
+        lines += outcome.steps.map { String(format: "  %@: %.2f -> %.2f ms", $0.move, $0.before, $0.after) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Per planner over the headroom tasks (see `HeadroomSummary`).
+    static func headroom(_ summary: HeadroomSummary) -> String {
+        var lines = ["", String(format: "%d tasks placed by every planner; the plans found average %.2f ms", summary.tasks, summary.found)
+                     + (summary.headroom.map { String(format: ", %.1f%% below the best heuristic (%@)", 100 * $0, summary.bestHeuristic ?? "-") } ?? ""),
+                     [pad("planner", 18), pad("mean", 8), pad("over found", 10), pad("captured", 9)].joined(separator: " ")]
+        for planner in summary.planners {
+            lines.append([pad(planner.name, 18), pad(fixed(planner.mean), 8), pad(String(format: "%+.1f%%", 100 * planner.overFound), 10),
+                          pad(planner.captured.map { String(format: "%.0f%%", 100 * $0) } ?? "-", 9)].joined(separator: " "))
+        }
+        lines.append("captured: the share of the found plans' gain over the best heuristic that the planner's plans reach")
+        return lines.joined(separator: "\n")
+    }
+
     /// The model that predicts costs in reports (see `LearnedModels.predictor`); the analytic
     /// estimate stands in only when the shipped NeuroShard model is missing.
     static func predictor(_ models: PlanCommand.ModelOptions, batch: Int, communication: CommunicationCostModel,
@@ -380,7 +430,7 @@ enum PlanReport {
     /// by embedding CPU time, in wall time (embedding, dense layers, communication including
     /// the wait in collectives), and `other` is the rest of the step (packing, scattering,
     /// the loss); the embedding CPU time stands beside them.
-    static func trainingComposition(_ results: [PlanCommand.Eval.Result], algorithms: [String]) -> String {
+    static func trainingComposition(_ results: [PlanEvaluation.Result], algorithms: [String]) -> String {
         var lines = ["", "trained, ms per step (means over the tasks each planner placed): the step is the median window's wall time = "
                      + "embedding + dense + communication + other, the slowest rank's (by embedding CPU time) wall-time phases",
                      [pad("planner", 18), pad("oracle", 7), pad("model", 7), pad("step", 7), pad("emb", 7), pad("emb cpu", 7), pad("dense", 7),
@@ -388,8 +438,8 @@ enum PlanReport {
         for name in algorithms {
             let mine = results.filter { $0.algorithm == name && $0.trained != nil }
             guard !mine.isEmpty else { continue }
-            func mean(_ value: (PlanCommand.Eval.Result) -> Double) -> Double { mine.reduce(0) { $0 + value($1) } / Double(mine.count) }
-            func slowest(_ r: PlanCommand.Eval.Result) -> RankPhases { r.trained!.ranks.max { $0.embeddingCPUMilliseconds < $1.embeddingCPUMilliseconds }! }
+            func mean(_ value: (PlanEvaluation.Result) -> Double) -> Double { mine.reduce(0) { $0 + value($1) } / Double(mine.count) }
+            func slowest(_ r: PlanEvaluation.Result) -> RankPhases { r.trained!.ranks.max { $0.embeddingCPUMilliseconds < $1.embeddingCPUMilliseconds }! }
             let columns = [mean { $0.measuredMilliseconds ?? 0 }, mean { $0.predicted?.total ?? 0 }, mean { $0.trained!.stepMilliseconds },
                            mean { slowest($0).embeddingMilliseconds }, mean { slowest($0).embeddingCPUMilliseconds }, mean { slowest($0).denseMilliseconds },
                            mean { slowest($0).communicationMilliseconds },
@@ -399,104 +449,40 @@ enum PlanReport {
         return lines.joined(separator: "\n")
     }
 
-    /// How training agrees with the oracle, per task and in median: the Spearman correlation
-    /// of the two orderings of the task's plans by embedding compute (the slowest rank's
-    /// trained CPU time against the oracle's slowest compute) and, where the ranks fit the
-    /// cores, by step (trained wall step time against the oracle's total); and per sharding
-    /// type the median error of the oracle's per-rank embedding time against the trained CPU
-    /// time of the ranks holding a shard of that type.
-    static func trainingAgreement(_ results: [PlanCommand.Eval.Result], tasks: [PlanningTask]) -> String {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+    /// How training agrees with the oracle (see `TrainingAgreement`): per task and in median,
+    /// then the oracle's error per sharding type, in absolute value and signed.
+    static func trainingAgreement(_ agreement: TrainingAgreement) -> String {
         var lines = ["", "training against the oracle: Spearman of the plans' orderings by embedding compute (slowest rank, trained CPU time) "
-                     + "and, where ranks <= \(cores) cores, by step (trained wall time)"]
-        var byEmbedding: [Double] = [], byStep: [Double] = []
-        for (t, task) in tasks.enumerated() {
-            let mine = results.filter { $0.task == t && $0.trained != nil && $0.oracleRanks != nil }
-            guard mine.count >= 2 else { continue }
-            let embedding = spearman(mine.map { $0.oracleRanks!.map { $0.forward + $0.backward }.max()! }, mine.map { $0.trained!.embeddingMilliseconds })
-            byEmbedding.append(embedding)
-            var line = String(format: "  task %d (%d ranks, %d plans): embedding %.2f", t + 1, task.ranks, mine.count, embedding)
-            if task.ranks <= cores {
-                let step = spearman(mine.map { $0.measuredMilliseconds! }, mine.map { $0.trained!.stepMilliseconds })
-                byStep.append(step)
-                line += String(format: ", step %.2f", step)
-            }
-            lines.append(line)
+                     + "and, where ranks <= \(ProcessInfo.processInfo.activeProcessorCount) cores, by step (trained wall time)"]
+        for task in agreement.tasks {
+            lines.append(String(format: "  task %d (%d ranks, %d plans): embedding %.2f", task.index + 1, task.ranks, task.plans, task.byEmbedding)
+                         + (task.byStep.map { String(format: ", step %.2f", $0) } ?? ""))
         }
-        func summary(_ values: [Double], _ name: String) -> String? {
-            values.isEmpty ? nil : String(format: "median Spearman by %@ %.2f over %d tasks", name, median(values), values.count)
-        }
-        let medians = [summary(byEmbedding, "embedding"), summary(byStep, "step")].compactMap { $0 }
+        let stepTasks = agreement.tasks.filter { $0.byStep != nil }.count
+        let medians = [agreement.medianByEmbedding.map { String(format: "median Spearman by embedding %.2f over %d tasks", $0, agreement.tasks.count) },
+                       agreement.medianByStep.map { String(format: "median Spearman by step %.2f over %d tasks", $0, stepTasks) }].compactMap { $0 }
         lines.append(medians.isEmpty ? "  no task had two trained plans" : "  " + medians.joined(separator: "; "))
-        var errors: [ShardingPlan.ShardingType: [Double]] = [:]
-        for r in results {
-            guard let trained = r.trained, let oracleRanks = r.oracleRanks, let plan = r.plan else { continue }
-            for rank in 0..<min(trained.ranks.count, oracleRanks.count) {
-                let measured = trained.ranks[rank].embeddingCPUMilliseconds, predicted = oracleRanks[rank].forward + oracleRanks[rank].backward
-                guard measured > 0 else { continue }
-                for type in Set(plan.placements.filter { $0.dataParallel || $0.shards.contains { $0.rank == rank } }.map(\.type)) {
-                    errors[type, default: []].append((predicted - measured) / measured)
-                }
-            }
-        }
         for type in ShardingPlan.ShardingType.allCases {
-            guard let values = errors[type]?.map(abs).sorted(), !values.isEmpty else { continue }
-            lines.append(String(format: "  %@: oracle embedding time off the trained CPU time by %.1f%% (median over %d ranks)",
-                                type.rawValue, 100 * values[values.count / 2], values.count))
+            guard let errors = agreement.errors[type], !errors.isEmpty else { continue }
+            lines.append(String(format: "  %@: oracle embedding time off the trained CPU time by %.1f%% (median over %d ranks; signed median %+.1f%%)",
+                                type.rawValue, 100 * median(errors.map(abs)), errors.count, 100 * median(errors)))
         }
         return lines.joined(separator: "\n")
     }
 
-    /// Spearman's rank correlation of two equally long lists (average ranks for ties).
-    static func spearman(_ a: [Double], _ b: [Double]) -> Double {
-        func ranks(_ values: [Double]) -> [Double] {
-            let order = values.indices.sorted { values[$0] < values[$1] }
-            var result = [Double](repeating: 0, count: values.count), i = 0
-            while i < order.count {
-                var j = i
-                while j + 1 < order.count && values[order[j + 1]] == values[order[i]] { j += 1 }
-                for k in i...j { result[order[k]] = Double(i + j) / 2 }
-                i = j + 1
-            }
-            return result
-        }
-        let (x, y) = (ranks(a), ranks(b))
-        let n = Double(x.count), mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
-        let cov = zip(x, y).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
-        let vx = x.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }, vy = y.reduce(0) { $0 + ($1 - my) * ($1 - my) }
-        return vx > 0 && vy > 0 ? cov / (vx * vy).squareRoot() : 0
-    }
-
-    /// Per planner: mean measured cost over every task some planner placed, an infeasible plan
-    /// charged as the task's slowest feasible one (failing is never cheaper than the worst plan
-    /// found, and no task drops out of one planner's mean), and the mean over the tasks every
-    /// planner placed; each with its gain over the best heuristic by the same mean;
-    /// feasibility and mean search time.
-    static func comparison(_ results: [(task: Int, algorithm: String, cost: Double?, seconds: Double)], algorithms: [String], tasks: Int) -> String {
-        let worst = (0..<tasks).map { t in results.filter { $0.task == t }.compactMap(\.cost).max() }
-        let placed = (0..<tasks).filter { worst[$0] != nil }
-        let placedByAll = placed.filter { t in algorithms.allSatisfy { a in results.contains { $0.task == t && $0.algorithm == a && $0.cost != nil } } }
-        func cost(_ a: String, _ t: Int) -> Double? { results.first { $0.task == t && $0.algorithm == a }?.cost }
-        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
-        let charged = Dictionary(uniqueKeysWithValues: algorithms.map { a in (a, mean(placed.map { cost(a, $0) ?? worst[$0]! })) })
-        let common = Dictionary(uniqueKeysWithValues: algorithms.map { a in (a, mean(placedByAll.compactMap { cost(a, $0) })) })
-        /// The best heuristic by `means`, and each planner's gain over it.
-        func versus(_ means: [String: Double?]) -> (best: String?, gain: (String) -> String) {
-            let best = algorithms.filter { PlannerCatalog.heuristics.contains($0) }.compactMap { a in means[a]!.map { (a, $0) } }.min { $0.1 < $1.1 }
-            return (best?.0, { a in means[a]!.flatMap { c in best.map { String(format: "%+.1f%%", 100 * (1 - c / $0.1)) } } ?? "-" })
-        }
-        let (bestCharged, gainCharged) = versus(charged), (bestCommon, gainCommon) = versus(common)
-        var lines = ["", "\(tasks) tasks, \(placed.count) placed by some planner, \(placedByAll.count) by every one; costs are the oracle's, "
-                     + "ms per step; \"mean\" charges an infeasible plan as the task's slowest feasible one; "
-                     + "best heuristic: \(bestCharged ?? "-") by mean, \(bestCommon ?? "-") where all placed",
+    /// The planners side by side (see `PlannerComparison`).
+    static func comparison(_ comparison: PlannerComparison) -> String {
+        func gain(_ value: Double?) -> String { value.map { String(format: "%+.1f%%", 100 * $0) } ?? "-" }
+        var lines = ["", "\(comparison.tasks) tasks, \(comparison.placed) placed by some planner, \(comparison.placedByAll) by every one; "
+                     + "costs are the oracle's, ms per step; \"mean\" charges an infeasible plan as the task's slowest feasible one; "
+                     + "best heuristic: \(comparison.bestCharged ?? "-") by mean, \(comparison.bestCommon ?? "-") where all placed",
                      [pad("planner", 18), pad("mean", 8), pad("vs best", 8), pad("all placed", 10), pad("vs best", 8), pad("feasible", 9),
                       pad("search s", 9)].joined(separator: " ")]
-        for a in algorithms {
-            let mine = results.filter { $0.algorithm == a }
-            let feasible = mine.filter { $0.cost != nil }.count
-            lines.append([pad(a, 18), pad(charged[a]!.map { fixed($0) } ?? "-", 8), pad(gainCharged(a), 8),
-                          pad(common[a]!.map { fixed($0) } ?? "-", 10), pad(gainCommon(a), 8), pad("\(feasible)/\(mine.count)", 9),
-                          pad(String(format: "%.3f", mine.map(\.seconds).reduce(0, +) / Double(max(mine.count, 1))), 9)].joined(separator: " "))
+        for planner in comparison.planners {
+            lines.append([pad(planner.name, 18), pad(planner.charged.map { fixed($0) } ?? "-", 8), pad(gain(planner.chargedGain), 8),
+                          pad(planner.common.map { fixed($0) } ?? "-", 10), pad(gain(planner.commonGain), 8),
+                          pad("\(planner.feasible)/\(planner.evaluated)", 9), pad(String(format: "%.3f", planner.meanSearchSeconds), 9)]
+                .joined(separator: " "))
         }
         return lines.joined(separator: "\n")
     }

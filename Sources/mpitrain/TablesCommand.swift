@@ -77,6 +77,15 @@ struct TablesCommand: ParsableCommand {
 
 /// Task files: a JSON list of planning tasks.
 enum TaskFile {
+    /// The tasks of `path`, with `dataParallelBytes` (when given) as every task's threshold.
+    static func read(_ path: String, dataParallelBytes: Int?) throws -> [PlanningTask] {
+        try read(path).map { task in
+            var task = task
+            if let dataParallelBytes { task.dataParallelBytes = dataParallelBytes }
+            return task
+        }
+    }
+
     static func read(_ path: String) throws -> [PlanningTask] {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw PlanError("\(path): cannot read (\(error.localizedDescription))") }

@@ -102,6 +102,16 @@ import Testing
         }
     }
 
+    /// `--plan-refine` refines the coordinator's plan by measurement before every rank trains on it.
+    @Test func theCoordinatorRefinesItsPlanByMeasurement() throws {
+        let run = try MPIRun.mpitrain(["dlrm", "--steps", "2", "--batch-size", "64", "--eval-samples", "64", "--plan-algo", "round-robin",
+                                       "--plan-refine", "6"], ranks: 2)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.lines(startingWith: "refined: ").first?.contains(" oracle measurements") == true, "\(run.stdout)")
+        let alone = try MPIRun.mpitrain(["dlrm", "--steps", "2", "--plan-refine", "6"])
+        #expect(alone.status != 0 && alone.stderr.contains("--plan-refine needs --plan-algo"), "\(alone.stderr)")
+    }
+
     @Test func traceShowsEveryRanksPhases() throws {
         try withTemporaryDirectory("dlrm-trace") { directory in
             let trace = directory.appendingPathComponent("trace.json").path

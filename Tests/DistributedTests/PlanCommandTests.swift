@@ -84,6 +84,37 @@ import Testing
         }
     }
 
+    /// `plan --refine`, `plan eval --refine` and `plan headroom`: measured moves, kept only when the oracle confirms them.
+    @Test func refinementAndHeadroomSearchByMeasurement() throws {
+        try withTemporaryDirectory("plan-refine") { directory in
+            func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+            let tasks = try Self.smallTasks(1, in: directory)
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "12", "--seed", "5", "--out", path("twelve.json")]).status == 0)
+            let refined = try MPIRun.mpitrain(["plan", "--tables", path("twelve.json"), "--ranks", "2", "--memory", "4GiB", "--batch", "128",
+                                               "--algo", "round-robin", "--refine", "8", "--oracle-conditions", "concurrent", "--out", path("plan.json")])
+            #expect(refined.status == 0, "\(refined.stderr)")
+            #expect(refined.lines(startingWith: "refined: ").first?.contains(" oracle measurements") == true, "\(refined.stdout)")
+            try ShardingPlan.read(path("plan.json")).validate(tables: try TableSpecFile.read(path("twelve.json")), ranks: 2, memoryPerRank: 4 << 30)
+            let eval = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "neuroshard,greedy-size", "--refine", "4",
+                                            "--oracle-conditions", "concurrent"])
+            #expect(eval.lines(startingWith: " neuroshard+refined ").count == 1, "\(eval.stdout)\(eval.stderr)")
+            let headroom = try MPIRun.mpitrain(["plan", "headroom", "--tasks", tasks, "--algos", "round-robin,greedy-size", "--budget", "6",
+                                                "--repeats", "2", "--oracle-conditions", "concurrent", "--json", path("headroom.json")])
+            #expect(headroom.status == 0, "\(headroom.stderr)")
+            #expect(headroom.lines(startingWith: "task 1/1: found ").count == 1, "\(headroom.stdout)")
+            #expect(headroom.lines(startingWith: "       greedy-size ").count == 1, "\(headroom.stdout)")
+            let results = try JSONDecoder().decode([PlanHeadroom.Task].self, from: Data(contentsOf: URL(fileURLWithPath: path("headroom.json"))))
+            #expect(results.count == 1 && Set(results[0].costs.keys) == ["round-robin", "greedy-size", PlanHeadroom.found])
+            #expect(results[0].measurements <= 6)
+            for (arguments, message) in [(["plan", "headroom", "--tasks", tasks, "--budget", "0"], "--budget must be at least 1"),
+                                         (["plan", "--tables", path("twelve.json"), "--ranks", "2", "--memory", "4GiB", "--refine=-1"],
+                                          "--refine must be at least 0")] {
+                let bad = try MPIRun.mpitrain(arguments)
+                #expect(bad.status != 0 && bad.stderr.contains(message), "\(bad.stderr)")
+            }
+        }
+    }
+
     @Test func costsMeasureTrainAndFeedTheDryRun() throws {
         try withTemporaryDirectory("costs-cli") { directory in
             func path(_ name: String) -> String { directory.appendingPathComponent(name).path }

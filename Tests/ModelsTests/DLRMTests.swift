@@ -159,3 +159,14 @@ func smallDLRM(interaction: Interaction = .dot, tables: Int = 3, optimizer: Embe
         #expect(schedule.rate(at: 15) == 0.25 && schedule.rate(at: 20) == 0 && schedule.rate(at: 30) == 0)
     }
 }
+
+@Suite struct RankCorrelationTests {
+    @Test func spearmanComparesOrderingsAndSharesRanksBetweenTies() {
+        #expect(spearman([1, 2, 3, 4], [10, 20, 35, 40]) == 1)
+        #expect(spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1)
+        #expect(spearman([1, 1, 1], [1, 2, 3]) == 0)
+        // Ranks [0, 1.5, 1.5, 3] against [0, 1, 2, 3]: covariance 4.5 over sqrt(4.5 * 5).
+        #expect(abs(spearman([1, 2, 2, 3], [1, 2, 3, 4]) - 4.5 / (4.5 * 5.0).squareRoot()) < 1e-12)
+        #expect(BinaryMetrics.rocAUC(scores: [0.1, 0.4, 0.4, 0.9], labels: [0, 1, 0, 1]) == 0.875)
+    }
+}

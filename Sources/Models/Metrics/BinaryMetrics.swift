@@ -32,20 +32,12 @@ public struct BinaryMetrics: Codable, Hashable, Sendable {
     /// Exact ROC AUC by sorting (the Mann-Whitney U statistic): tied scores share their mean
     /// rank, so a tie between a positive and a negative counts one half.
     public static func rocAUC(scores: [Float], labels: [Float]) -> Double? {
-        let order = scores.indices.sorted { scores[$0] < scores[$1] }
         var positives = 0.0, rankSum = 0.0
-        var start = 0
-        while start < order.count {
-            var end = start
-            while end + 1 < order.count && scores[order[end + 1]] == scores[order[start]] { end += 1 }
-            let meanRank = Double(start + end) / 2 + 1
-            for k in start...end where labels[order[k]] > 0.5 {
-                positives += 1
-                rankSum += meanRank
-            }
-            start = end + 1
+        for (rank, label) in zip(fractionalRanks(scores), labels) where label > 0.5 {
+            positives += 1
+            rankSum += rank + 1
         }
-        let negatives = Double(order.count) - positives
+        let negatives = Double(scores.count) - positives
         guard positives > 0, negatives > 0 else { return nil }
         return (rankSum - positives * (positives + 1) / 2) / (positives * negatives)
     }

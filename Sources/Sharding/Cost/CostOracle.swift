@@ -18,8 +18,9 @@ public struct CostOracle: PlanCostModel {
         /// many at a time as there are cores), caches as the rank's previous pass left them, a
         /// fresh batch of the same traffic each round, timed in per-thread CPU time
         /// (`CLOCK_THREAD_CPUTIME_ID`): what a training run on this machine measures. Each
-        /// round is scaled to this oracle's first speed, by the speed reference's workload run
-        /// the same way on every core at both ends of the round (see `ConcurrentYardstick`).
+        /// round is scaled to the machine's typical speed over the oracle's rounds, by the speed
+        /// reference's workload run on every core at both ends of the round (see
+        /// `ConcurrentYardstick`).
         case concurrent
     }
 
@@ -76,17 +77,16 @@ public struct CostOracle: PlanCostModel {
 
     /// Medians of `benches` run in rounds under `conditions`.
     private func measure(_ benches: [ShardBench?]) -> [(forward: Double, backward: Double)] {
-        var forward = [[Double]](repeating: [], count: benches.count), backward = forward
+        var rounds: [(times: [(forward: Double, backward: Double)?], speed: Double)] = []
         for round in 0..<(warmup + iterations) {
-            let (times, speed) = conditions == .isolated ? isolatedRound(benches) : concurrentRound(benches, round: round)
-            guard round >= warmup else { continue }
-            for (rank, time) in times.enumerated() {
-                guard let time else { continue }
-                forward[rank].append(time.forward * speed)
-                backward[rank].append(time.backward * speed)
-            }
+            let measured = conditions == .isolated ? isolatedRound(benches) : concurrentRound(benches, round: round)
+            if round >= warmup { rounds.append(measured) }
         }
-        return benches.indices.map { (median(forward[$0]), median(backward[$0])) }
+        let scale = yardstick?.scales(rounds.map(\.speed)) ?? rounds.map(\.speed)
+        return benches.indices.map { rank in
+            let times = rounds.indices.compactMap { round in rounds[round].times[rank].map { ($0, scale[round]) } }
+            return (median(times.map { $0.0.forward * $0.1 }), median(times.map { $0.0.backward * $0.1 }))
+        }
     }
 
     /// Each bench in turn from cold caches, with the speed reference's scale of the round.
@@ -98,8 +98,8 @@ public struct CostOracle: PlanCostModel {
         return (times, 2 * speedReference.milliseconds / (before.forward + before.backward + after.forward + after.backward))
     }
 
-    /// Every bench at once on threads of its own, in per-thread CPU time, with the
-    /// yardstick's scale of the round.
+    /// Every bench at once on threads of its own, in per-thread CPU time, with the yardstick's
+    /// time in the round (the mean of its runs at both ends; `measure` turns it into a scale).
     private func concurrentRound(_ benches: [ShardBench?], round: Int) -> (times: [(forward: Double, backward: Double)?], speed: Double) {
         let before = yardstick?.run()
         var times = [(forward: Double, backward: Double)?](repeating: nil, count: benches.count)
@@ -107,41 +107,48 @@ public struct CostOracle: PlanCostModel {
             parallelFor(benches.count) { rank in times[rank] = benches[rank]?.run(round: round, cold: false) }
         }
         guard let yardstick, let before else { return (times, 1) }
-        return (times, 2 * yardstick.typical / (before + yardstick.run()))
+        return (times, (before + yardstick.run()) / 2)
     }
 }
 
 /// The concurrent oracle's yardstick: the speed reference's workload, one copy per core run at
-/// once from flushed caches, and its median over the first rounds. A shared machine's slow
-/// spells stretch a whole round alike; scaling each round by `typical` over the yardstick's
-/// time in that round leaves the shards' times at the speed of the oracle's start, so plans
-/// measured minutes apart compare. (Run warm, it scaled the oracle's times 41% below training
-/// on this machine, likely as its small tables stayed cached while it ran alone and were
-/// evicted by the shards in rounds; run cold, 27% below.)
+/// once from flushed caches at both ends of every round. A shared machine's slow spells
+/// stretch a whole round alike; scaling each round by the yardstick's typical time over its
+/// time in that round brings the shards' times to the machine's typical speed, so plans
+/// measured minutes apart compare. Typical is the median over every round this oracle has run,
+/// so the scales of its first plan centre on 1 and the level stays that of the rounds
+/// themselves. (Anchored to runs of its own before the first round, it scaled the oracle 27%
+/// below training: the yardstick runs slower beside the shards than alone.)
 final class ConcurrentYardstick {
     private let benches: [ShardBench]
-    private var rounds = 0
-    /// Median milliseconds of a copy's forward and backward over the first rounds.
-    private(set) var typical = 0.0
+    private var runs = 0
+    /// The yardstick's time in every round so far.
+    private var history: [Double] = []
 
-    init(cores: Int = ProcessInfo.processInfo.activeProcessorCount, rounds: Int = 31) {
+    init(cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
         benches = (0..<max(1, cores)).map { _ in SpeedReference.bench(batches: 4) }
-        typical = median((0..<rounds).map { _ in run() })
     }
 
     /// Every copy at once from flushed caches: the mean over copies of one forward and
     /// backward, in CPU milliseconds.
     func run() -> Double {
-        rounds += 1
+        runs += 1
         CacheFlush.shared.flush()
         var times = [Double](repeating: 0, count: benches.count)
         times.withUnsafeMutableBufferPointer { times in
             parallelFor(benches.count) { copy in
-                let time = benches[copy].run(round: rounds, cold: false)
+                let time = benches[copy].run(round: runs, cold: false)
                 times[copy] = time.forward + time.backward
             }
         }
         return times.reduce(0, +) / Double(times.count)
+    }
+
+    /// Each round's scale: typical (over these rounds and every earlier one) over its time.
+    func scales(_ rounds: [Double]) -> [Double] {
+        history += rounds
+        let typical = median(history)
+        return rounds.map { typical / $0 }
     }
 }
 

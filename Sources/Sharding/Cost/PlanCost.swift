@@ -27,6 +27,11 @@ public struct PlanCost: Codable, Hashable, Sendable {
 
     public init(ranks: [RankCost]) { self.ranks = ranks }
 
+    /// Rank by rank and part by part, the median of measurements of one plan.
+    public static func median(_ all: [PlanCost]) -> PlanCost {
+        PlanCost(ranks: all[0].ranks.indices.map { r in RankCost.median(all.map { $0.ranks[r] }) })
+    }
+
     /// Milliseconds per step: the slowest rank.
     public var total: Double { ranks.map(\.total).max() ?? 0 }
     /// Slowest over mean rank; 1 is perfect balance.

@@ -67,7 +67,8 @@ public struct NeuroShardPlanner: Planner {
             var shards = [[ShardingPlan.Shard]](repeating: [], count: task.tables.count)
             for (piece, rank) in zip(pieces, ranks) { shards[piece.table].append(.init(columns: piece.columns, rank: rank)) }
             return ShardingPlan(ranks: task.ranks, algorithm: algorithm, placements: task.tables.indices.map { t in
-                .init(table: task.tables[t].name, shards: shards[t].sorted { $0.columns.lowerBound < $1.columns.lowerBound })
+                // Halves of a piece that the grid put on one rank are one block there.
+                ShardingPlan.Placement(table: task.tables[t].name, shards: shards[t]).fused(task.tables[t])
             })
         }
     }
