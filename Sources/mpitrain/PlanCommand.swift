@@ -250,6 +250,9 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Oracle measurements the search may make per task.")
         var budget = 300
 
+        @Option(help: "Rounds in a row (of 3 measured candidates each) without a kept move before a task's search ends.")
+        var patience = 4
+
         @Option(help: "Also write every task's plans' costs, the plan found and its moves as JSON here (rewritten after each task).")
         var json: String?
 
@@ -259,7 +262,7 @@ struct PlanCommand: ParsableCommand {
 
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-            guard budget >= 1 else { throw ValidationError("--budget must be at least 1") }
+            guard budget >= 1, patience >= 1 else { throw ValidationError("--budget and --patience must be at least 1") }
         }
 
         func run() throws {
@@ -268,7 +271,7 @@ struct PlanCommand: ParsableCommand {
             let communication = try models.communication()
             let headroom = try PlanHeadroom(evaluation: try PlanReport.evaluation(names, models: models, oracle: oracle, communication: communication,
                                                                                  seed: seed, repeats: repeats),
-                                            budget: budget)
+                                            budget: budget, patience: patience)
             var results: [PlanHeadroom.Task] = []
             for (t, task) in tasks.enumerated() {
                 let result = try headroom.run(task, index: t)

@@ -106,7 +106,7 @@ import Testing
             let results = try JSONDecoder().decode([PlanHeadroom.Task].self, from: Data(contentsOf: URL(fileURLWithPath: path("headroom.json"))))
             #expect(results.count == 1 && Set(results[0].costs.keys) == ["round-robin", "greedy-size", PlanHeadroom.found])
             #expect(results[0].measurements <= 6)
-            for (arguments, message) in [(["plan", "headroom", "--tasks", tasks, "--budget", "0"], "--budget must be at least 1"),
+            for (arguments, message) in [(["plan", "headroom", "--tasks", tasks, "--budget", "0"], "--budget and --patience must be at least 1"),
                                          (["plan", "--tables", path("twelve.json"), "--ranks", "2", "--memory", "4GiB", "--refine=-1"],
                                           "--refine must be at least 0")] {
                 let bad = try MPIRun.mpitrain(arguments)

@@ -4,8 +4,9 @@ import Sharding
 
 /// How far the planners are from the best plan a measured search finds: per task, every
 /// planner plans, the cheapest plan by the oracle is refined (`PlanRefinement`) until no move
-/// helps or `budget` measurements are spent, and then every planner's plan and the plan found
-/// are measured again side by side, in `repeats` passes, so their medians compare.
+/// helps (`patience` rounds in a row keep none) or `budget` measurements are spent, and then
+/// every planner's plan and the plan found are measured again side by side, in `repeats`
+/// passes, so their medians compare.
 public struct PlanHeadroom {
     /// One task's plans and the plan found.
     public struct Task: Codable, Sendable {
@@ -25,9 +26,13 @@ public struct PlanHeadroom {
     /// The planners, oracle and predictor (its trainer is not used).
     public var evaluation: PlanEvaluation
     public var budget: Int
+    /// Rounds in a row without a kept move before the search ends (see `PlanRefinement`).
+    public var patience: Int
 
-    public init(evaluation: PlanEvaluation, budget: Int) throws(PlanError) {
+    public init(evaluation: PlanEvaluation, budget: Int, patience: Int = 4) throws(PlanError) {
         guard budget >= 1 else { throw PlanError("a headroom budget of \(budget) measurements; it must be at least 1") }
+        guard patience >= 1 else { throw PlanError("a headroom patience of \(patience) rounds; it must be at least 1") }
+        self.patience = patience
         var evaluation = evaluation
         evaluation.trainer = nil
         evaluation.refining = nil
@@ -44,8 +49,9 @@ public struct PlanHeadroom {
             throw PlanError("task \(index + 1): no planner places its tables (\(planned.first?.failure ?? "no planners"))")
         }
         let oracle = try evaluation.oracle(task), predictor = try evaluation.predictor(task)
-        let outcome = try PlanRefinement(task: task, predictor: predictor, budget: budget) { try oracle.cost(of: $0, tables: task.tables) }
-            .refine(start)
+        var refinement = try PlanRefinement(task: task, predictor: predictor, budget: budget) { try oracle.cost(of: $0, tables: task.tables) }
+        refinement.patience = patience
+        let outcome = try refinement.refine(start)
         // The final passes: every plan in turn, each pass starting one later.
         let plans = planned.map { ($0.algorithm, $0.plan) } + [(Self.found, outcome.plan as ShardingPlan?)]
         var measured = [[Double]](repeating: [], count: plans.count)
