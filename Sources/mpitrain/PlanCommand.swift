@@ -277,8 +277,8 @@ struct PlanCommand: ParsableCommand {
                 let result = try headroom.run(task, index: t)
                 results.append(result)
                 let found = result.costs[PlanHeadroom.found]! ?? 0
-                print(String(format: "task %d/%d: found %.2f ms from %@'s plan in %d moves (%d measurements, %.0f s; %@); ", t + 1, tasks.count,
-                             found, result.start, result.steps.count, result.measurements, result.seconds, result.stopped)
+                print(String(format: "task %d/%d: found %.2f ms from %@'s plan in %d %@ (%d measurements, %.0f s; %@); ", t + 1, tasks.count,
+                             found, result.start, result.steps.count, result.steps.count == 1 ? "move" : "moves", result.measurements, result.seconds, result.stopped)
                       + names.map { name in (result.costs[name] ?? nil).map { String(format: "%@ %+.1f%%", name, 100 * ($0 / found - 1)) } ?? "\(name) infeasible" }
                         .joined(separator: ", "))
                 fflush(nil)
@@ -310,8 +310,8 @@ enum PlanReport {
 
     /// What refinement did: the measured step before and after, and every kept move.
     static func refinement(_ outcome: PlanRefinement.Outcome) -> String {
-        var lines = [String(format: "refined: %d moves kept in %d oracle measurements, %.1f s (%@); measured step %.2f -> %.2f ms (%+.1f%%)",
-                            outcome.steps.count, outcome.measurements, outcome.seconds, outcome.stopped, outcome.start.total, outcome.cost.total,
+        var lines = [String(format: "refined: %d %@ kept in %d oracle measurements, %.1f s (%@); measured step %.2f -> %.2f ms (%+.1f%%)",
+                            outcome.steps.count, outcome.steps.count == 1 ? "move" : "moves", outcome.measurements, outcome.seconds, outcome.stopped, outcome.start.total, outcome.cost.total,
                             100 * (outcome.cost.total / outcome.start.total - 1))]
         lines += outcome.steps.map { String(format: "  %@: %.2f -> %.2f ms", $0.move, $0.before, $0.after) }
         return lines.joined(separator: "\n")
