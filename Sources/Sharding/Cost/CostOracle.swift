@@ -75,38 +75,45 @@ public struct CostOracle: PlanCostModel {
     /// alike), one per round under concurrent ones, as training never repeats a batch.
     private var batches: Int { conditions == .isolated ? 1 : warmup + iterations }
 
-    /// Medians of `benches` run in rounds under `conditions`.
+    /// One round: each bench's times, and the reference workload's time in the round (the mean
+    /// of its runs at both ends, so drift within the round averages out; nil without one).
+    private typealias Round = (times: [(forward: Double, backward: Double)?], reference: Double?)
+
+    /// Medians of `benches` run in rounds under `conditions`, each round scaled by its
+    /// reference time: to the speed reference's milliseconds (isolated) or the yardstick's
+    /// typical time (concurrent).
     private func measure(_ benches: [ShardBench?]) -> [(forward: Double, backward: Double)] {
-        var rounds: [(times: [(forward: Double, backward: Double)?], speed: Double)] = []
+        var rounds: [Round] = []
         for round in 0..<(warmup + iterations) {
             let measured = conditions == .isolated ? isolatedRound(benches) : concurrentRound(benches, round: round)
             if round >= warmup { rounds.append(measured) }
         }
-        let scale = yardstick?.scales(rounds.map(\.speed)) ?? rounds.map(\.speed)
+        let references = rounds.compactMap(\.reference)
+        let scales = references.count < rounds.count ? rounds.map { _ in 1.0 }
+            : yardstick?.scales(references) ?? references.map { speedReference!.milliseconds / $0 }
         return benches.indices.map { rank in
-            let times = rounds.indices.compactMap { round in rounds[round].times[rank].map { ($0, scale[round]) } }
-            return (median(times.map { $0.0.forward * $0.1 }), median(times.map { $0.0.backward * $0.1 }))
+            let scaled = rounds.indices.compactMap { round in rounds[round].times[rank].map { ($0, scales[round]) } }
+            return (median(scaled.map { $0.0.forward * $0.1 }), median(scaled.map { $0.0.backward * $0.1 }))
         }
     }
 
-    /// Each bench in turn from cold caches, with the speed reference's scale of the round.
-    private func isolatedRound(_ benches: [ShardBench?]) -> (times: [(forward: Double, backward: Double)?], speed: Double) {
+    /// Each bench in turn from cold caches, between two runs of the speed reference's workload.
+    private func isolatedRound(_ benches: [ShardBench?]) -> Round {
         let before = referenceBench?.run()
         let times = benches.map { $0?.run() }
-        // The reference runs at both ends of the round, so drift within the round averages out.
-        guard let speedReference, let before, let after = referenceBench?.run() else { return (times, 1) }
-        return (times, 2 * speedReference.milliseconds / (before.forward + before.backward + after.forward + after.backward))
+        guard let before, let after = referenceBench?.run() else { return (times, nil) }
+        return (times, (before.forward + before.backward + after.forward + after.backward) / 2)
     }
 
-    /// Every bench at once on threads of its own, in per-thread CPU time, with the yardstick's
-    /// time in the round (the mean of its runs at both ends; `measure` turns it into a scale).
-    private func concurrentRound(_ benches: [ShardBench?], round: Int) -> (times: [(forward: Double, backward: Double)?], speed: Double) {
+    /// Every bench at once on threads of its own, in per-thread CPU time, between two runs of
+    /// the yardstick.
+    private func concurrentRound(_ benches: [ShardBench?], round: Int) -> Round {
         let before = yardstick?.run()
         var times = [(forward: Double, backward: Double)?](repeating: nil, count: benches.count)
         times.withUnsafeMutableBufferPointer { times in
             parallelFor(benches.count) { rank in times[rank] = benches[rank]?.run(round: round, cold: false) }
         }
-        guard let yardstick, let before else { return (times, 1) }
+        guard let yardstick, let before else { return (times, nil) }
         return (times, (before + yardstick.run()) / 2)
     }
 }
