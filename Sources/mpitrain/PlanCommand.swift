@@ -64,6 +64,42 @@ struct PlanCommand: ParsableCommand {
         }
     }
 
+    /// What `plan eval` and `plan headroom` share: the tasks, the planners compared on them,
+    /// and the models and oracle that price and measure their plans.
+    struct ComparisonOptions: ParsableArguments {
+        @Option(help: "Tasks (from `tables tasks`).")
+        var tasks: String
+
+        @Option(help: "Planners, comma-separated (default: all).")
+        var algos: String = PlannerCatalog.names.joined(separator: ",")
+
+        @Option(help: "Seed of random choices and of the oracle's batches.")
+        var seed: UInt64 = 0
+
+        @OptionGroup var models: ModelOptions
+        @OptionGroup var oracle: OracleOptions
+        @OptionGroup var types: ShardingTypeOptions
+
+        var planners: [String] { algos.split(separator: ",").map(String.init) }
+
+        /// The tasks, each with `--dp-below` as its data-parallel threshold when given.
+        func readTasks() throws -> [PlanningTask] { try TaskFile.read(tasks, dataParallelBytes: try types.dataParallelBytes()) }
+
+        /// The planners' evaluation: a fresh oracle per task, predictions by the NeuroShard model.
+        func evaluation(repeats: Int, trainer: PlanTrainer? = nil, refining: (planners: Set<String>, budget: Int)? = nil) throws -> PlanEvaluation {
+            let communication = try models.communication()
+            return PlanEvaluation(
+                planners: try planners.map { name throws(PlanError) in
+                    try PlannerCatalog.planner(named: name, seed: seed, communication: communication, models: models.learned)
+                },
+                repeats: repeats, trainer: trainer, refining: refining,
+                oracle: { task in try oracle.oracle(batchSize: task.batchSize, communication: communication, seed: seed) },
+                predictor: { task in
+                    try PlanReport.predictor(models, batch: task.batchSize, communication: communication, optimizer: task.optimizer).model
+                })
+        }
+    }
+
     struct DryRun: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "dry-run",
@@ -160,14 +196,7 @@ struct PlanCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Plan every task with every planner, measure each plan with the cost oracle, and compare.")
 
-        @Option(help: "Tasks (from `tables tasks`).")
-        var tasks: String
-
-        @Option(help: "Planners, comma-separated (default: all).")
-        var algos: String = PlannerCatalog.names.joined(separator: ",")
-
-        @Option(help: "Seed of random choices and of the oracle's batches.")
-        var seed: UInt64 = 0
+        @OptionGroup var comparison: ComparisonOptions
 
         @Option(help: "Also write every task's results as JSON here (rewritten after each task).")
         var json: String?
@@ -184,9 +213,6 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "With --train: the launcher's words before the mpitrain executable, {ranks} for the rank count (default: `launch run -n {ranks} --` of the clone this mpitrain was built in, else `mpirun -n {ranks}`).")
         var launcher: String?
 
-        @OptionGroup var models: ModelOptions
-        @OptionGroup var oracle: OracleOptions
-        @OptionGroup var types: ShardingTypeOptions
 
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
@@ -195,12 +221,9 @@ struct PlanCommand: ParsableCommand {
         }
 
         func run() throws {
-            let tasks = try TaskFile.read(self.tasks, dataParallelBytes: try types.dataParallelBytes())
-            let planners = algos.split(separator: ",").map(String.init)
-            let communication = try models.communication()
-            let learned = Set(planners).subtracting(PlannerCatalog.heuristics)
-            let evaluation = try PlanReport.evaluation(planners, models: models, oracle: oracle, communication: communication, seed: seed,
-                                                       repeats: repeats, trainer: trainer, refining: refine > 0 ? (learned, refine) : nil)
+            let tasks = try comparison.readTasks()
+            let learned = Set(comparison.planners).subtracting(PlannerCatalog.heuristics)
+            let evaluation = try comparison.evaluation(repeats: repeats, trainer: trainer, refining: refine > 0 ? (learned, refine) : nil)
             let names = evaluation.names
             var results: [PlanEvaluation.Result] = []
             for (t, task) in tasks.enumerated() {
@@ -227,7 +250,7 @@ struct PlanCommand: ParsableCommand {
             guard train > 0 else { return nil }
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
             return PlanTrainer(steps: train, executable: executable, launcher: launcher.map { .words($0.split(separator: " ").map(String.init)) },
-                               seed: seed)
+                               seed: comparison.seed)
         }
     }
 
@@ -235,14 +258,7 @@ struct PlanCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Per task, refine the cheapest planner's plan by measurement until no move helps, and show how far every planner is from the plan found (slow).")
 
-        @Option(help: "Tasks (from `tables tasks`).")
-        var tasks: String
-
-        @Option(help: "Planners, comma-separated (default: all).")
-        var algos: String = PlannerCatalog.names.joined(separator: ",")
-
-        @Option(help: "Seed of random choices and of the oracle's batches.")
-        var seed: UInt64 = 0
+        @OptionGroup var comparison: ComparisonOptions
 
         @Option(help: "Times every plan, and the plan found, is measured in the final passes; each cost is its median.")
         var repeats = 3
@@ -256,9 +272,6 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Also write every task's plans' costs, the plan found and its moves as JSON here (rewritten after each task).")
         var json: String?
 
-        @OptionGroup var models: ModelOptions
-        @OptionGroup var oracle: OracleOptions
-        @OptionGroup var types: ShardingTypeOptions
 
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
@@ -266,12 +279,8 @@ struct PlanCommand: ParsableCommand {
         }
 
         func run() throws {
-            let tasks = try TaskFile.read(self.tasks, dataParallelBytes: try types.dataParallelBytes())
-            let names = algos.split(separator: ",").map(String.init)
-            let communication = try models.communication()
-            let headroom = try PlanHeadroom(evaluation: try PlanReport.evaluation(names, models: models, oracle: oracle, communication: communication,
-                                                                                 seed: seed, repeats: repeats),
-                                            budget: budget, patience: patience)
+            let tasks = try comparison.readTasks(), names = comparison.planners
+            let headroom = try PlanHeadroom(evaluation: try comparison.evaluation(repeats: repeats), budget: budget, patience: patience)
             var results: [PlanHeadroom.Task] = []
             for (t, task) in tasks.enumerated() {
                 let result = try headroom.run(task, index: t)
@@ -294,20 +303,6 @@ extension CostOracle.Conditions: ExpressibleByArgument {}
 
 /// The text of plan reports.
 enum PlanReport {
-    /// The evaluation of `names` that `plan eval` and `plan headroom` run: a fresh oracle per
-    /// task, predictions by the NeuroShard model.
-    static func evaluation(_ names: [String], models: PlanCommand.ModelOptions, oracle: PlanCommand.OracleOptions,
-                           communication: CommunicationCostModel, seed: UInt64, repeats: Int, trainer: PlanTrainer? = nil,
-                           refining: (planners: Set<String>, budget: Int)? = nil) throws -> PlanEvaluation {
-        PlanEvaluation(
-            planners: try names.map { name throws(PlanError) in
-                try PlannerCatalog.planner(named: name, seed: seed, communication: communication, models: models.learned)
-            },
-            repeats: repeats, trainer: trainer, refining: refining,
-            oracle: { task in try oracle.oracle(batchSize: task.batchSize, communication: communication, seed: seed) },
-            predictor: { task in try predictor(models, batch: task.batchSize, communication: communication, optimizer: task.optimizer).model })
-    }
-
     /// What refinement did: the measured step before and after, and every kept move.
     static func refinement(_ outcome: PlanRefinement.Outcome) -> String {
         var lines = [String(format: "refined: %d %@ kept in %d oracle measurements, %.1f s (%@); measured step %.2f -> %.2f ms (%+.1f%%)",

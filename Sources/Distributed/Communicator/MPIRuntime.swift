@@ -1,3 +1,4 @@
+import Foundation
 import MPIShim
 import Synchronization
 
@@ -7,6 +8,9 @@ public enum MPIRuntime {
 
     private static let phase = Atomic<UInt8>(Phase.uninitialized.rawValue)
     private static let lock = Mutex<Communicator?>(nil)
+    /// The session directory a singleton made for itself (see `initialize`); written and read
+    /// only under `lock`.
+    nonisolated(unsafe) private static var singletonSessionBase: String?
 
     /// The communicator of every process in the job (`MPI_COMM_WORLD`), initialising MPI with
     /// `MPI_THREAD_FUNNELED` and `MPI_ERRORS_RETURN` on first use. Size 1 without `mpirun`.
@@ -36,7 +40,9 @@ public enum MPIRuntime {
             guard phase.load(ordering: .acquiring) == Phase.active.rawValue else { return .success(()) }
             world = nil
             phase.store(Phase.finalized.rawValue, ordering: .releasing)
-            return MPI_Finalize() == MPI_SUCCESS ? .success(()) : .failure(
+            let finalized = MPI_Finalize()
+            if let base = singletonSessionBase { try? FileManager.default.removeItem(atPath: base) }
+            return finalized == MPI_SUCCESS ? .success(()) : .failure(
                 MPIError(call: "MPI_Finalize", errorClass: MPI_ERR_OTHER, reason: "MPI_ERR_OTHER: finalize failed"))
         }
         try result.get()
@@ -65,7 +71,18 @@ public enum MPIRuntime {
         // Started by no launcher, OpenMPI's singleton forks a daemon (for MPI_Comm_spawn, which
         // MPITrain never calls), and the fork runs OpenBLAS's fork handler, which has hung a
         // process whose other threads were inside BLAS. An isolated singleton starts none.
-        if !JobReport.isLaunched { setenv("OMPI_MCA_ess_singleton_isolated", "1", 0) }
+        if !JobReport.isLaunched {
+            setenv("OMPI_MCA_ess_singleton_isolated", "1", 0)
+            // A session directory of its own: the shared one under /tmp is removed by mpirun jobs
+            // ending beside it, which has failed a singleton's start midway ("mkdir ... jf.0").
+            if getenv("OMPI_MCA_orte_tmpdir_base") == nil {
+                let base = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-singleton-\(getpid())").path
+                if (try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)) != nil {
+                    setenv("OMPI_MCA_orte_tmpdir_base", base, 1)
+                    singletonSessionBase = base
+                }
+            }
+        }
         var provided: Int32 = 0
         try check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
         phase.store(Phase.active.rawValue, ordering: .releasing)
