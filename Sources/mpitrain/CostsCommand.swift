@@ -12,7 +12,7 @@ struct CostsCommand: ParsableCommand {
 
     struct Reference: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time the oracle's speed reference workload (beside a copy of itself, as the oracle runs it) and write its typical (median) time.")
+            abstract: "Time the oracle's speed reference workload (beside a copy of itself, as the oracle runs it) and write its typical (median) time on both clocks.")
 
         @Option(help: "Rounds to time; the median is kept.")
         var rounds = 500
@@ -28,8 +28,8 @@ struct CostsCommand: ParsableCommand {
             let start = ContinuousClock.now
             let reference = SpeedReference.measure(rounds: rounds)
             try reference.write(to: out)
-            print(String(format: "speed reference: median %.3f ms over %d rounds (%.0f s); wrote %@", reference.milliseconds, rounds,
-                         (ContinuousClock.now - start).seconds, out))
+            print(String(format: "speed reference: median %.3f ms per-thread CPU time, %.3f ms wall time, over %d rounds (%.0f s); wrote %@",
+                         reference.cpuMilliseconds!, reference.milliseconds, rounds, (ContinuousClock.now - start).seconds, out))
         }
     }
 
@@ -108,6 +108,7 @@ struct CostsCommand: ParsableCommand {
             let cut = Int(Double(order.count) * heldOut)
             let test = order.prefix(cut).map { dataset.records[$0] }, fit = order.dropFirst(cut).map { dataset.records[$0] }
             let model = NeuroShardCostModel(batchSize: dataset.batchSize, seed: seed)
+            model.lastLevelCacheBytes = dataset.lastLevelCacheBytes ?? model.lastLevelCacheBytes
             let start = ContinuousClock.now
             let losses = model.train(fit, epochs: epochs, seed: seed)
             let trainError = model.medianError(fit), testError = test.isEmpty ? nil : model.medianError(test)

@@ -53,14 +53,39 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Speed reference to scale measured times by (from `costs reference`; default: the shipped one).")
         var speedReference: String?
 
-        @Option(help: "How the oracle runs the ranks: isolated (one at a time, cold caches, wall time scaled by the speed reference; comparable across sessions) or concurrent (side by side on threads, warm caches, per-thread CPU time, this machine's milliseconds; what training measures).")
+        @Option(help: "How the oracle runs the ranks: isolated (one at a time, cold caches, scaled by the speed reference; comparable across sessions) or concurrent (side by side on threads, warm caches, per-thread CPU time, this machine's milliseconds; what training measures).")
         var oracleConditions: CostOracle.Conditions = .isolated
 
+        @Option(help: "The isolated oracle's clock: cpu (per-thread CPU time) or wall; both are measured, this one is the cost. Concurrent conditions always use cpu.")
+        var oracleClock: CostOracle.Clock = .cpu
+
+        @Option(help: "Rounds the oracle measures (after 2 warm-up rounds) and takes the median of (default: 11 isolated, 25 concurrent).")
+        var oracleRounds: Int?
+
         func oracle(batchSize: Int, communication: CommunicationCostModel, seed: UInt64) throws(PlanError) -> CostOracle {
-            let reference = if oracleConditions == .concurrent { nil as SpeedReference? }
-                else if let speedReference { try SpeedReference.read(speedReference) } else { try SpeedReference.shipped() }
-            return CostOracle(batchSize: batchSize, communication: communication, seed: seed, speedReference: reference,
-                              conditions: oracleConditions)
+            if let oracleRounds, oracleRounds < 1 { throw PlanError("--oracle-rounds must be at least 1, found \(oracleRounds)") }
+            var reference: SpeedReference?
+            if oracleConditions == .isolated {
+                let read = if let speedReference { try SpeedReference.read(speedReference) } else { try SpeedReference.shipped() }
+                guard read.milliseconds(on: oracleClock) != nil else {
+                    throw PlanError("\(speedReference ?? "the shipped speed reference") has no per-thread CPU time (it predates it): "
+                                    + "regenerate it with `costs reference`, or give --oracle-clock wall")
+                }
+                reference = read
+            }
+            var oracle = CostOracle(batchSize: batchSize, communication: communication, seed: seed, speedReference: reference,
+                                    conditions: oracleConditions, clock: oracleClock)
+            oracle.iterations = oracleRounds ?? oracle.iterations
+            return oracle
+        }
+
+        /// The clock of the oracle's costs.
+        var clock: CostOracle.Clock { oracleConditions == .concurrent ? .cpu : oracleClock }
+
+        /// The conditions and clock, as reports name them.
+        var description: String {
+            oracleConditions == .concurrent ? "concurrent oracle, per-thread CPU time scaled by its yardstick"
+                : "isolated oracle, \(oracleClock == .cpu ? "per-thread CPU time" : "wall time") scaled by the speed reference"
         }
     }
 
@@ -180,7 +205,7 @@ struct PlanCommand: ParsableCommand {
                 measured = outcome.cost
             }
             print(PlanReport.table(plan, task: task, predicted: try predictor.cost(of: plan, tables: task.tables), predictedBy: source,
-                                   measured: measured))
+                                   measured: measured, oracle: self.oracle.description))
             print(PlanReport.tables(plan, task: task, predictor: predictor))
             if let out {
                 switch export {
@@ -238,7 +263,8 @@ struct PlanCommand: ParsableCommand {
                 // Written after every task, so a long evaluation stopped early keeps what it measured.
                 if let json { try JSONFile.write(results, to: json) }
             }
-            print(PlanReport.comparison(PlannerComparison(results, algorithms: names, tasks: tasks.count)))
+            print(PlanReport.comparison(PlannerComparison(results, algorithms: names, tasks: tasks.count), oracle: comparison.oracle.description,
+                                        clock: comparison.oracle.clock))
             if trainer != nil {
                 print(PlanReport.trainingComposition(results, algorithms: names))
                 print(PlanReport.trainingAgreement(TrainingAgreement(results, tasks: tasks)))
@@ -293,13 +319,14 @@ struct PlanCommand: ParsableCommand {
                 fflush(nil)
                 if let json { try JSONFile.write(results, to: json) }
             }
-            print(PlanReport.headroom(HeadroomSummary(results, algorithms: names)))
+            print(PlanReport.headroom(HeadroomSummary(results, algorithms: names), oracle: comparison.oracle.description))
         }
     }
 }
 
 extension EmbeddingOptimizer: ExpressibleByArgument {}
 extension CostOracle.Conditions: ExpressibleByArgument {}
+extension CostOracle.Clock: ExpressibleByArgument {}
 
 /// The text of plan reports.
 enum PlanReport {
@@ -313,7 +340,7 @@ enum PlanReport {
     }
 
     /// Per planner over the headroom tasks (see `HeadroomSummary`).
-    static func headroom(_ summary: HeadroomSummary) -> String {
+    static func headroom(_ summary: HeadroomSummary, oracle: String) -> String {
         var lines = ["", String(format: "%d tasks placed by every planner; the plans found average %.2f ms", summary.tasks, summary.found)
                      + (summary.headroom.map { String(format: ", %.1f%% below the best heuristic (%@)", 100 * $0, summary.bestHeuristic ?? "-") } ?? ""),
                      [pad("planner", 18), pad("mean", 8), pad("over found", 10), pad("captured", 9)].joined(separator: " ")]
@@ -322,6 +349,7 @@ enum PlanReport {
                           pad(planner.captured.map { String(format: "%.0f%%", 100 * $0) } ?? "-", 9)].joined(separator: " "))
         }
         lines.append("captured: the share of the found plans' gain over the best heuristic that the planner's plans reach")
+        lines.append(repeatSpread(summary.repeatSpread, oracle: oracle))
         return lines.joined(separator: "\n")
     }
 
@@ -335,10 +363,10 @@ enum PlanReport {
 
     /// Per rank: memory, shards, predicted (and measured) milliseconds; then the imbalance.
     static func table(_ plan: ShardingPlan, task: PlanningTask, predicted: PlanCost, predictedBy source: String,
-                      measured: PlanCost?) -> String {
+                      measured: PlanCost?, oracle: String = "cost oracle") -> String {
         let memory = plan.memoryByRank(tables: task.tables, optimizer: task.optimizer)
         let shards = plan.shardsByRank(tables: task.tables)
-        var lines = ["predicted by the \(source)" + (measured == nil ? "" : "; measured by the cost oracle on this machine") + ", ms per step",
+        var lines = ["predicted by the \(source)" + (measured == nil ? "" : "; measured by the \(oracle) on this machine") + ", ms per step",
                      [pad("rank", 4), pad("memory", 10), pad("used", 6), pad("whole", 5), pad("split", 5), pad("dp", 3), pad("fwd", 7), pad("bwd", 7),
                       pad("comm", 7), pad("total", 7)].joined(separator: " ")
                         + (measured == nil ? "" : " |" + [pad("fwd", 7), pad("bwd", 7), pad("comm", 7), pad("total", 7)].joined(separator: " "))]
@@ -469,7 +497,7 @@ enum PlanReport {
     }
 
     /// The planners side by side (see `PlannerComparison`).
-    static func comparison(_ comparison: PlannerComparison) -> String {
+    static func comparison(_ comparison: PlannerComparison, oracle: String, clock: CostOracle.Clock) -> String {
         func gain(_ value: Double?) -> String { value.map { String(format: "%+.1f%%", 100 * $0) } ?? "-" }
         var lines = ["", "\(comparison.tasks) tasks, \(comparison.placed) placed by some planner, \(comparison.placedByAll) by every one; "
                      + "costs are the oracle's, ms per step; \"mean\" charges an infeasible plan as the task's slowest feasible one; "
@@ -482,6 +510,17 @@ enum PlanReport {
                           pad("\(planner.feasible)/\(planner.evaluated)", 9), pad(String(format: "%.3f", planner.meanSearchSeconds), 9)]
                 .joined(separator: " "))
         }
+        let others = comparison.repeatSpreadByClock.filter { $0.key != clock.rawValue }.sorted { $0.key < $1.key }
+        lines.append(repeatSpread(comparison.repeatSpread, oracle: oracle)
+                     + others.map { String(format: " (on the %@ clock, measured in the same rounds: %.1f%%)", $0.key, 100 * $0.value.median) }.joined())
         return lines.joined(separator: "\n")
+    }
+
+    /// The line under a results table that says how far apart the oracle's repeats of one
+    /// plan fall, so a reader can tell a gain from noise, and what the oracle measured.
+    static func repeatSpread(_ spread: (median: Double, plans: Int)?, oracle: String) -> String {
+        guard let spread else { return "oracle repeat spread: not measured (each plan measured once; --repeats 2 or more measures it); \(oracle)" }
+        return String(format: "oracle repeat spread: two measurements of one plan differ by %.1f%% (median over %d plans); %@",
+                      100 * spread.median, spread.plans, oracle)
     }
 }

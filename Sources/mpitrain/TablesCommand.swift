@@ -12,10 +12,13 @@ struct TablesCommand: ParsableCommand {
 
     struct Pool: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "A pool of tables whose statistics resemble the public DLRM traces.")
+            abstract: "A pool of synthetic tables: shaped like the public DLRM traces, or heavy-tailed like production pools.")
 
         @Option(help: "Tables in the pool.")
         var count = 400
+
+        @Option(help: "dlrm (statistics of the public DLRM traces) or heavy-tailed (a few huge tables beside many tiny ones, pooling up to a few hundred).")
+        var shape: TablePool.Shape = .dlrm
 
         @Option(help: "Seed of every random choice.")
         var seed: UInt64 = 0
@@ -24,7 +27,7 @@ struct TablesCommand: ParsableCommand {
         var out: String
 
         func run() throws {
-            let pool = try TablePool.generate(count: count, seed: seed)
+            let pool = try TablePool.generate(count: count, seed: seed, shape: shape)
             try TableSpecFile.write(pool, to: out)
             let rows = pool.map(\.rows).sorted(), pooling = pool.map(\.poolingFactor).sorted()
             let zipf = pool.filter { if case .zipf = $0.distribution { true } else { false } }.count
@@ -43,7 +46,7 @@ struct TablesCommand: ParsableCommand {
         @Option(help: "The pool (from `tables pool`).")
         var pool: String
 
-        @Option(help: "shard-small, shard-mid or shard-large (BENCHMARKS.md).")
+        @Option(help: "shard-small, shard-mid or shard-large (BENCHMARKS.md), or shard-heavy for a heavy-tailed pool.")
         var preset: String
 
         @Option(help: "Tasks to draw.")
@@ -70,10 +73,16 @@ struct TablesCommand: ParsableCommand {
             try JSONFile.write(tasks, to: out)
             print("\(tasks.count) \(preset.name) tasks from the \(split.rawValue) split (\(split == .train ? train.count : heldOut.count) tables): "
                   + "\(preset.ranks) ranks, memory per rank \(Int(preset.memoryFraction * 100))% of each task's tables")
+            if preset.cutsRows {
+                let cut = tasks.filter { task in task.tables.indices.contains { task.bytes(ofTable: $0) > task.memoryPerRank } }.count
+                print("\(cut) of them hold a table larger than a rank, which every planner must cut by rows")
+            }
             print("wrote \(out)")
         }
     }
 }
+
+extension TablePool.Shape: ExpressibleByArgument {}
 
 /// Task files: a JSON list of planning tasks.
 enum TaskFile {

@@ -21,6 +21,22 @@ import Testing
         }
     }
 
+    /// A heavy-tailed pool's tasks may hold tables larger than a rank, which every planner cuts by rows.
+    @Test func heavyTailedTasksHoldTablesLargerThanARank() throws {
+        try withTemporaryDirectory("heavy-tasks") { directory in
+            func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+            let pool = try MPIRun.mpitrain(["tables", "pool", "--shape", "heavy-tailed", "--count", "400", "--out", path("pool.json")])
+            #expect(pool.lines(startingWith: "400 tables: rows ").count == 1, "\(pool.stdout)\(pool.stderr)")
+            let tasks = try MPIRun.mpitrain(["tables", "tasks", "--pool", path("pool.json"), "--preset", "shard-heavy", "--count", "6",
+                                             "--out", path("tasks.json")])
+            #expect(tasks.lines(startingWith: "6 shard-heavy tasks from the held-out split (100 tables): 4 ranks").count == 1, "\(tasks.stdout)\(tasks.stderr)")
+            let cut = try #require(tasks.lines(startingWith: "").first { $0.hasSuffix("of them hold a table larger than a rank, which every planner must cut by rows") })
+            #expect(Int(cut.prefix { $0 != " " })! >= 1, "\(tasks.stdout)")
+            let bad = try MPIRun.mpitrain(["tables", "pool", "--shape", "lumpy", "--out", path("x.json")])
+            #expect(bad.status != 0 && bad.stderr.contains("lumpy"), "\(bad.stderr)")
+        }
+    }
+
     /// `count` shard-small tasks of batch 128 drawn from an 80-table pool, written in `directory`.
     static func smallTasks(_ count: Int, in directory: URL) throws -> String {
         let pool = directory.appendingPathComponent("pool.json").path, tasks = directory.appendingPathComponent("tasks.json").path
@@ -42,6 +58,9 @@ import Testing
             }
             #expect(run.lines(startingWith: "2 tasks, 2 placed by some planner, ").count == 1, "\(run.stdout)")
             #expect(run.stdout.contains("all placed"), "\(run.stdout)")
+            // Both clocks' spreads, from the same rounds.
+            let spread = try #require(run.lines(startingWith: "oracle repeat spread: two measurements of one plan differ by ").first, "\(run.stdout)")
+            #expect(spread.contains("isolated oracle, per-thread CPU time scaled by the speed reference (on the wall clock, measured in the same rounds: "))
             // Each feasible plan is measured three times and reported by its median.
             struct Result: Decodable { let feasible: Bool; let measuredMilliseconds: Double?; let measurements: [Double]? }
             let results = try JSONDecoder().decode([Result].self, from: Data(contentsOf: URL(fileURLWithPath: json)))
@@ -103,6 +122,8 @@ import Testing
             #expect(headroom.status == 0, "\(headroom.stderr)")
             #expect(headroom.lines(startingWith: "task 1/1: found ").count == 1, "\(headroom.stdout)")
             #expect(headroom.lines(startingWith: "       greedy-size ").count == 1, "\(headroom.stdout)")
+            #expect(headroom.lines(startingWith: "oracle repeat spread: ").first?.hasSuffix("concurrent oracle, per-thread CPU time scaled by its yardstick") == true,
+                    "\(headroom.stdout)")
             let results = try JSONDecoder().decode([PlanHeadroom.Task].self, from: Data(contentsOf: URL(fileURLWithPath: path("headroom.json"))))
             #expect(results.count == 1 && Set(results[0].costs.keys) == ["round-robin", "greedy-size", PlanHeadroom.found])
             #expect(results[0].measurements <= 6)
@@ -120,7 +141,16 @@ import Testing
             func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
             #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "40", "--out", path("pool.json")]).status == 0)
             let reference = try MPIRun.mpitrain(["costs", "reference", "--rounds", "20", "--out", path("reference.json")])
-            #expect(reference.lines(startingWith: "speed reference: median ").count == 1, "\(reference.stdout)\(reference.stderr)")
+            #expect(reference.lines(startingWith: "speed reference: median ").first?.contains(" ms wall time, over 20 rounds") == true,
+                    "\(reference.stdout)\(reference.stderr)")
+            // A reference from before the oracle timed CPU time cannot scale CPU times.
+            try Data(#"{"formatVersion": 1, "milliseconds": 1.5, "rounds": 10}"#.utf8).write(to: URL(fileURLWithPath: path("wall.json")))
+            let clocks = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--measure",
+                                              "--speed-reference", path("wall.json")])
+            #expect(clocks.status != 0 && clocks.stderr == "mpitrain: error: \(path("wall.json")) has no per-thread CPU time (it predates it): "
+                    + "regenerate it with `costs reference`, or give --oracle-clock wall\n", "\(clocks.stderr)")
+            #expect(try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--measure",
+                                         "--speed-reference", path("wall.json"), "--oracle-clock", "wall"]).status == 0)
             for (split, count, batch, out) in [([String](), "16", "256", "costs.json"), (["--held-out"], "8", "256", "unseen.json"),
                                                 (["--held-out"], "8", "128", "other-batch.json")] {
                 let run = try MPIRun.mpitrain(["costs", "collect", "--pool", path("pool.json"), "--count", count, "--batch-size", batch,

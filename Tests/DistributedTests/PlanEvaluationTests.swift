@@ -90,12 +90,12 @@ import Testing
     }
 
     @Test func headroomIsTheFoundPlansGainOverTheBestHeuristicAndEachPlannerCapturesAShare() throws {
-        func task(_ index: Int, _ costs: String) throws -> PlanHeadroom.Task {
-            let json = "{\"task\": \(index), \"costs\": {\(costs)}, \"start\": \"neuroshard\", \"steps\": [], \"measurements\": 5, "
+        func task(_ index: Int, _ costs: String, passes: String = "") throws -> PlanHeadroom.Task {
+            let json = "{\"task\": \(index), \"costs\": {\(costs)}, \"passes\": {\(passes)}, \"start\": \"neuroshard\", \"steps\": [], \"measurements\": 5, "
                 + "\"seconds\": 1, \"stopped\": \"no move helps\", \"found\": {\"formatVersion\": 2, \"ranks\": 1, \"algorithm\": \"x\", \"placements\": []}}"
             return try JSONDecoder().decode(PlanHeadroom.Task.self, from: Data(json.utf8))
         }
-        let tasks = [try task(0, #""neuroshard": 10, "greedy-size": 12, "round-robin": 14, "found": 8"#),
+        let tasks = [try task(0, #""neuroshard": 10, "greedy-size": 12, "round-robin": 14, "found": 8"#, passes: #""neuroshard": [10, 11], "found": [8, 8, 8]"#),
                      try task(1, #""neuroshard": 20, "greedy-size": 24, "round-robin": 22, "found": 16"#),
                      try task(2, #""neuroshard": null, "greedy-size": 5, "round-robin": 5, "found": 4"#)]
         let summary = HeadroomSummary(tasks, algorithms: ["neuroshard", "greedy-size", "round-robin"])
@@ -105,5 +105,7 @@ import Testing
         let neuroShard = try #require(summary.planners.first)
         #expect(neuroShard.mean == 15 && abs(neuroShard.overFound - 0.25) < 1e-12 && neuroShard.captured == 0.5)
         #expect(summary.planners[1].captured == 0)
+        // The final passes' spread: 1/10.5 for neuroshard's plan, none for the plan found.
+        #expect(summary.repeatSpread?.plans == 2 && abs(summary.repeatSpread!.median - 0.5 / 10.5) < 1e-12)
     }
 }

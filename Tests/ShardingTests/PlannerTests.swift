@@ -166,13 +166,46 @@ import Testing
     @Test func speedReferenceFilesRefuseOtherVersionsAndNonPositiveTimes() throws {
         #expect(try SpeedReference.shipped().milliseconds > 0)
         try withTemporaryFile("") { path in
-            try SpeedReference(milliseconds: 1.5, rounds: 10).write(to: path)
-            #expect(try SpeedReference.read(path).milliseconds == 1.5)
+            try SpeedReference(milliseconds: 1.5, cpuMilliseconds: 1.25, rounds: 10).write(to: path)
+            #expect(try SpeedReference.read(path).milliseconds(on: .wall) == 1.5 && SpeedReference.read(path).milliseconds(on: .cpu) == 1.25)
             try Data(#"{"formatVersion": 2, "milliseconds": 1.5, "rounds": 10}"#.utf8).write(to: URL(fileURLWithPath: path))
             #expect(throws: PlanError("\(path): speed reference format version 2; this build reads version 1")) { try SpeedReference.read(path) }
             try Data(#"{"formatVersion": 1, "milliseconds": 0, "rounds": 10}"#.utf8).write(to: URL(fileURLWithPath: path))
             #expect(throws: PlanError("\(path): speed reference of 0.0 ms; it must be positive")) { try SpeedReference.read(path) }
         }
+    }
+
+    /// The spread of repeats: per plan the median pairwise difference over the pair's mean,
+    /// then the median over plans; a plan measured once has none.
+    @Test func repeatSpreadIsTheMedianPairwiseDifference() throws {
+        #expect(PlanCost.repeatSpread([[3], []]) == nil)
+        let spread = try #require(PlanCost.repeatSpread([[1, 1.1], [2, 2, 2.2], [3], [4, 4]]))
+        #expect(spread.plans == 3 && abs(spread.median - 0.1 / 1.05) < 1e-12)
+    }
+
+    /// Both clocks time the same work; the loaded rank stays the slower one on either.
+    @Test(arguments: CostOracle.Clock.allCases)
+    func theIsolatedOracleTimesOnTheClockItIsGiven(clock: CostOracle.Clock) throws {
+        let tables = try Self.tables()
+        let plan = ShardingPlan(tables: tables, rankOfTable: [0, 0, 0, 1, 0, 0], ranks: 2, algorithm: "lopsided")
+        let oracle = CostOracle(batchSize: 256, communication: CommunicationCostModel(tables: [:]), clock: clock)
+        #expect(oracle.clock == clock)
+        let cost = try oracle.cost(of: plan, tables: tables)
+        #expect(cost.ranks[0].forward + cost.ranks[0].backward > 2 * (cost.ranks[1].forward + cost.ranks[1].backward))
+        #expect(CostOracle(batchSize: 256, communication: CommunicationCostModel(tables: [:]), conditions: .concurrent, clock: .wall).clock == .cpu)
+    }
+
+    /// The cost model sees a shard as the rows it holds, with its width, its table's width and
+    /// its sharding type.
+    @Test func costModelPiecesCarryTheShardingType() throws {
+        let table = try TableSpec(name: "t", rows: 1000, dim: 16, poolingFactor: 8, distribution: .uniform)
+        let block = NeuroShardCostModel.Piece(table, shard: EmbeddingShardSpec(table: 0, columns: 0..<8, rows: 0..<250))
+        #expect(block.table.rows == 250 && block.table.dim == 16 && block.table.poolingFactor == 2 && block.columns == 8 && block.rowCut)
+        let whole = NeuroShardCostModel.Piece(table, shard: EmbeddingShardSpec(table: 0, columns: 0..<16))
+        #expect(whole.table == table && !whole.rowCut)
+        let features = NeuroShardCostModel.features(block, batchSize: 512)
+        #expect(features.count == NeuroShardCostModel.featureCount && Array(features.suffix(3)) == [Float(16) / 128, 1, 1])
+        #expect(Array(NeuroShardCostModel.features(whole, batchSize: 512).suffix(2)) == [0, 0])
     }
 
     /// A small model fit to records made by a known cost law.

@@ -64,6 +64,28 @@ import Testing
         #expect(Set(train.map(\.name)).isDisjoint(with: heldOut.map(\.name)) && train.count + heldOut.count == pool.count)
     }
 
+    @Test func heavyTailedPoolHasHugeAndTinyTablesAndLongPooling() throws {
+        let pool = try TablePool.generate(count: 800, seed: 0, shape: .heavyTailed)
+        #expect(try TablePool.generate(count: 800, seed: 0, shape: .heavyTailed) == pool)
+        let huge = pool.filter { $0.rows >= 1_000_000 }, tiny = pool.filter { $0.rows <= 1_000 }
+        #expect((20...60).contains(huge.count) && huge.allSatisfy { $0.rows <= 4_000_000 && (16...64).contains($0.dim) })
+        #expect((400...560).contains(tiny.count) && tiny.contains { $0.rows < 100 })
+        let pooling = pool.map(\.poolingFactor)
+        #expect(pooling.max()! > 100 && pooling.max()! <= 300 && pooling.filter { $0 == 1 }.count > pool.count / 4)
+        // The huge tables, 5% of the pool, hold most of its bytes.
+        let bytes = { (tables: [TableSpec]) in tables.reduce(0) { $0 + $1.rows * $1.dim } }
+        #expect(Double(bytes(huge)) > 0.6 * Double(bytes(pool)))
+    }
+
+    /// The rows a batch reads, expected from the reuse bins alone, against the rows of drawn batches.
+    @Test func expectedRowsTouchedMatchDrawnBatches() throws {
+        for table in try TablePool.generate(count: 24, seed: 5) {
+            let counted = Set(TableSpec.batch([table], batchSize: 512, seed: 1).indices).count
+            let expected = table.bins.expectedRowsTouched(rows: table.rows, poolingFactor: table.poolingFactor, batchSize: 512)
+            #expect(abs(expected / Double(counted) - 1) < 0.25, "\(table.name): \(table.rows) rows, pooling \(table.poolingFactor): expected \(expected), counted \(counted)")
+        }
+    }
+
     @Test func tasksFollowThePresetAndFitTheirLargestTable() throws {
         let pool = try TablePool.generate(count: 200, seed: 1)
         let tasks = try TaskPreset.named("shard-mid").draw(count: 5, from: pool, batchSize: 256, seed: 1)

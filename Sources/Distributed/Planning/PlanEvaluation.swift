@@ -18,8 +18,10 @@ public struct PlanEvaluation {
         public let searchSeconds: Double
         /// The median of `measurements`.
         public let measuredMilliseconds: Double?
-        /// The oracle's step cost at every repeat.
+        /// The oracle's step cost at every repeat, on its clock.
         public let measurements: [Double]?
+        /// The same on every clock the oracle reads (`CostOracle.clocks`), by the clock's name.
+        public let measurementsByClock: [String: [Double]]?
         /// Each rank's median part by part over the oracle's measurements.
         public let oracleRanks: [RankCost]?
         /// The prediction of the evaluation's `predictor` (NeuroShard's cost model in `plan eval`).
@@ -30,7 +32,8 @@ public struct PlanEvaluation {
         public let plan: ShardingPlan?
 
         public init(task: Int, algorithm: String, failure: String? = nil, searchSeconds: Double, measurements: [Double]?,
-                    oracleRanks: [RankCost]?, predicted: PlanCost?, trainings: [PlanTrainer.Measurement]?, plan: ShardingPlan?) {
+                    measurementsByClock: [String: [Double]]? = nil, oracleRanks: [RankCost]?, predicted: PlanCost?,
+                    trainings: [PlanTrainer.Measurement]?, plan: ShardingPlan?) {
             self.task = task
             self.algorithm = algorithm
             feasible = plan != nil
@@ -38,6 +41,7 @@ public struct PlanEvaluation {
             self.searchSeconds = searchSeconds
             measuredMilliseconds = measurements.map(median)
             self.measurements = measurements
+            self.measurementsByClock = measurementsByClock
             self.oracleRanks = oracleRanks
             self.predicted = predicted
             trained = trainings.map(PlanTrainer.Measurement.median)
@@ -105,13 +109,15 @@ public struct PlanEvaluation {
             }
         }
         var measurements = [[Double]](repeating: [], count: plans.count)
+        var byClock = [[String: [Double]]](repeating: [:], count: plans.count)
         var oracleCosts = [[PlanCost]](repeating: [], count: plans.count)
         var trainings = [[PlanTrainer.Measurement]](repeating: [], count: plans.count)
         for pass in 0..<repeats {
             for k in plans.indices {
                 let i = (k + pass) % plans.count
                 guard let plan = plans[i].plan else { continue }
-                let cost = try oracle.cost(of: plan, tables: task.tables)
+                let costs = try oracle.costOnEveryClock(of: plan, tables: task.tables), cost = costs[oracle.clock]!
+                for (clock, cost) in costs { byClock[i][clock.rawValue, default: []].append(cost.total) }
                 measurements[i].append(cost.total)
                 oracleCosts[i].append(cost)
                 if let trainer { trainings[i].append(try trainer.train(plan, task: task)) }
@@ -120,7 +126,7 @@ public struct PlanEvaluation {
         return try plans.indices.map { i in
             let plan = plans[i].plan
             return Result(task: index, algorithm: plans[i].name, failure: plans[i].failure, searchSeconds: plans[i].seconds,
-                          measurements: plan == nil ? nil : measurements[i],
+                          measurements: plan == nil ? nil : measurements[i], measurementsByClock: plan == nil ? nil : byClock[i],
                           oracleRanks: oracleCosts[i].isEmpty ? nil : PlanCost.median(oracleCosts[i]).ranks,
                           predicted: try plan.map { plan throws(PlanError) in try predictor.cost(of: plan, tables: task.tables) },
                           trainings: trainings[i].isEmpty ? nil : trainings[i], plan: plan)
@@ -206,6 +212,10 @@ public struct PlannerComparison: Sendable {
     /// The heuristic with the least charged mean, and the one with the least common mean.
     public var bestCharged: String?
     public var bestCommon: String?
+    /// The oracle's repeat spread over the plans measured more than once (`PlanCost.repeatSpread`),
+    /// on its clock and, where it read others, on each of them by name.
+    public var repeatSpread: (median: Double, plans: Int)?
+    public var repeatSpreadByClock: [String: (median: Double, plans: Int)]
 
     public init(_ results: [PlanEvaluation.Result], algorithms: [String], tasks: Int, heuristics: [String] = PlannerCatalog.heuristics) {
         func cost(_ a: String, _ t: Int) -> Double? { results.first { $0.task == t && $0.algorithm == a }?.measuredMilliseconds }
@@ -232,5 +242,10 @@ public struct PlannerComparison: Sendable {
         self.placedByAll = placedByAll.count
         self.bestCharged = bestCharged
         self.bestCommon = bestCommon
+        repeatSpread = PlanCost.repeatSpread(results.compactMap(\.measurements))
+        let clocks = Set(results.flatMap { $0.measurementsByClock?.keys.map { $0 } ?? [] })
+        repeatSpreadByClock = Dictionary(uniqueKeysWithValues: clocks.compactMap { clock in
+            PlanCost.repeatSpread(results.compactMap { $0.measurementsByClock?[clock] }).map { (clock, $0) }
+        })
     }
 }

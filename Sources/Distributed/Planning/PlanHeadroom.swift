@@ -13,6 +13,8 @@ public struct PlanHeadroom {
         public var task: Int
         /// Per planner (nil: infeasible), then the plan found: median ms of the final passes.
         public var costs: [String: Double?]
+        /// Every measurement of the final passes, of the plans that have them.
+        public var passes: [String: [Double]]
         /// The planner whose plan the search started from.
         public var start: String
         public var found: ShardingPlan
@@ -63,6 +65,7 @@ public struct PlanHeadroom {
             }
         }
         return Task(task: index, costs: Dictionary(uniqueKeysWithValues: plans.indices.map { (plans[$0].0, measured[$0].isEmpty ? nil : median(measured[$0])) }),
+                    passes: Dictionary(uniqueKeysWithValues: plans.indices.filter { !measured[$0].isEmpty }.map { (plans[$0].0, measured[$0]) }),
                     start: best.algorithm, found: outcome.plan, steps: outcome.steps, measurements: outcome.measurements,
                     seconds: outcome.seconds, stopped: outcome.stopped)
     }
@@ -90,6 +93,8 @@ public struct HeadroomSummary: Sendable {
     public var headroom: Double?
     /// Tasks every planner placed.
     public var tasks: Int
+    /// The oracle's repeat spread over every plan of the final passes (`PlanCost.repeatSpread`).
+    public var repeatSpread: (median: Double, plans: Int)?
 
     public init(_ tasks: [PlanHeadroom.Task], algorithms: [String], heuristics: [String] = PlannerCatalog.heuristics) {
         let common = tasks.filter { task in algorithms.allSatisfy { (task.costs[$0] ?? nil) != nil } }
@@ -105,5 +110,6 @@ public struct HeadroomSummary: Sendable {
         bestHeuristic = best?.0
         headroom = best.map { 1 - found / $0.1 }
         self.tasks = common.count
+        repeatSpread = PlanCost.repeatSpread(tasks.flatMap { $0.passes.values })
     }
 }

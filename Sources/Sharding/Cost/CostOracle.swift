@@ -4,15 +4,24 @@ import Models
 /// The measured cost of a plan on this machine. Every rank's shards are built and fed global
 /// batches drawn from the tables' access patterns; then, round by round, each rank runs one
 /// fused embedding-bag forward and one backward with sparse SGD update, under `conditions`.
-/// A rank's time is its median over `iterations` rounds after `warmup`. Communication comes
-/// from the calibrated all-to-all model. Plan cost = max over ranks.
+/// A rank's time is its median over `iterations` rounds after `warmup`, on `clock`.
+/// Communication comes from the calibrated all-to-all model. Plan cost = max over ranks.
 public struct CostOracle: PlanCostModel {
+    /// What times a rank's compute.
+    public enum Clock: String, CaseIterable, Codable, Sendable {
+        /// Elapsed time: what a job waits, including spells the thread was descheduled.
+        case wall
+        /// The thread's own running time (`CLOCK_THREAD_CPUTIME_ID`): a spell of another job
+        /// on the core does not count, its traffic on the caches and memory still does.
+        case cpu
+    }
+
     /// How the ranks' shard sets run while they are timed.
     public enum Conditions: String, CaseIterable, Codable, Sendable {
-        /// One rank at a time on this thread, caches flushed before each pass, one batch, wall
-        /// time scaled by the speed reference: costs that compare across sessions, which the
-        /// learned models' training records need. Interleaving the ranks lets a slow spell of
-        /// a shared machine touch them all alike.
+        /// One rank at a time on this thread, caches flushed before each pass, one batch, timed
+        /// on both clocks, each scaled by the speed reference's time on it: costs that compare
+        /// across sessions, which the learned models' training records need. Interleaving the
+        /// ranks lets a slow spell of a shared machine touch them all alike.
         case isolated
         /// As a training job runs them: every rank's shards on a thread of its own at once (as
         /// many at a time as there are cores), caches as the rank's previous pass left them, a
@@ -32,6 +41,10 @@ public struct CostOracle: PlanCostModel {
     /// and whose spread is wider, as the ranks meet on the caches and the memory bus).
     public var iterations: Int
     public let conditions: Conditions
+    /// The clock of the oracle's costs (`compute`, `cost(of:)`); always per-thread CPU time
+    /// under concurrent conditions, where threads outnumber cores. The speed reference must
+    /// have a time on it.
+    public let clock: Clock
     /// Scales `isolated` rounds to the machine's typical speed (see `SpeedReference`); unused
     /// by `concurrent` ones.
     public let speedReference: SpeedReference?
@@ -39,21 +52,22 @@ public struct CostOracle: PlanCostModel {
     private let yardstick: ConcurrentYardstick?
 
     public init(batchSize: Int, communication: CommunicationCostModel, seed: UInt64 = 0, speedReference: SpeedReference? = nil,
-                conditions: Conditions = .isolated) {
+                conditions: Conditions = .isolated, clock: Clock = .cpu) {
         self.batchSize = batchSize
         self.communication = communication
         self.seed = seed
         self.conditions = conditions
+        self.clock = conditions == .concurrent ? .cpu : clock
         iterations = conditions == .isolated ? 11 : 25
         self.speedReference = conditions == .isolated ? speedReference : nil
         referenceBench = self.speedReference.map { _ in SpeedReference.bench() }
         yardstick = conditions == .concurrent ? ConcurrentYardstick() : nil
     }
 
-    /// Milliseconds of one forward and one backward-with-update of each rank's shard set over a
-    /// global batch, measured in rounds.
+    /// Milliseconds on the oracle's clock of one forward and one backward-with-update of each
+    /// rank's shard set over a global batch, measured in rounds.
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
-        measure(byRank.map { ShardBench($0, tables: tables, batchSize: batchSize, seed: seed, batches: batches) })
+        measure(benches(byRank, tables: tables))[clock]!
     }
 
     /// Milliseconds of one rank's replicas over its share of a global batch: their forward,
@@ -62,60 +76,112 @@ public struct CostOracle: PlanCostModel {
     /// communication.) Concurrent conditions run one copy per rank, up to the cores, and keep
     /// their median.
     public func replicaCompute(_ replicated: [Int], tables: [TableSpec], ranks: Int) -> (forward: Double, backward: Double) {
-        guard !replicated.isEmpty else { return (0, 0) }
+        replicaTimes(replicated, tables: tables, ranks: ranks)[clock]!
+    }
+
+    /// The clocks whose times the oracle keeps: both under isolated conditions, each scaled by
+    /// the speed reference's time on it; per-thread CPU time alone under concurrent ones.
+    public var clocks: [Clock] { conditions == .isolated ? Clock.allCases : [.cpu] }
+
+    /// `plan`'s cost on every clock of `clocks`, all from the same rounds: what the oracle's
+    /// own clock measures, and beside it what the other would have.
+    public func costOnEveryClock(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> [Clock: PlanCost] {
+        try plan.validate(tables: tables)
+        let compute = measure(benches(plan.shardsByRank(tables: tables), tables: tables))
+        let replicas = replicaTimes(plan.replicatedTables(tables: tables), tables: tables, ranks: plan.ranks)
+        var costs: [Clock: PlanCost] = [:]
+        for clock in clocks {
+            costs[clock] = try Measured(batchSize: batchSize, communication: communication, times: compute[clock]!, replicas: replicas[clock]!)
+                .cost(of: plan, tables: tables)
+        }
+        return costs
+    }
+
+    /// Times measured already, as a cost model, so a plan's cost is put together one way.
+    private struct Measured: PlanCostModel {
+        var batchSize: Int
+        var communication: CommunicationCostModel
+        var times: [(forward: Double, backward: Double)]
+        var replicas: (forward: Double, backward: Double)
+
+        func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] { times }
+        func replicaCompute(_ replicated: [Int], tables: [TableSpec], ranks: Int) -> (forward: Double, backward: Double) { replicas }
+    }
+
+    private func benches(_ byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [ShardBench?] {
+        byRank.map { ShardBench($0, tables: tables, batchSize: batchSize, seed: seed, batches: batches) }
+    }
+
+    private func replicaTimes(_ replicated: [Int], tables: [TableSpec], ranks: Int) -> [Clock: (forward: Double, backward: Double)] {
+        guard !replicated.isEmpty else { return Dictionary(uniqueKeysWithValues: clocks.map { ($0, (0, 0)) }) }
         let shards = replicated.map { EmbeddingShardSpec(table: $0, columns: 0..<tables[$0].dim) }
         let copies = conditions == .isolated ? 1 : min(ranks, ProcessInfo.processInfo.activeProcessorCount)
-        let times = measure((0..<copies).map { _ in
+        return measure((0..<copies).map { _ in
             ShardBench(shards, tables: tables, batchSize: max(1, batchSize / ranks), seed: seed, batches: batches)
-        })
-        return (median(times.map(\.forward)), median(times.map(\.backward)))
+        }).mapValues { times in (median(times.map(\.forward)), median(times.map(\.backward))) }
     }
 
     /// Distinct batches each bench draws: one under isolated conditions (the flush makes them
     /// alike), one per round under concurrent ones, as training never repeats a batch.
     private var batches: Int { conditions == .isolated ? 1 : warmup + iterations }
 
-    /// One round: each bench's times, and the reference workload's time in the round (the mean
-    /// of its runs at both ends, so drift within the round averages out; nil without one).
-    private typealias Round = (times: [(forward: Double, backward: Double)?], reference: Double?)
+    /// One round: each bench's times, and the reference workload's time in the round on each
+    /// clock it has (the mean of its runs at both ends, so drift within the round averages out).
+    private typealias Round = (times: [BenchTimes?], reference: [Clock: Double])
 
-    /// Medians of `benches` run in rounds under `conditions`, each round scaled by its
-    /// reference time: to the speed reference's milliseconds (isolated) or the yardstick's
-    /// typical time (concurrent).
-    private func measure(_ benches: [ShardBench?]) -> [(forward: Double, backward: Double)] {
+    /// Medians of `benches` run in rounds under `conditions`, on each clock of `clocks`, each
+    /// round scaled by its reference time: to the speed reference's milliseconds (isolated) or
+    /// the yardstick's typical time (concurrent). Without a reference, times are unscaled.
+    private func measure(_ benches: [ShardBench?]) -> [Clock: [(forward: Double, backward: Double)]] {
         var rounds: [Round] = []
         for round in 0..<(warmup + iterations) {
             let measured = conditions == .isolated ? isolatedRound(benches) : concurrentRound(benches, round: round)
             if round >= warmup { rounds.append(measured) }
         }
-        let references = rounds.compactMap(\.reference)
-        let scales = references.count < rounds.count ? rounds.map { _ in 1.0 }
-            : yardstick?.scales(references) ?? references.map { speedReference!.milliseconds / $0 }
-        return benches.indices.map { rank in
-            let scaled = rounds.indices.compactMap { round in rounds[round].times[rank].map { ($0, scales[round]) } }
-            return (median(scaled.map { $0.0.forward * $0.1 }), median(scaled.map { $0.0.backward * $0.1 }))
+        var result: [Clock: [(forward: Double, backward: Double)]] = [:]
+        for clock in clocks {
+            let references = rounds.compactMap { $0.reference[clock] }
+            let scales = if references.count < rounds.count { rounds.map { _ in 1.0 } }
+                else if let yardstick { yardstick.scales(references) }
+                else if let typical = speedReference?.milliseconds(on: clock) { references.map { typical / $0 } }
+                else { rounds.map { _ in 1.0 } }
+            result[clock] = benches.indices.map { rank in
+                let scaled = rounds.indices.compactMap { round in rounds[round].times[rank].map { ($0[clock], scales[round]) } }
+                return (median(scaled.map { $0.0.forward * $0.1 }), median(scaled.map { $0.0.backward * $0.1 }))
+            }
         }
+        return result
     }
 
     /// Each bench in turn from cold caches, between two runs of the speed reference's workload.
     private func isolatedRound(_ benches: [ShardBench?]) -> Round {
         let before = referenceBench?.run()
         let times = benches.map { $0?.run() }
-        guard let before, let after = referenceBench?.run() else { return (times, nil) }
-        return (times, (before.forward + before.backward + after.forward + after.backward) / 2)
+        guard let before, let after = referenceBench?.run() else { return (times, [:]) }
+        return (times, Dictionary(uniqueKeysWithValues: Clock.allCases.map { ($0, (before.total(on: $0) + after.total(on: $0)) / 2) }))
     }
 
     /// Every bench at once on threads of its own, in per-thread CPU time, between two runs of
     /// the yardstick.
     private func concurrentRound(_ benches: [ShardBench?], round: Int) -> Round {
         let before = yardstick?.run()
-        var times = [(forward: Double, backward: Double)?](repeating: nil, count: benches.count)
+        var times = [BenchTimes?](repeating: nil, count: benches.count)
         times.withUnsafeMutableBufferPointer { times in
             parallelFor(benches.count) { rank in times[rank] = benches[rank]?.run(round: round, cold: false) }
         }
-        guard let yardstick, let before else { return (times, nil) }
-        return (times, (before + yardstick.run()) / 2)
+        guard let yardstick, let before else { return (times, [:]) }
+        return (times, [.cpu: (before + yardstick.run()) / 2])
     }
+}
+
+/// One forward and one backward with update, timed on both clocks at once, in milliseconds.
+struct BenchTimes {
+    var wall: (forward: Double, backward: Double)
+    var cpu: (forward: Double, backward: Double)
+
+    subscript(clock: CostOracle.Clock) -> (forward: Double, backward: Double) { clock == .wall ? wall : cpu }
+
+    func total(on clock: CostOracle.Clock) -> Double { self[clock].forward + self[clock].backward }
 }
 
 /// The concurrent oracle's yardstick: the speed reference's workload, one copy per core run at
@@ -144,8 +210,7 @@ final class ConcurrentYardstick {
         var times = [Double](repeating: 0, count: benches.count)
         times.withUnsafeMutableBufferPointer { times in
             parallelFor(benches.count) { copy in
-                let time = benches[copy].run(round: runs, cold: false)
-                times[copy] = time.forward + time.backward
+                times[copy] = benches[copy].run(round: runs, cold: false).total(on: .cpu)
             }
         }
         return times.reduce(0, +) / Double(times.count)
@@ -183,33 +248,38 @@ final class ShardBench {
         gradient.deallocate()
     }
 
-    /// Milliseconds of one forward and one backward with update over batch `round` (modulo
-    /// the batches held): each from cold caches in wall time when `cold`, else as the caches
-    /// are, in this thread's CPU time.
-    func run(round: Int = 0, cold: Bool = true) -> (forward: Double, backward: Double) {
+    /// Milliseconds on both clocks of one forward and one backward with update over batch
+    /// `round` (modulo the batches held): each from cold caches when `cold`, else as the
+    /// caches are.
+    func run(round: Int = 0, cold: Bool = true) -> BenchTimes {
         let batch = batches[round % batches.count]
-        func timed(_ body: () -> Void) -> Double {
-            if cold {
-                CacheFlush.shared.flush()
-                let start = ContinuousClock.now
-                body()
-                return (ContinuousClock.now - start).seconds * 1000
-            }
-            let start = KernelTimer.threadCPUSeconds()
+        func timed(_ body: () -> Void) -> (wall: Double, cpu: Double) {
+            if cold { CacheFlush.shared.flush() }
+            let start = ContinuousClock.now, cpuStart = KernelTimer.threadCPUSeconds()
             body()
-            return (KernelTimer.threadCPUSeconds() - start) * 1000
+            let cpu = KernelTimer.threadCPUSeconds() - cpuStart
+            return ((ContinuousClock.now - start).seconds * 1000, cpu * 1000)
         }
         let forward = timed { collection.forward(batch, into: output) }
         let backward = timed { collection.backwardAndUpdate(batch, outputGradient: gradient, learningRate: 1e-3) }
-        return (forward, backward)
+        return BenchTimes(wall: (forward.wall, backward.wall), cpu: (forward.cpu, backward.cpu))
     }
+}
+
+/// The machine's caches, as the system reports them.
+public enum MachineCaches {
+    /// The last-level (L3) cache in bytes, from sysconf; 32 MiB where the system does not say.
+    public static let lastLevelBytes: Int = {
+        let bytes = sysconf(Int32(_SC_LEVEL3_CACHE_SIZE))
+        return bytes > 0 ? bytes : 32 << 20
+    }()
 }
 
 /// Evicts the caches by writing a buffer larger than the last-level cache.
 final class CacheFlush: @unchecked Sendable {
     static let shared = CacheFlush()
     /// Twice the L3 a core can use, up to 64 MiB (VMs often report the whole socket's L3).
-    private let bytes = min(64 << 20, max(32 << 20, 2 * sysconf(Int32(_SC_LEVEL3_CACHE_SIZE))))
+    private let bytes = min(64 << 20, max(32 << 20, 2 * MachineCaches.lastLevelBytes))
     private let buffer: UnsafeMutablePointer<UInt8>
     private let lock = NSLock()
     private var value: UInt8 = 0

@@ -27,6 +27,16 @@ public struct PlanCost: Codable, Hashable, Sendable {
 
     public init(ranks: [RankCost]) { self.ranks = ranks }
 
+    /// The oracle's repeat spread over plans measured more than once (`repeats`: each plan's
+    /// measurements): per plan, the median over pairs of its measurements of their difference
+    /// over their mean; then the median over plans. Nil when no plan was measured twice.
+    public static func repeatSpread(_ repeats: [[Double]]) -> (median: Double, plans: Int)? {
+        let spreads = repeats.filter { $0.count >= 2 }.map { values in
+            Models.median(values.indices.flatMap { i in values[(i + 1)...].map { abs(values[i] - $0) / ((values[i] + $0) / 2) } })
+        }
+        return spreads.isEmpty ? nil : (Models.median(spreads), spreads.count)
+    }
+
     /// Rank by rank and part by part, the median of measurements of one plan.
     public static func median(_ all: [PlanCost]) -> PlanCost {
         PlanCost(ranks: all[0].ranks.indices.map { r in RankCost.median(all.map { $0.ranks[r] }) })

@@ -13,14 +13,27 @@ public struct SpeedReference: Codable, Sendable {
     public static let batchSize = 512
 
     public var formatVersion = Self.formatVersion
-    /// The reference's typical forward + backward milliseconds: its median over many rounds.
+    /// The reference's typical forward + backward milliseconds on the wall clock: its median
+    /// over many rounds.
     public var milliseconds: Double
+    /// The same in per-thread CPU time, timed in the same rounds; nil in references written
+    /// before the oracle timed CPU time.
+    public var cpuMilliseconds: Double?
     /// Rounds that median was taken over.
     public var rounds: Int
 
-    public init(milliseconds: Double, rounds: Int) {
+    public init(milliseconds: Double, cpuMilliseconds: Double?, rounds: Int) {
         self.milliseconds = milliseconds
+        self.cpuMilliseconds = cpuMilliseconds
         self.rounds = rounds
+    }
+
+    /// The typical time on `clock`, if this reference has it.
+    public func milliseconds(on clock: CostOracle.Clock) -> Double? {
+        switch clock {
+        case .wall: milliseconds
+        case .cpu: cpuMilliseconds
+        }
     }
 
     /// Four tables from DRAM-bound to cache-resident, uniform and skewed: the mix a rank holds.
@@ -37,16 +50,18 @@ public struct SpeedReference: Codable, Sendable {
                    batchSize: batchSize, seed: 0, batches: batches)!
     }
 
-    /// Times the reference for `rounds` rounds and keeps the median. Each round also runs a
-    /// second copy, as the oracle runs the reference beside other shards: alone, a workload
-    /// measures about a third faster than in company, even with the caches flushed.
+    /// Times the reference on both clocks for `rounds` rounds and keeps the medians. Each
+    /// round also runs a second copy, as the oracle runs the reference beside other shards:
+    /// alone, a workload measures about a third faster than in company, even with the caches
+    /// flushed.
     public static func measure(rounds: Int) -> SpeedReference {
         let reference = bench(), company = bench()
         let times = (0..<rounds).map { _ in
             defer { _ = company.run() }
             return reference.run()
         }
-        return SpeedReference(milliseconds: median(times.map { $0.forward + $0.backward }), rounds: rounds)
+        return SpeedReference(milliseconds: median(times.map { $0.total(on: .wall) }), cpuMilliseconds: median(times.map { $0.total(on: .cpu) }),
+                              rounds: rounds)
     }
 
     public func write(to path: String) throws(PlanError) {
@@ -55,8 +70,8 @@ public struct SpeedReference: Codable, Sendable {
 
     public static func read(_ path: String) throws(PlanError) -> SpeedReference {
         let reference = try VersionedFile.read(SpeedReference.self, from: path, kind: "speed reference", formatVersion: formatVersion)
-        guard reference.milliseconds > 0, reference.milliseconds.isFinite else {
-            throw PlanError("\(path): speed reference of \(reference.milliseconds) ms; it must be positive")
+        for time in [reference.milliseconds, reference.cpuMilliseconds ?? 1] where !(time > 0 && time.isFinite) {
+            throw PlanError("\(path): speed reference of \(time) ms; it must be positive")
         }
         return reference
     }

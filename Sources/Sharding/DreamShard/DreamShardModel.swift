@@ -99,7 +99,7 @@ public struct DreamShardPlanner: Planner {
                             + "\(ByteCount(task.memoryPerRank)) hold \(ByteCount(task.ranks * task.memoryPerRank))")
         }
         // A table no rank can hold is placed as row blocks, each a table to the policy.
-        let plan = try RowBlocks.plan(task) { blockTask throws(PlanError) in
+        let plan = try RowBlocks.plan(task) { blockTask, _ throws(PlanError) in
             ShardingPlan(tables: blockTask.tables, rankOfTable: try model.place(blockTask).rankOfTable, ranks: task.ranks, algorithm: name)
         }
         guard let communication else { return plan }

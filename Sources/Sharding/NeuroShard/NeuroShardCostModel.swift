@@ -1,42 +1,88 @@
 import Foundation
 import Models
 
-/// NeuroShard's compute cost model. A per-table MLP embeds 21 table features; a linear layer
-/// turns each embedding into the table's own forward and backward log-milliseconds, whose
-/// exponentials add up over a shard set; a head MLP on the set's mean embedding and its table
-/// count predicts a log factor for how the tables interact. NeuroShard's paper puts the head
-/// on the summed embeddings alone; the additive part here keeps predictions sound for sets
-/// larger and costlier than any in training (the planner's ranks on 8-rank tasks hold more
-/// tables than any collected set), since the head only scales it. Times are fit as logarithms,
-/// so that small and large sets count alike, at the batch size the model was trained on;
-/// other batch sizes scale linearly. Communication is priced by the calibrated all-to-all model.
+/// NeuroShard's compute cost model. A per-table MLP embeds 25 features of each piece; a linear
+/// layer turns each embedding into the piece's own forward and backward log-milliseconds,
+/// whose exponentials add up over a shard set; a head MLP on the set's mean embedding, its
+/// piece count and how its hot rows fit the last-level cache predicts a log factor for how
+/// the pieces interact. NeuroShard's paper puts the head on the summed embeddings alone; the
+/// additive part here keeps predictions sound for sets larger and costlier than any in
+/// training (the planner's ranks on 8-rank tasks hold more tables than any collected set),
+/// since the head only scales it. Times are fit as logarithms, so that small and large sets
+/// count alike, at the batch size the model was trained on; other batch sizes scale linearly.
+/// Communication is priced by the calibrated all-to-all model.
 public final class NeuroShardCostModel {
-    public static let formatVersion = 2
-    /// Features per table: width, rows, pooling, bytes, and the 17 reuse bins.
-    public static let featureCount = 4 + ReuseBins.count
+    public static let formatVersion = 3
+    /// Features per piece: width, rows, pooling, bytes, the 17 reuse bins, then what a CPU pays
+    /// for: the bytes a batch reads after reuse, the table's full width, and the sharding type
+    /// (cut by columns, cut by rows).
+    public static let featureCount = 4 + ReuseBins.count + 4
 
-    /// One measured shard set: tables with the columns each contributes, and the oracle's times.
+    /// A shard as the model sees it: `table` is the rows it holds as a table of their own
+    /// (`TableSpec.block` with every column: their count and their share of the lookups), of
+    /// which it holds `columns` columns; `rowCut` says whether those rows are a part of a table.
+    public struct Piece: Sendable {
+        public var table: TableSpec
+        public var columns: Int
+        public var rowCut: Bool
+
+        public init(table: TableSpec, columns: Int, rowCut: Bool = false) {
+            self.table = table
+            self.columns = columns
+            self.rowCut = rowCut
+        }
+
+        /// `shard` of `table`.
+        public init(_ table: TableSpec, shard: EmbeddingShardSpec) {
+            let rows = shard.rowRange(of: table.embedding)
+            self.init(table: rows.count == table.rows ? table : table.block(EmbeddingShardSpec(table: shard.table, columns: 0..<table.dim, rows: rows)),
+                      columns: shard.columns.count, rowCut: rows.count < table.rows)
+        }
+
+        /// Bytes of the piece's rows a batch of `batchSize` samples reads, each once.
+        func bytesTouched(batchSize: Int) -> Double {
+            table.bins.expectedRowsTouched(rows: table.rows, poolingFactor: table.poolingFactor, batchSize: batchSize)
+                * Double(columns * MemoryLayout<Float>.size)
+        }
+    }
+
+    /// One measured shard set: tables with the columns each contributes and, where a piece
+    /// holds part of its table's rows, which; and the oracle's times.
     public struct Record: Codable, Sendable {
         public var tables: [TableSpec]
         public var columns: [Int]
+        /// Per table, the rows its piece holds (nil: every row); nil in sets of whole tables.
+        public var rows: [Range<Int>?]?
         public var forward: Double
         public var backward: Double
 
-        public init(tables: [TableSpec], columns: [Int], forward: Double, backward: Double) {
+        public init(tables: [TableSpec], columns: [Int], rows: [Range<Int>?]? = nil, forward: Double, backward: Double) {
             self.tables = tables
             self.columns = columns
+            self.rows = rows
             self.forward = forward
             self.backward = backward
+        }
+
+        /// The set's pieces.
+        public var pieces: [Piece] {
+            tables.indices.map { i in
+                Piece(tables[i], shard: EmbeddingShardSpec(table: i, columns: 0..<columns[i], rows: rows?[i]))
+            }
         }
     }
 
     /// What `costs collect` writes.
     public struct Dataset: Codable, Sendable {
         public var batchSize: Int
+        /// The last-level cache of the machine that measured the records (nil: unknown, taken
+        /// as this machine's).
+        public var lastLevelCacheBytes: Int?
         public var records: [Record]
 
-        public init(batchSize: Int, records: [Record]) {
+        public init(batchSize: Int, lastLevelCacheBytes: Int? = MachineCaches.lastLevelBytes, records: [Record]) {
             self.batchSize = batchSize
+            self.lastLevelCacheBytes = lastLevelCacheBytes
             self.records = records
         }
 
@@ -49,6 +95,9 @@ public final class NeuroShardCostModel {
     let tableSizes: [Int]
     let headSizes: [Int]
     public let batchSize: Int
+    /// The last-level cache that a set's hot rows are compared with: this machine's, or in
+    /// training, that of the machine that measured the records.
+    public var lastLevelCacheBytes = MachineCaches.lastLevelBytes
     let parameters: ParameterBuffer
     let tableMLP: MLP
     /// Embedding to the table's own forward and backward log-milliseconds.
@@ -60,11 +109,13 @@ public final class NeuroShardCostModel {
     /// Table counts are fed to the head as log(count) / log(16): about 1 for the largest
     /// collected sets.
     static let countScale = Float(log(16.0))
+    /// A set's bytes read per batch over the last-level cache, fed as log2(ratio) / 8.
+    static let cacheScale = Float(8)
 
     public init(batchSize: Int, hidden: Int = 64, embedding: Int = 32, seed: UInt64) {
         self.batchSize = batchSize
         tableSizes = [Self.featureCount, hidden, embedding]
-        headSizes = [embedding + 1, hidden, 2]
+        headSizes = [embedding + 2, hidden, 2]
         let costSizes = [embedding, 2]
         parameters = ParameterBuffer(count: MLP.parameterCount(sizes: tableSizes) + MLP.parameterCount(sizes: costSizes)
                                         + MLP.parameterCount(sizes: headSizes))
@@ -77,31 +128,40 @@ public final class NeuroShardCostModel {
         headMLP.initialize(&random)
     }
 
-    /// The normalised features of `columns` columns of `table`.
-    public static func features(_ table: TableSpec, columns: Int) -> [Float] {
+    /// The normalised features of `piece` at `batchSize` samples. Shards are stored compact,
+    /// so the row stride a lookup walks is the piece's own width; the full width tells the model
+    /// how much of the table (and of its lookups' index traffic) the piece shares.
+    public static func features(_ piece: Piece, batchSize: Int) -> [Float] {
+        let table = piece.table, columns = piece.columns
         let bytes = Double(table.rows * columns * MemoryLayout<Float>.size)
         return [Float(Double(columns) / 128), Float(log10(Double(table.rows)) / 6), Float(log10(1 + table.poolingFactor) / log10(201.0)),
                 Float(log10(bytes) / 10)] + table.bins.fractions.map(Float.init)
+            + [Float(log10(max(piece.bytesTouched(batchSize: batchSize), 1)) / 10), Float(Double(table.dim) / 128),
+               columns < table.dim ? 1 : 0, piece.rowCut ? 1 : 0]
     }
 
     // MARK: - Prediction
 
-    /// What each (table, columns) adds to a shard set: its embedding, its own forward and
-    /// backward milliseconds, and a count of 1. A shard set is the sum of its tables' vectors,
-    /// so a planner can try a table on every rank without running the table network again.
-    public func embed(_ items: [(table: TableSpec, columns: Int)]) -> [[Float]] {
-        guard !items.isEmpty else { return [] }
-        let embedded = tableMLP.forward(items.flatMap { Self.features($0.table, columns: $0.columns) }, rows: items.count)
-        let own = costLayer.forward(embedded, rows: items.count)
+    /// What each piece adds to a shard set: its embedding, its own forward and backward
+    /// milliseconds, a count of 1 and the bytes a batch reads of it. A shard set is the sum of
+    /// its pieces' vectors, so a planner can try a piece on every rank without running the
+    /// table network again.
+    public func embed(_ pieces: [Piece]) -> [[Float]] {
+        guard !pieces.isEmpty else { return [] }
+        let embedded = tableMLP.forward(pieces.flatMap { Self.features($0, batchSize: batchSize) }, rows: pieces.count)
+        let own = costLayer.forward(embedded, rows: pieces.count)
         let width = embeddingWidth
-        return (0..<items.count).map { i in Array(embedded[i * width ..< (i + 1) * width]) + [exp(own[2 * i]), exp(own[2 * i + 1]), 1] }
+        return (0..<pieces.count).map { i in
+            Array(embedded[i * width ..< (i + 1) * width])
+                + [exp(own[2 * i]), exp(own[2 * i + 1]), 1, Float(pieces[i].bytesTouched(batchSize: batchSize))]
+        }
     }
 
     /// Forward and backward milliseconds at `batch` samples of sets whose summed table vectors
     /// (from `embed`) are `sums`; an empty set costs nothing.
     public func head(_ sums: [[Float]], batch: Int) -> [(forward: Double, backward: Double)] {
         guard !sums.isEmpty else { return [] }
-        let factors = headMLP.forward(sums.flatMap(headRow), rows: sums.count)
+        let factors = headMLP.forward(sums.flatMap { headRow($0, cache: lastLevelCacheBytes) }, rows: sums.count)
         let scale = Double(batch) / Double(batchSize), width = embeddingWidth
         return sums.indices.map { i in
             sums[i][width + 2] < 0.5 ? (0, 0)
@@ -109,16 +169,18 @@ public final class NeuroShardCostModel {
         }
     }
 
-    /// The head's input for a set's summed vector: the mean embedding and the scaled log count.
-    private func headRow(_ sum: [Float]) -> [Float] {
+    /// The head's input for a set's summed vector: the mean embedding, the scaled log count,
+    /// and the scaled log ratio of the bytes a batch reads to the last-level cache `cache`.
+    private func headRow(_ sum: [Float], cache: Int) -> [Float] {
         let count = max(sum[embeddingWidth + 2], 1)
-        return sum[0..<embeddingWidth].map { $0 / count } + [log(count) / Self.countScale]
+        return sum[0..<embeddingWidth].map { $0 / count }
+            + [log(count) / Self.countScale, log2(max(sum[embeddingWidth + 3], 1) / Float(max(cache, 1))) / Self.cacheScale]
     }
 
     /// Predicted forward and backward milliseconds of one shard set.
-    public func predict(_ items: [(table: TableSpec, columns: Int)], batch: Int) -> (forward: Double, backward: Double) {
-        guard !items.isEmpty else { return (0, 0) }
-        return head([Self.sum(embed(items))], batch: batch)[0]
+    public func predict(_ pieces: [Piece], batch: Int) -> (forward: Double, backward: Double) {
+        guard !pieces.isEmpty else { return (0, 0) }
+        return head([Self.sum(embed(pieces))], batch: batch)[0]
     }
 
     static func sum(_ rows: [[Float]]) -> [Float] {
@@ -132,20 +194,23 @@ public final class NeuroShardCostModel {
     /// Median absolute percentage error of forward + backward on `records`.
     public func medianError(_ records: [Record]) -> Double {
         median(records.map { record in
-            let p = predict(zip(record.tables, record.columns).map { ($0, $1) }, batch: batchSize)
+            let p = predict(record.pieces, batch: batchSize)
             let measured = record.forward + record.backward
             return abs(p.forward + p.backward - measured) / measured
         })
     }
 
-    /// Fits the model to `records` with Adam on the squared error of the log times, in
-    /// mini-batches of `setsPerBatch` sets, the rate decaying linearly to zero. Returns the
-    /// training loss of each epoch.
+    /// Fits the model to `records` (measured on a machine whose last-level cache is
+    /// `lastLevelCacheBytes`) with Adam on the squared error of the log times, in mini-batches
+    /// of `setsPerBatch` sets, the rate decaying linearly to zero. Returns the training loss of
+    /// each epoch.
     @discardableResult
     public func train(_ records: [Record], epochs: Int, learningRate: Float = 3e-3, setsPerBatch: Int = 32, seed: UInt64) -> [Double] {
         var adam = Adam(parameterCount: parameters.count, learningRate: learningRate)
         var random = SplitMix64(seed: seed, stream: "neuroshard-train")
-        let features = records.map { record in zip(record.tables, record.columns).flatMap { Self.features($0, columns: $1) } }
+        let pieces = records.map(\.pieces), cache = lastLevelCacheBytes
+        let features = pieces.map { $0.flatMap { Self.features($0, batchSize: batchSize) } }
+        let touched = pieces.map { $0.reduce(Float(0)) { $0 + Float($1.bytesTouched(batchSize: batchSize)) } }
         let width = embeddingWidth
         var losses: [Double] = []
         parameters.zeroGradients()
@@ -166,11 +231,12 @@ public final class NeuroShardCostModel {
                 let embedded = tableMLP.forward(input, rows: rows)
                 let own = costLayer.forward(embedded, rows: rows)
                 var headInput: [Float] = []
-                for group in groups {
-                    var sum = [Float](repeating: 0, count: width + 3)
+                for (k, group) in groups.enumerated() {
+                    var sum = [Float](repeating: 0, count: width + 4)
                     for i in group { for j in 0..<width { sum[j] += embedded[i * width + j] } }
                     sum[width + 2] = Float(group.count)
-                    headInput += headRow(sum)
+                    sum[width + 3] = touched[batch[k]]
+                    headInput += headRow(sum, cache: cache)
                 }
                 let factors = headMLP.forward(headInput, rows: batch.count)
                 // log time = logsumexp of the tables' own log times + the head's log factor.
@@ -192,7 +258,7 @@ public final class NeuroShardCostModel {
                 var embeddedGradient = costLayer.backward(embedded, outputGradient: ownGradient, rows: rows)
                 for (k, group) in groups.enumerated() {
                     let perTable = 1 / Float(group.count)
-                    for i in group { for j in 0..<width { embeddedGradient[i * width + j] += headGradient[k * (width + 1) + j] * perTable } }
+                    for i in group { for j in 0..<width { embeddedGradient[i * width + j] += headGradient[k * (width + 2) + j] * perTable } }
                 }
                 tableMLP.backward(input, outputGradient: embeddedGradient, rows: rows, wantInputGradient: false)
                 parameters.step(&adam)
@@ -227,7 +293,7 @@ public final class NeuroShardCostModel {
     public static func read(_ path: String) throws(PlanError) -> NeuroShardCostModel {
         let file = try VersionedFile.read(File.self, from: path, kind: "cost model", formatVersion: formatVersion)
         guard file.featureCount == featureCount, file.tableSizes.first == featureCount, file.headSizes.last == 2,
-              file.tableSizes.last.map({ $0 + 1 }) == file.headSizes.first, file.batchSize > 0 else {
+              file.tableSizes.last.map({ $0 + 2 }) == file.headSizes.first, file.batchSize > 0 else {
             throw PlanError("\(path): the cost model was trained with other features (\(file.featureCount), this build uses \(featureCount))")
         }
         let model = NeuroShardCostModel(batchSize: file.batchSize, hidden: file.tableSizes[1], embedding: file.tableSizes[2], seed: 0)

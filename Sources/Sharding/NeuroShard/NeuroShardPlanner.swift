@@ -35,15 +35,17 @@ public struct NeuroShardPlanner: Planner {
             .replicatingWherePredictedCheaper(task, predictor: NeuroShardPrediction(model: model, communication: communication, batchSize: task.batchSize))
     }
 
-    /// The grid search, then the beam search over column cuts.
-    private func search(_ task: PlanningTask) throws(PlanError) -> ShardingPlan {
-        var best = try greedyGrid(task, pieces: task.tables.indices.map { Piece(table: $0, columns: 0..<task.tables[$0].dim) })
+    /// The grid search, then the beam search over column cuts; `rowCut` says which tables of
+    /// `task` are row blocks of a larger one.
+    private func search(_ task: PlanningTask, rowCut: [Bool]) throws(PlanError) -> ShardingPlan {
+        let search = Search(task: task, rowCut: rowCut)
+        var best = try greedyGrid(search, pieces: task.tables.indices.map { Piece(table: $0, columns: 0..<task.tables[$0].dim) })
         var beam = [best]
         for _ in 0..<depth {
             var next: [Candidate] = []
             for state in beam {
-                for split in splits(of: state, task) {
-                    if let placed = try? greedyGrid(task, pieces: split), !next.contains(where: { $0.pieces == placed.pieces }) {
+                for split in splits(of: state, search) {
+                    if let placed = try? greedyGrid(search, pieces: split), !next.contains(where: { $0.pieces == placed.pieces }) {
                         next.append(placed)
                     }
                 }
@@ -54,6 +56,17 @@ public struct NeuroShardPlanner: Planner {
             if beam[0].cost < best.cost { best = beam[0] }
         }
         return best.plan(task, algorithm: name)
+    }
+
+    /// The task searched, and which of its tables are row blocks.
+    struct Search {
+        var task: PlanningTask
+        var rowCut: [Bool]
+
+        /// `piece` as the cost model sees it.
+        func modelPiece(_ piece: Piece) -> NeuroShardCostModel.Piece {
+            NeuroShardCostModel.Piece(table: task.tables[piece.table], columns: piece.columns.count, rowCut: rowCut[piece.table])
+        }
     }
 
     /// A placement of pieces and its predicted cost.
@@ -76,11 +89,10 @@ public struct NeuroShardPlanner: Planner {
     /// New piece lists: one of the `candidates` costliest pieces of the bottleneck rank cut into
     /// two column halves, each at least 16 columns (a 64-byte cache line) wide: a lookup in a
     /// narrower piece still costs a whole line, so narrower cuts save no memory traffic.
-    private func splits(of state: Candidate, _ task: PlanningTask) -> [[Piece]] {
+    private func splits(of state: Candidate, _ search: Search) -> [[Piece]] {
         guard let bottleneck = state.rankCosts.indices.max(by: { state.rankCosts[$0] < state.rankCosts[$1] }) else { return [] }
         let mine = state.pieces.indices.filter { state.ranks[$0] == bottleneck && state.pieces[$0].columns.count >= 32 }
-        let single = model.head(model.embed(mine.map { (task.tables[state.pieces[$0].table], state.pieces[$0].columns.count) }),
-                                batch: task.batchSize)
+        let single = model.head(model.embed(mine.map { search.modelPiece(state.pieces[$0]) }), batch: search.task.batchSize)
         let order = mine.indices.sorted { single[$0].forward + single[$0].backward > single[$1].forward + single[$1].backward }
         return order.prefix(candidates).map { k in
             let i = mine[k], piece = state.pieces[i]
@@ -96,8 +108,8 @@ public struct NeuroShardPlanner: Planner {
     /// (and within the cap, when any rank is) whose predicted cost after taking it is lowest;
     /// pieces go costliest first, and again largest first (which packs tight memory better).
     /// The cheapest plan over both orders and all caps.
-    func greedyGrid(_ task: PlanningTask, pieces: [Piece]) throws(PlanError) -> Candidate {
-        let items = pieces.map { (table: task.tables[$0.table], columns: $0.columns.count) }
+    func greedyGrid(_ search: Search, pieces: [Piece]) throws(PlanError) -> Candidate {
+        let task = search.task, items = pieces.map(search.modelPiece)
         let embeddings = model.embed(items)
         let alone = model.head(embeddings, batch: task.batchSize)
         let bytes = pieces.map { task.tables[$0.table].bytes(columns: $0.columns.count, optimizer: task.optimizer) }
@@ -170,6 +182,6 @@ public struct NeuroShardPrediction: PlanCostModel {
     }
 
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
-        byRank.map { shards in model.predict(shards.map { (tables[$0.table].block($0), $0.columns.count) }, batch: batchSize) }
+        byRank.map { shards in model.predict(shards.map { NeuroShardCostModel.Piece(tables[$0.table], shard: $0) }, batch: batchSize) }
     }
 }

@@ -8,12 +8,13 @@ struct RowBlocks {
     /// Runs `search` on the task with the tables larger than a rank cut into blocks of at most
     /// three quarters of a rank; when that finds no room, with every table over half a rank cut
     /// into half-rank blocks, then quarter-rank ones. The first plan found, merged back.
-    static func plan(_ task: PlanningTask, _ search: (PlanningTask) throws(PlanError) -> ShardingPlan) throws(PlanError) -> ShardingPlan {
+    /// `search` is given the task of blocks and, per table of it, whether it is a row block.
+    static func plan(_ task: PlanningTask, _ search: (PlanningTask, _ rowCut: [Bool]) throws(PlanError) -> ShardingPlan) throws(PlanError) -> ShardingPlan {
         var failure: PlanError?
         for (over, block) in [(1.0, 0.75), (0.5, 0.5), (0.25, 0.25)] {
             let blocks = RowBlocks(task, over: over, block: block)
             if failure != nil && !blocks.cutsRows { break }
-            do { return blocks.merge(try search(blocks.blockTask)) } catch { failure = failure ?? error }
+            do { return blocks.merge(try search(blocks.blockTask, blocks.origin.map { $0.rows != nil })) } catch { failure = failure ?? error }
         }
         throw failure!
     }

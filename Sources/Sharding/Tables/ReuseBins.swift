@@ -101,6 +101,18 @@ public struct ReuseBins: Hashable, Sendable, Codable {
         return (rowsPerGroup, uses)
     }
 
+    /// The distinct rows a batch of `batchSize` samples reads, expected from the bins: over the
+    /// window, a row of bin k is used about c_k times (1 for bin 0, 3/4 of 2^k above), so the
+    /// window reads lookups / Σ f_k c_k distinct rows (at most `rows`), and a batch, a fraction
+    /// q of the window, reads each of them with probability 1 - e^(-q c_k).
+    public func expectedRowsTouched(rows: Int, poolingFactor: Double, batchSize: Int) -> Double {
+        let uses = (0..<Self.count).map { k in k == 0 ? 1 : 0.75 * Double(1 << k) }
+        let usesPerDistinct = zip(fractions, uses).reduce(0) { $0 + $1.0 * $1.1 }
+        let distinct = min(Double(rows), Double(Self.windowSamples) * poolingFactor / max(usesPerDistinct, 1e-12))
+        let q = Double(batchSize) / Double(Self.windowSamples)
+        return distinct * zip(fractions, uses).reduce(0) { $0 + $1.0 * -expm1(-q * $1.1) }
+    }
+
     /// Adds `rows` times the probability that a Poisson(mean) count falls in each bin.
     private static func accumulate(mean: Double, rows: Double, into used: inout [Double]) {
         guard mean > 0 else { return }

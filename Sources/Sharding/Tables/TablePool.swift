@@ -1,23 +1,62 @@
 import Foundation
 import Models
 
-/// Synthetic embedding tables whose statistics resemble the public DLRM traces: hash sizes
-/// spread over four decades (10^2 to 10^6 rows, log-uniform), pooling factors log-normal with
-/// mean near 15 and a long tail (1 to 200), dims 4 to 128 (powers of two, small ones more
-/// common), and access skew from uniform (a third of the tables) to Zipf with s up to 1.2.
+/// Synthetic embedding tables, in one of two shapes (`Shape`).
 public enum TablePool {
-    public static func generate(count: Int, seed: UInt64) throws(PlanError) -> [TableSpec] {
+    public enum Shape: String, CaseIterable, Sendable {
+        /// Statistics that resemble the public DLRM traces: hash sizes spread over four decades
+        /// (10^2 to 10^6 rows, log-uniform), pooling factors log-normal with mean near 15 and a
+        /// long tail (1 to 200), dims 4 to 128 (powers of two, small ones more common), and
+        /// access skew from uniform (a third of the tables) to Zipf with s up to 1.2.
+        case dlrm
+        /// The shape of production pools: a few huge tables beside many tiny ones, and pooling
+        /// factors up to a few hundred. 5% of the tables are huge (1-4 M rows, dims 16-64, Zipf
+        /// s 0.9-1.3), 60% tiny (10-1,000 rows, dims 4-16), the rest as
+        /// `dlrm` (10^3 to 10^6 rows); pooling is log-normal with median 4 and spread e^1.5,
+        /// capped at 300 (mean near 12, 1% above 130); half the tiny tables are one-hot.
+        case heavyTailed = "heavy-tailed"
+    }
+
+    public static func generate(count: Int, seed: UInt64, shape: Shape = .dlrm) throws(PlanError) -> [TableSpec] {
         guard count >= 1 else { throw PlanError("--count must be at least 1") }
-        var random = SplitMix64(seed: seed, stream: "table-pool")
-        let dims = [4, 8, 16, 32, 64, 128], dimWeights = [1.0, 2, 3, 3, 2, 1]
+        var random = SplitMix64(seed: seed, stream: shape == .dlrm ? "table-pool" : "table-pool-" + shape.rawValue)
+        /// One of `values`, with probability in proportion to `weights`.
+        func pick<T>(_ values: [T], _ weights: [Double]) -> T {
+            var draw = random.nextDouble() * weights.reduce(0, +), i = 0
+            while draw >= weights[i] && i < values.count - 1 { draw -= weights[i]; i += 1 }
+            return values[i]
+        }
+        /// Zipf with s uniform in low..<low + span, to two decimals.
+        func zipf(_ low: Double, span: Double) -> IndexDistribution { .zipf(((low + span * random.nextDouble()) * 100).rounded() / 100) }
+        /// 10^e rows, e uniform in low..<low + span.
+        func logUniform(_ low: Double, span: Double) -> Int { Int(pow(10, low + span * random.nextDouble()).rounded()) }
+        /// Log-normal pooling: `median` × e^(sigma × N(0, 1)), rounded, between 1 and `cap`.
+        func pooling(median: Double, sigma: Double, cap: Double) -> Double { min(cap, max(1, (median * exp(sigma * random.nextGaussian())).rounded())) }
         return try (0..<count).map { i throws(PlanError) in
-            let rows = Int(pow(10, 2 + 4 * random.nextDouble()).rounded())
-            let pooling = min(200, max(1, (9 * exp(random.nextGaussian())).rounded()))
-            var pick = random.nextDouble() * dimWeights.reduce(0, +), d = 0
-            while pick >= dimWeights[d] && d < dims.count - 1 { pick -= dimWeights[d]; d += 1 }
-            let distribution: IndexDistribution = random.nextDouble() < 1.0 / 3 ? .uniform
-                : .zipf(((0.5 + 0.7 * random.nextDouble()) * 100).rounded() / 100)
-            return try TableSpec(name: "pool\(i)", rows: rows, dim: dims[d], poolingFactor: pooling, distribution: distribution)
+            switch shape {
+            case .dlrm:
+                let rows = logUniform(2, span: 4)
+                let pooling = pooling(median: 9, sigma: 1, cap: 200)
+                let dim = pick([4, 8, 16, 32, 64, 128], [1, 2, 3, 3, 2, 1])
+                let distribution = random.nextDouble() < 1.0 / 3 ? IndexDistribution.uniform : zipf(0.5, span: 0.7)
+                return try TableSpec(name: "pool\(i)", rows: rows, dim: dim, poolingFactor: pooling, distribution: distribution)
+            case .heavyTailed:
+                let kind = random.nextDouble()
+                if kind < 0.05 {
+                    return try TableSpec(name: "heavy\(i)", rows: logUniform(6, span: log10(4)), dim: pick([16, 32, 64], [1, 2, 1]),
+                                         poolingFactor: pooling(median: 4, sigma: 1.5, cap: 300), distribution: zipf(0.9, span: 0.4))
+                }
+                if kind < 0.65 {
+                    // Tiny tables are often one-hot categorical features: one lookup per sample.
+                    let oneHot = random.nextDouble() < 0.5
+                    return try TableSpec(name: "heavy\(i)", rows: logUniform(1, span: 2), dim: pick([4, 8, 16], [2, 2, 1]),
+                                         poolingFactor: oneHot ? 1 : pooling(median: 4, sigma: 1.5, cap: 300),
+                                         distribution: random.nextDouble() < 0.5 ? .uniform : zipf(0.5, span: 0.7))
+                }
+                return try TableSpec(name: "heavy\(i)", rows: logUniform(3, span: 3), dim: pick([8, 16, 32, 64, 128], [2, 3, 3, 2, 1]),
+                                     poolingFactor: pooling(median: 4, sigma: 1.5, cap: 300),
+                                     distribution: random.nextDouble() < 1.0 / 3 ? .uniform : zipf(0.5, span: 0.7))
+            }
         }
     }
 
@@ -38,18 +77,25 @@ public struct TaskPreset: Sendable {
     public var tables: ClosedRange<Int>
     public var ranks: Int
     public var memoryFraction: Double
+    /// Whether a task may hold tables larger than a rank, which every planner must then cut by
+    /// rows (else such a draw is drawn again).
+    public var cutsRows: Bool
 
-    public init(name: String, tables: ClosedRange<Int>, ranks: Int, memoryFraction: Double) {
+    public init(name: String, tables: ClosedRange<Int>, ranks: Int, memoryFraction: Double, cutsRows: Bool = false) {
         self.name = name
         self.tables = tables
         self.ranks = ranks
         self.memoryFraction = memoryFraction
+        self.cutsRows = cutsRows
     }
 
     public static let all = [
         TaskPreset(name: "shard-small", tables: 10...30, ranks: 2, memoryFraction: 0.60),
         TaskPreset(name: "shard-mid", tables: 30...60, ranks: 4, memoryFraction: 0.35),
         TaskPreset(name: "shard-large", tables: 100...200, ranks: 8, memoryFraction: 0.20),
+        /// For a heavy-tailed pool (`TablePool.Shape.heavyTailed`), whose huge tables hold most
+        /// of a task's bytes and often outgrow a rank.
+        TaskPreset(name: "shard-heavy", tables: 30...60, ranks: 4, memoryFraction: 0.35, cutsRows: true),
     ]
 
     public static func named(_ name: String) throws(PlanError) -> TaskPreset {
@@ -59,8 +105,8 @@ public struct TaskPreset: Sendable {
         return preset
     }
 
-    /// `count` tasks drawn from `tables` (with repetition across tasks, not within one); a draw
-    /// whose largest table exceeds a rank's memory is drawn again.
+    /// `count` tasks drawn from `tables` (with repetition across tasks, not within one); unless
+    /// the preset `cutsRows`, a draw whose largest table exceeds a rank's memory is drawn again.
     public func draw(count: Int, from tables: [TableSpec], batchSize: Int, optimizer: EmbeddingOptimizer = .sgd,
                      seed: UInt64) throws(PlanError) -> [PlanningTask] {
         guard ranks >= 1 else { throw PlanError("a task needs at least 1 rank") }
@@ -77,7 +123,7 @@ public struct TaskPreset: Sendable {
             let chosen = Array(tables.indices.shuffled(using: &random).prefix(size)).sorted().map { tables[$0] }
             let bytes = chosen.map { $0.bytes(columns: $0.dim, optimizer: optimizer) }
             let memory = Int(Double(bytes.reduce(0, +)) * memoryFraction)
-            guard bytes.max()! <= memory else { continue }
+            guard cutsRows || bytes.max()! <= memory else { continue }
             tasks.append(PlanningTask(tables: chosen, ranks: ranks, memoryPerRank: memory, batchSize: batchSize, optimizer: optimizer))
         }
         return tasks
