@@ -332,8 +332,9 @@ extension CostOracle.Clock: ExpressibleByArgument {}
 enum PlanReport {
     /// What refinement did: the measured step before and after, and every kept move.
     static func refinement(_ outcome: PlanRefinement.Outcome) -> String {
-        var lines = [String(format: "refined: %d %@ kept in %d oracle measurements, %.1f s (%@); measured step %.2f -> %.2f ms (%+.1f%%)",
-                            outcome.steps.count, outcome.steps.count == 1 ? "move" : "moves", outcome.measurements, outcome.seconds, outcome.stopped, outcome.start.total, outcome.cost.total,
+        var lines = [String(format: "refined: %d %@ kept in %d oracle %@, %.1f s (%@); measured step %.2f -> %.2f ms (%+.1f%%)",
+                            outcome.steps.count, outcome.steps.count == 1 ? "move" : "moves", outcome.measurements,
+                            outcome.measurements == 1 ? "measurement" : "measurements", outcome.seconds, outcome.stopped, outcome.start.total, outcome.cost.total,
                             100 * (outcome.cost.total / outcome.start.total - 1))]
         lines += outcome.steps.map { String(format: "  %@: %.2f -> %.2f ms", $0.move, $0.before, $0.after) }
         return lines.joined(separator: "\n")

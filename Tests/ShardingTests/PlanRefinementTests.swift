@@ -42,6 +42,20 @@ import Testing
         #expect(calls == 8 && outcome.measurements == 8 && outcome.stopped == "budget of 8 measurements spent")
     }
 
+    /// A measurement that would end past the time limit is not started.
+    @Test func theTimeLimitBoundsTheSearchsTime() throws {
+        let task = try PlannerTests.task(ranks: 3, memoryFraction: 1)
+        let lopsided = ShardingPlan(tables: task.tables, rankOfTable: [0, 0, 0, 0, 0, 1], ranks: 3, algorithm: "lopsided")
+        let model = AnalyticCostModel(batchSize: task.batchSize, communication: Self.communication)
+        let refinement = try PlanRefinement(task: task, predictor: model, budget: 500, timeLimit: .milliseconds(250)) { plan in
+            Thread.sleep(forTimeInterval: 0.04)
+            return try model.cost(of: plan, tables: task.tables)
+        }
+        let outcome = try refinement.refine(lopsided)
+        #expect(outcome.stopped == "time limit of 0.25 seconds reached", "\(outcome.stopped)")
+        #expect(outcome.seconds < 0.375 && outcome.measurements <= 6, "\(outcome.seconds) s, \(outcome.measurements) measurements")
+    }
+
     @Test func aMovedBlockMeetingItsNeighbourOnARankIsFusedWithIt() throws {
         let task = try PlannerTests.task(ranks: 2, memoryFraction: 1)
         let split = ShardingPlan.Placement(table: "t0", shards: [.init(columns: 0..<32, rank: 0), .init(columns: 32..<64, rank: 0)])

@@ -40,6 +40,8 @@ public struct PlanRefinement {
     public var measure: (ShardingPlan) throws -> PlanCost
     /// Measurements the search may make, confirmations included.
     public var budget: Int
+    /// A measurement starts only when, at the mean time one has taken so far, it would end
+    /// within this limit.
     public var timeLimit: Duration?
     /// Candidates measured per round: the best by estimate not measured before.
     public var width = 3
@@ -68,26 +70,34 @@ public struct PlanRefinement {
             measurements += 1
             return try measure(plan)
         }
+        /// Whether `count` more measurements fit the budget and, at the mean time of those so
+        /// far, the time limit.
+        func fits(_ count: Int) -> Bool {
+            guard measurements + count <= budget else { return false }
+            guard let timeLimit, measurements > 0 else { return true }
+            let elapsed = clock.now - start
+            return elapsed + elapsed / measurements * count <= timeLimit
+        }
         var current = plan, currentCosts = [try measured(plan)]
-        for _ in 1..<max(1, confirmations) where measurements < budget { currentCosts.append(try measured(plan)) }
+        for _ in 1..<max(1, confirmations) where fits(1) { currentCosts.append(try measured(plan)) }
         let startCost = PlanCost.median(currentCosts)
         var steps: [Step] = [], seen: Set<[ShardingPlan.Placement]> = [plan.placements], idleRounds = 0
         var stopped = "no move helps"
         search: while true {
             if measurements >= budget { stopped = "budget of \(budget) measurements spent"; break }
-            if let timeLimit, clock.now - start >= timeLimit { stopped = "time limit of \(timeLimit) reached"; break }
+            if let timeLimit, !fits(1) { stopped = "time limit of \(timeLimit) reached"; break }
             let cost = PlanCost.median(currentCosts)
             let candidates = estimated(moves(from: current, cost: cost), current: current, cost: cost)
                 .filter { !seen.contains($0.plan.placements) }
             guard !candidates.isEmpty else { break }
             var tried: [(candidate: Move, costs: [PlanCost])] = []
-            for candidate in candidates.prefix(width) where measurements < budget {
+            for candidate in candidates.prefix(width) where fits(1) {
                 seen.insert(candidate.plan.placements)
                 tried.append((candidate, [try measured(candidate.plan)]))
             }
             // The best measured candidate below the current median, confirmed in alternation.
             if var best = tried.min(by: { $0.costs[0].total < $1.costs[0].total }), best.costs[0].total < cost.total {
-                while best.costs.count < confirmations && measurements + 2 <= budget {
+                while best.costs.count < confirmations && fits(2) {
                     best.costs.append(try measured(best.candidate.plan))
                     currentCosts.append(try measured(current))
                 }
