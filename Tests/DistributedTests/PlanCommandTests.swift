@@ -215,6 +215,7 @@ import Testing
         (["--memory", "lots"], "memory 'lots': expected a positive size such as 2GiB, 512MiB or 1000000"),
         (["--memory", "1KiB"], "table pool1 (5.0 MiB) fits on no rank, nor cut by rows over up to 2 ranks: they have 2.0 KiB free in all, 5.0 MiB short"),
         (["--memory", "1GiB", "--algo", "magic"], "no planner 'magic' (" + PlannerCatalog.names.joined(separator: ", ") + ")"),
+        (["--memory", "1GiB", "--measure", "--oracle-rounds", "0"], "--oracle-rounds must be at least 1, found 0"),
     ])
     func badInputStopsWithOneLine(arguments: [String], message: String) throws {
         try withTemporaryDirectory("plan-bad") { directory in
