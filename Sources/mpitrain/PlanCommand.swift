@@ -80,7 +80,7 @@ struct PlanCommand: ParsableCommand {
         }
 
         /// The clock of the oracle's costs.
-        var clock: CostOracle.Clock { oracleConditions == .concurrent ? .cpu : oracleClock }
+        var clock: CostOracle.Clock { CostOracle.clock(oracleClock, under: oracleConditions) }
 
         /// The conditions and clock, as reports name them.
         var description: String {

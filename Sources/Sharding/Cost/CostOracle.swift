@@ -57,7 +57,7 @@ public struct CostOracle: PlanCostModel {
         self.communication = communication
         self.seed = seed
         self.conditions = conditions
-        self.clock = conditions == .concurrent ? .cpu : clock
+        self.clock = Self.clock(clock, under: conditions)
         iterations = conditions == .isolated ? 11 : 25
         self.speedReference = conditions == .isolated ? speedReference : nil
         referenceBench = self.speedReference.map { _ in SpeedReference.bench() }
@@ -77,6 +77,12 @@ public struct CostOracle: PlanCostModel {
     /// their median.
     public func replicaCompute(_ replicated: [Int], tables: [TableSpec], ranks: Int) -> (forward: Double, backward: Double) {
         replicaTimes(replicated, tables: tables, ranks: ranks)[clock]!
+    }
+
+    /// The clock of costs asked for on `requested` under `conditions`: per-thread CPU time
+    /// whenever the ranks run at once.
+    public static func clock(_ requested: Clock, under conditions: Conditions) -> Clock {
+        conditions == .concurrent ? .cpu : requested
     }
 
     /// The clocks whose times the oracle keeps: both under isolated conditions, each scaled by

@@ -132,11 +132,16 @@ public final class NeuroShardCostModel {
     /// so the row stride a lookup walks is the piece's own width; the full width tells the model
     /// how much of the table (and of its lookups' index traffic) the piece shares.
     public static func features(_ piece: Piece, batchSize: Int) -> [Float] {
+        features(piece, bytesTouched: piece.bytesTouched(batchSize: batchSize))
+    }
+
+    /// The features of `piece`, of which a batch reads `bytesTouched` bytes.
+    static func features(_ piece: Piece, bytesTouched: Double) -> [Float] {
         let table = piece.table, columns = piece.columns
         let bytes = Double(table.rows * columns * MemoryLayout<Float>.size)
         return [Float(Double(columns) / 128), Float(log10(Double(table.rows)) / 6), Float(log10(1 + table.poolingFactor) / log10(201.0)),
                 Float(log10(bytes) / 10)] + table.bins.fractions.map(Float.init)
-            + [Float(log10(max(piece.bytesTouched(batchSize: batchSize), 1)) / 10), Float(Double(table.dim) / 128),
+            + [Float(log10(max(bytesTouched, 1)) / 10), Float(Double(table.dim) / 128),
                columns < table.dim ? 1 : 0, piece.rowCut ? 1 : 0]
     }
 
@@ -148,12 +153,12 @@ public final class NeuroShardCostModel {
     /// table network again.
     public func embed(_ pieces: [Piece]) -> [[Float]] {
         guard !pieces.isEmpty else { return [] }
-        let embedded = tableMLP.forward(pieces.flatMap { Self.features($0, batchSize: batchSize) }, rows: pieces.count)
+        let touched = pieces.map { $0.bytesTouched(batchSize: batchSize) }
+        let embedded = tableMLP.forward(pieces.indices.flatMap { Self.features(pieces[$0], bytesTouched: touched[$0]) }, rows: pieces.count)
         let own = costLayer.forward(embedded, rows: pieces.count)
         let width = embeddingWidth
         return (0..<pieces.count).map { i in
-            Array(embedded[i * width ..< (i + 1) * width])
-                + [exp(own[2 * i]), exp(own[2 * i + 1]), 1, Float(pieces[i].bytesTouched(batchSize: batchSize))]
+            Array(embedded[i * width ..< (i + 1) * width]) + [exp(own[2 * i]), exp(own[2 * i + 1]), 1, Float(touched[i])]
         }
     }
 
@@ -209,8 +214,9 @@ public final class NeuroShardCostModel {
         var adam = Adam(parameterCount: parameters.count, learningRate: learningRate)
         var random = SplitMix64(seed: seed, stream: "neuroshard-train")
         let pieces = records.map(\.pieces), cache = lastLevelCacheBytes
-        let features = pieces.map { $0.flatMap { Self.features($0, batchSize: batchSize) } }
-        let touched = pieces.map { $0.reduce(Float(0)) { $0 + Float($1.bytesTouched(batchSize: batchSize)) } }
+        let touchedByPiece = pieces.map { $0.map { $0.bytesTouched(batchSize: batchSize) } }
+        let features = pieces.indices.map { r in pieces[r].indices.flatMap { Self.features(pieces[r][$0], bytesTouched: touchedByPiece[r][$0]) } }
+        let touched = touchedByPiece.map { $0.reduce(Float(0)) { $0 + Float($1) } }
         let width = embeddingWidth
         var losses: [Double] = []
         parameters.zeroGradients()

@@ -13,7 +13,8 @@ public enum TablePool {
         /// factors up to a few hundred. 5% of the tables are huge (1-4 M rows, dims 16-64, Zipf
         /// s 0.9-1.3), 60% tiny (10-1,000 rows, dims 4-16), the rest as
         /// `dlrm` (10^3 to 10^6 rows); pooling is log-normal with median 4 and spread e^1.5,
-        /// capped at 300 (mean near 12, 1% above 130); half the tiny tables are one-hot.
+        /// capped at 300; half the tiny tables are one-hot (over 800 tables: mean 8.3, 1% above
+        /// 130).
         case heavyTailed = "heavy-tailed"
     }
 
