@@ -18,20 +18,23 @@ struct DreamShardCommand: ParsableCommand {
         @Option(help: "The pool (from `tables pool`); tasks use its training split only.")
         var pool: String
 
-        @Option(help: "Ranks of every training task.")
-        var ranks = 4
+        @Option(help: "Draw the tasks evenly from these benchmark presets' shapes (tables, ranks, memory), for example shard-small,shard-mid,shard-large to train over 2, 4 and 8 ranks; instead of --ranks, --min-tables, --max-tables and --memory-fraction.")
+        var presets: String?
+
+        @Option(help: "Ranks of every training task (default 4).")
+        var ranks: Int?
 
         @Option(help: "Training tasks to draw.")
         var tasks = 100
 
-        @Option(help: "Fewest tables in a task.")
-        var minTables = 30
+        @Option(help: "Fewest tables in a task (default 30).")
+        var minTables: Int?
 
-        @Option(help: "Most tables in a task.")
-        var maxTables = 60
+        @Option(help: "Most tables in a task (default 60).")
+        var maxTables: Int?
 
-        @Option(help: "Each rank's memory as a fraction of its task's table bytes.")
-        var memoryFraction = 0.35
+        @Option(help: "Each rank's memory as a fraction of its task's table bytes (default 0.35).")
+        var memoryFraction: Double?
 
         @Option(help: "Global batch size of the measurements.")
         var batchSize = 512
@@ -69,18 +72,40 @@ struct DreamShardCommand: ParsableCommand {
         @OptionGroup var oracleOptions: PlanCommand.OracleOptions
 
         func validate() throws {
-            guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+            guard presets == nil || [ranks, minTables, maxTables].allSatisfy({ $0 == nil }) && memoryFraction == nil else {
+                throw ValidationError("--presets sets the tasks' shapes; leave out --ranks, --min-tables, --max-tables and --memory-fraction")
+            }
+            guard (ranks ?? 1) >= 1 else { throw ValidationError("--ranks must be at least 1") }
             guard tasks >= 1, iterations >= 1, measuredPlans >= 1, costSteps >= 1, policyBatches >= 0, episodes >= 2 else {
                 throw ValidationError("--tasks, --iterations, --measured-plans and --cost-steps must be at least 1, --episodes at least 2")
             }
-            guard minTables >= 1, maxTables >= minTables else { throw ValidationError("need 1 <= --min-tables <= --max-tables") }
-            guard memoryFraction > 0, batchSize >= 1 else { throw ValidationError("--memory-fraction and --batch-size must be positive") }
+            guard (minTables ?? 1) >= 1, (maxTables ?? 60) >= (minTables ?? 30) else { throw ValidationError("need 1 <= --min-tables <= --max-tables") }
+            guard (memoryFraction ?? 1) > 0, batchSize >= 1 else { throw ValidationError("--memory-fraction and --batch-size must be positive") }
+        }
+
+        /// The shapes to draw tasks from: the named presets, or one of the shape options.
+        func shapes() throws -> [TaskPreset] {
+            guard let presets else {
+                return [TaskPreset(name: "dreamshard-train", tables: (minTables ?? 30)...(maxTables ?? 60), ranks: ranks ?? 4,
+                                   memoryFraction: memoryFraction ?? 0.35)]
+            }
+            return try presets.split(separator: ",").map { name in
+                let preset = try TaskPreset.named(String(name))
+                // An episode places whole tables; a task with a table larger than a rank has no episode.
+                guard !preset.cutsRows else {
+                    throw PlanError("--presets: \(name) tasks hold tables larger than a rank, which DreamShard's training places whole")
+                }
+                return preset
+            }
         }
 
         func run() throws {
             let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
-            let preset = TaskPreset(name: "dreamshard-train", tables: minTables...maxTables, ranks: ranks, memoryFraction: memoryFraction)
-            let drawn = try preset.draw(count: tasks, from: train, batchSize: batchSize, seed: seed)
+            let shapes = try shapes()
+            let drawnByShape = try shapes.enumerated().map { i, shape in
+                try shape.draw(count: tasks / shapes.count + (i < tasks % shapes.count ? 1 : 0), from: train, batchSize: batchSize, seed: seed)
+            }
+            let drawn = drawnByShape.flatMap { $0 }
             let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: try CommunicationCostModel.shipped(), seed: seed)
             var training = DreamShardTraining()
             training.iterations = iterations
@@ -92,7 +117,10 @@ struct DreamShardCommand: ParsableCommand {
             training.learningRate = learningRate
             training.reward = reward
             training.seed = seed
-            print("\(drawn.count) tasks of \(minTables)-\(maxTables) tables on \(ranks) ranks from \(train.count) training tables; "
+            let described = zip(shapes, drawnByShape).map { shape, drawn in
+                "\(drawn.count) tasks of \(shape.tables.lowerBound)-\(shape.tables.upperBound) tables on \(shape.ranks) ranks"
+            }
+            print("\(described.joined(separator: ", ")) from \(train.count) training tables; "
                   + "\(iterations) iterations of \(measuredPlans) measured plans, \(costSteps) cost steps, \(policyBatches)x\(episodes) episodes")
             print([pad("iter", 4), pad("measured ms", 11), pad("cost loss", 9), pad("predicted ms", 12), pad("entropy", 7), pad("dead ends", 9)]
                 .joined(separator: " "))

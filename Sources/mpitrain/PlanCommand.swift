@@ -62,8 +62,15 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Rounds the oracle measures (after 2 warm-up rounds) and takes the median of (default: 11 isolated, 25 concurrent).")
         var oracleRounds: Int?
 
+        @Option(help: "Times the isolated oracle builds each rank's shards, at other addresses, timing the builds in the same rounds and taking their mean.")
+        var oracleBuilds = 1
+
         func oracle(batchSize: Int, communication: CommunicationCostModel, seed: UInt64) throws(PlanError) -> CostOracle {
             if let oracleRounds, oracleRounds < 1 { throw PlanError("--oracle-rounds must be at least 1, found \(oracleRounds)") }
+            guard oracleBuilds >= 1 else { throw PlanError("--oracle-builds must be at least 1, found \(oracleBuilds)") }
+            guard oracleBuilds == 1 || oracleConditions == .isolated else {
+                throw PlanError("--oracle-builds applies to the isolated oracle; the concurrent one runs a plan's ranks as its training job would")
+            }
             var reference: SpeedReference?
             if oracleConditions == .isolated {
                 let read = if let speedReference { try SpeedReference.read(speedReference) } else { try SpeedReference.shipped() }
@@ -76,6 +83,7 @@ struct PlanCommand: ParsableCommand {
             var oracle = CostOracle(batchSize: batchSize, communication: communication, seed: seed, speedReference: reference,
                                     conditions: oracleConditions, clock: oracleClock)
             oracle.iterations = oracleRounds ?? oracle.iterations
+            oracle.builds = oracleBuilds
             return oracle
         }
 
@@ -86,6 +94,7 @@ struct PlanCommand: ParsableCommand {
         var description: String {
             oracleConditions == .concurrent ? "concurrent oracle, per-thread CPU time scaled by its yardstick"
                 : "isolated oracle, \(oracleClock == .cpu ? "per-thread CPU time" : "wall time") scaled by the speed reference"
+                    + (oracleBuilds > 1 ? ", mean of \(oracleBuilds) builds" : "")
         }
     }
 
@@ -350,7 +359,7 @@ enum PlanReport {
                           pad(planner.captured.map { String(format: "%.0f%%", 100 * $0) } ?? "-", 9)].joined(separator: " "))
         }
         lines.append("captured: the share of the found plans' gain over the best heuristic that the planner's plans reach")
-        lines.append(repeatSpread(summary.repeatSpread, oracle: oracle))
+        lines.append(repeatSpread(summary.repeatSpread, relative: summary.relativeSpread, oracle: oracle))
         return lines.joined(separator: "\n")
     }
 
@@ -512,16 +521,17 @@ enum PlanReport {
                 .joined(separator: " "))
         }
         let others = comparison.repeatSpreadByClock.filter { $0.key != clock.rawValue }.sorted { $0.key < $1.key }
-        lines.append(repeatSpread(comparison.repeatSpread, oracle: oracle)
+        lines.append(repeatSpread(comparison.repeatSpread, relative: comparison.relativeSpread, oracle: oracle)
                      + others.map { String(format: " (on the %@ clock, measured in the same rounds: %.1f%%)", $0.key, 100 * $0.value.median) }.joined())
         return lines.joined(separator: "\n")
     }
 
     /// The line under a results table that says how far apart the oracle's repeats of one
-    /// plan fall, so a reader can tell a gain from noise, and what the oracle measured.
-    static func repeatSpread(_ spread: (median: Double, plans: Int)?, oracle: String) -> String {
+    /// plan fall, in cost and in cost relative to the task's other plans, so a reader can tell a
+    /// gain from noise, and what the oracle measured.
+    static func repeatSpread(_ spread: (median: Double, plans: Int)?, relative: (median: Double, plans: Int)?, oracle: String) -> String {
         guard let spread else { return "oracle repeat spread: not measured (each plan measured once; --repeats 2 or more measures it); \(oracle)" }
-        return String(format: "oracle repeat spread: two measurements of one plan differ by %.1f%% (median over %d plans); %@",
-                      100 * spread.median, spread.plans, oracle)
+        return String(format: "oracle repeat spread: two measurements of one plan differ by %.1f%% (median over %d plans)", 100 * spread.median, spread.plans)
+            + (relative.map { String(format: ", relative to its task's other plans by %.1f%%", 100 * $0.median) } ?? "") + "; \(oracle)"
     }
 }

@@ -60,7 +60,8 @@ import Testing
             #expect(run.stdout.contains("all placed"), "\(run.stdout)")
             // Both clocks' spreads, from the same rounds.
             let spread = try #require(run.lines(startingWith: "oracle repeat spread: two measurements of one plan differ by ").first, "\(run.stdout)")
-            #expect(spread.contains("isolated oracle, per-thread CPU time scaled by the speed reference (on the wall clock, measured in the same rounds: "))
+            #expect(spread.contains(", relative to its task's other plans by ")
+                    && spread.contains("isolated oracle, per-thread CPU time scaled by the speed reference (on the wall clock, measured in the same rounds: "))
             // Each feasible plan is measured three times and reported by its median.
             struct Result: Decodable { let feasible: Bool; let measuredMilliseconds: Double?; let measurements: [Double]? }
             let results = try JSONDecoder().decode([Result].self, from: Data(contentsOf: URL(fileURLWithPath: json)))
@@ -198,16 +199,23 @@ import Testing
             #expect(tight.stderr.hasPrefix("mpitrain: error: the 60 tables need ") && tight.stderr.hasSuffix("; 2 ranks of 1.0 MiB hold 2.0 MiB\n"),
                     "\(tight.stderr)")
             let text = try String(contentsOfFile: path("model.json"), encoding: .utf8)
-            try Data(text.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 9").utf8)
+            try Data(text.replacingOccurrences(of: "\"formatVersion\" : \(DreamShardModel.formatVersion)", with: "\"formatVersion\" : 9").utf8)
                 .write(to: URL(fileURLWithPath: path("old.json")))
             let old = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--algo", "dreamshard",
                                            "--dreamshard-model", path("old.json")])
             #expect(old.status != 0)
-            #expect(old.stderr == "mpitrain: error: \(path("old.json")): DreamShard model format version 9; this build reads version 1\n")
-            let noRanks = try MPIRun.mpitrain(["dreamshard", "train", "--pool", path("pool.json"), "--ranks", "0", "--out", path("x.json")])
-            #expect(noRanks.status != 0)
-            #expect(noRanks.stderr.contains("--ranks must be at least 1"))
-            #expect(!FileManager.default.fileExists(atPath: path("x.json")))
+            #expect(old.stderr == "mpitrain: error: \(path("old.json")): DreamShard model format version 9; this build reads version \(DreamShardModel.formatVersion)\n")
+            for (arguments, message) in [
+                (["--ranks", "0"], "--ranks must be at least 1"),
+                (["--presets", "shard-mid", "--ranks", "2"], "--presets sets the tasks' shapes; leave out --ranks, --min-tables, --max-tables and --memory-fraction"),
+                (["--presets", "shard-heavy"], "--presets: shard-heavy tasks hold tables larger than a rank, which DreamShard's training places whole"),
+                (["--presets", "shard-small,shard-large"], "shard-large needs at least 100 tables; the pool split has 45"),
+            ] {
+                let bad = try MPIRun.mpitrain(["dreamshard", "train", "--pool", path("pool.json"), "--out", path("x.json")] + arguments)
+                #expect(bad.status != 0)
+                #expect(bad.stderr.contains(message) && bad.stderr.split(separator: "\n").count <= 3, "\(bad.stderr)")
+                #expect(!FileManager.default.fileExists(atPath: path("x.json")))
+            }
         }
     }
 

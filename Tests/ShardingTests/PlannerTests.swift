@@ -183,6 +183,35 @@ import Testing
         #expect(spread.plans == 3 && abs(spread.median - 0.1 / 1.05) < 1e-12)
     }
 
+    /// A pass slower throughout cancels relative to the task's other plans; a plan that moved
+    /// against them does not. A task of one plan has nothing to compare with.
+    @Test func relativeSpreadCancelsDriftBetweenPasses() throws {
+        let drift = [[10, 11], [20, 22], [5, 5.5]]
+        #expect(try #require(PlanCost.relativeSpread([drift, [[7, 9]]])).median < 1e-12)
+        #expect(PlanCost.relativeSpread([[[7, 9]]]) == nil)
+        // The third plan measured 10% dearer in the second pass, the others not: against the
+        // other two, each of the first two moved by 1/sqrt(1.1), the third by 1.1.
+        let moved = try #require(PlanCost.relativeSpread([[[10, 10], [20, 20], [5, 5.5]]]))
+        let first = 1 / sqrt(1.1)
+        #expect(moved.plans == 3 && abs(moved.median - (1 - first) / ((1 + first) / 2)) < 1e-12, "\(moved)")
+    }
+
+    /// Plans measured together come back in order, each with its own ranks' times, and the
+    /// groups keep the shards within memory; under concurrent conditions a plan runs alone.
+    @Test func plansMeasuredTogetherKeepTheirOwnCosts() throws {
+        let tables = try Self.tables()
+        let lopsided = ShardingPlan(tables: tables, rankOfTable: [0, 0, 0, 1, 0, 0], ranks: 2, algorithm: "lopsided")
+        let flipped = ShardingPlan(tables: tables, rankOfTable: [1, 1, 1, 0, 1, 1], ranks: 2, algorithm: "flipped")
+        let oracle = CostOracle(batchSize: 256, communication: CommunicationCostModel(tables: [:]))
+        let costs = try oracle.costsOnEveryClock(of: [lopsided, flipped], tables: tables).map { $0[oracle.clock]!.ranks.map { $0.forward + $0.backward } }
+        #expect(costs[0][0] > 2 * costs[0][1] && costs[1][1] > 2 * costs[1][0], "\(costs)")
+        let bytes = UInt64(tables.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: .sgd) })
+        #expect(oracle.jointGroups(count: 5, tables: tables, memoryBytes: 6 * bytes) == [0..<2, 2..<4, 4..<5])
+        #expect(oracle.jointGroups(count: 2, tables: tables, memoryBytes: bytes) == [0..<1, 1..<2])
+        let concurrent = CostOracle(batchSize: 256, communication: CommunicationCostModel(tables: [:]), conditions: .concurrent)
+        #expect(concurrent.jointGroups(count: 2, tables: tables, memoryBytes: 100 * bytes) == [0..<1, 1..<2])
+    }
+
     /// Both clocks time the same work; the loaded rank stays the slower one on either.
     @Test(arguments: CostOracle.Clock.allCases)
     func theIsolatedOracleTimesOnTheClockItIsGiven(clock: CostOracle.Clock) throws {

@@ -4,9 +4,10 @@ import Sharding
 
 /// Planners judged side by side on the same tasks: every planner plans every task, and each
 /// plan is measured by the cost oracle `repeats` times and, with a trainer, trained as often.
-/// The repeats run in passes over the task's plans, each pass starting one planner later, so
-/// no planner is always measured first and a slow spell of a shared machine spreads over all.
-/// Every figure is a median over the repeats.
+/// The repeats run in passes over the task's plans (`CostOracle.measureInPasses`): in a pass the
+/// isolated oracle measures the task's plans together, in the same rounds, so a slow spell of
+/// a shared machine falls on all of them alike. Every figure is a median
+/// over the repeats.
 public struct PlanEvaluation {
     /// One planner's plan for one task, and what it measured.
     public struct Result: Codable, Sendable {
@@ -112,16 +113,11 @@ public struct PlanEvaluation {
         var byClock = [[String: [Double]]](repeating: [:], count: plans.count)
         var oracleCosts = [[PlanCost]](repeating: [], count: plans.count)
         var trainings = [[PlanTrainer.Measurement]](repeating: [], count: plans.count)
-        for pass in 0..<repeats {
-            for k in plans.indices {
-                let i = (k + pass) % plans.count
-                guard let plan = plans[i].plan else { continue }
-                let costs = try oracle.costOnEveryClock(of: plan, tables: task.tables), cost = costs[oracle.clock]!
-                for (clock, cost) in costs { byClock[i][clock.rawValue, default: []].append(cost.total) }
-                measurements[i].append(cost.total)
-                oracleCosts[i].append(cost)
-                if let trainer { trainings[i].append(try trainer.train(plan, task: task)) }
-            }
+        try oracle.measureInPasses(plans.map(\.plan), tables: task.tables, optimizer: task.optimizer, passes: repeats) { i, costs in
+            for (clock, cost) in costs { byClock[i][clock.rawValue, default: []].append(cost.total) }
+            measurements[i].append(costs[oracle.clock]!.total)
+            oracleCosts[i].append(costs[oracle.clock]!)
+            if let trainer { trainings[i].append(try trainer.train(plans[i].plan!, task: task)) }
         }
         return try plans.indices.map { i in
             let plan = plans[i].plan
@@ -216,6 +212,8 @@ public struct PlannerComparison: Sendable {
     /// on its clock and, where it read others, on each of them by name.
     public var repeatSpread: (median: Double, plans: Int)?
     public var repeatSpreadByClock: [String: (median: Double, plans: Int)]
+    /// The same, of each plan's cost relative to its task's other plans (`PlanCost.relativeSpread`).
+    public var relativeSpread: (median: Double, plans: Int)?
 
     public init(_ results: [PlanEvaluation.Result], algorithms: [String], tasks: Int, heuristics: [String] = PlannerCatalog.heuristics) {
         func cost(_ a: String, _ t: Int) -> Double? { results.first { $0.task == t && $0.algorithm == a }?.measuredMilliseconds }
@@ -243,6 +241,7 @@ public struct PlannerComparison: Sendable {
         self.bestCharged = bestCharged
         self.bestCommon = bestCommon
         repeatSpread = PlanCost.repeatSpread(results.compactMap(\.measurements))
+        relativeSpread = PlanCost.relativeSpread((0..<tasks).map { t in results.filter { $0.task == t }.compactMap(\.measurements) })
         let clocks = Set(results.flatMap { $0.measurementsByClock?.keys.map { $0 } ?? [] })
         repeatSpreadByClock = Dictionary(uniqueKeysWithValues: clocks.compactMap { clock in
             PlanCost.repeatSpread(results.compactMap { $0.measurementsByClock?[clock] }).map { (clock, $0) }

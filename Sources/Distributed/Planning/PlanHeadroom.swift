@@ -5,8 +5,8 @@ import Sharding
 /// How far the planners are from the best plan a measured search finds: per task, every
 /// planner plans, the cheapest plan by the oracle is refined (`PlanRefinement`) until no move
 /// helps (`patience` rounds in a row keep none) or `budget` measurements are spent, and then
-/// every planner's plan and the plan found are measured again side by side, in `repeats`
-/// passes, so their medians compare.
+/// every planner's plan and the plan found are measured again together, in `repeats` passes
+/// (`CostOracle.measureInPasses`), so their medians compare.
 public struct PlanHeadroom {
     /// One task's plans and the plan found.
     public struct Task: Codable, Sendable {
@@ -54,15 +54,11 @@ public struct PlanHeadroom {
         var refinement = try PlanRefinement(task: task, predictor: predictor, budget: budget) { try oracle.cost(of: $0, tables: task.tables) }
         refinement.patience = patience
         let outcome = try refinement.refine(start)
-        // The final passes: every plan in turn, each pass starting one later.
+        // The final passes: every plan, measured together.
         let plans = planned.map { ($0.algorithm, $0.plan) } + [(Self.found, outcome.plan as ShardingPlan?)]
         var measured = [[Double]](repeating: [], count: plans.count)
-        for pass in 0..<evaluation.repeats {
-            for k in plans.indices {
-                let i = (k + pass) % plans.count
-                guard let plan = plans[i].1 else { continue }
-                measured[i].append(try oracle.cost(of: plan, tables: task.tables).total)
-            }
+        try oracle.measureInPasses(plans.map(\.1), tables: task.tables, optimizer: task.optimizer, passes: evaluation.repeats) { i, costs in
+            measured[i].append(costs[oracle.clock]!.total)
         }
         return Task(task: index, costs: Dictionary(uniqueKeysWithValues: plans.indices.map { (plans[$0].0, measured[$0].isEmpty ? nil : median(measured[$0])) }),
                     passes: Dictionary(uniqueKeysWithValues: plans.indices.filter { !measured[$0].isEmpty }.map { (plans[$0].0, measured[$0]) }),
@@ -95,6 +91,8 @@ public struct HeadroomSummary: Sendable {
     public var tasks: Int
     /// The oracle's repeat spread over every plan of the final passes (`PlanCost.repeatSpread`).
     public var repeatSpread: (median: Double, plans: Int)?
+    /// The same, of each plan's cost relative to its task's other plans (`PlanCost.relativeSpread`).
+    public var relativeSpread: (median: Double, plans: Int)?
 
     public init(_ tasks: [PlanHeadroom.Task], algorithms: [String], heuristics: [String] = PlannerCatalog.heuristics) {
         let common = tasks.filter { task in algorithms.allSatisfy { (task.costs[$0] ?? nil) != nil } }
@@ -111,5 +109,6 @@ public struct HeadroomSummary: Sendable {
         headroom = best.map { 1 - found / $0.1 }
         self.tasks = common.count
         repeatSpread = PlanCost.repeatSpread(tasks.flatMap { $0.passes.values })
+        relativeSpread = PlanCost.relativeSpread(tasks.map { Array($0.passes.values) })
     }
 }

@@ -40,6 +40,10 @@ public struct CostOracle: PlanCostModel {
     /// Rounds measured: 11 isolated, 25 concurrent (whose rounds are a few milliseconds each,
     /// and whose spread is wider, as the ranks meet on the caches and the memory bus).
     public var iterations: Int
+    /// Copies of each rank's shard set, built and timed in the same rounds; a rank's time is
+    /// the mean of theirs. Each build lands at other addresses, and the same shards timed in
+    /// the same rounds differed by 2-3% (median) from build to build.
+    public var builds = 1
     public let conditions: Conditions
     /// The clock of the oracle's costs (`compute`, `cost(of:)`); always per-thread CPU time
     /// under concurrent conditions, where threads outnumber cores. The speed reference must
@@ -67,7 +71,7 @@ public struct CostOracle: PlanCostModel {
     /// Milliseconds on the oracle's clock of one forward and one backward-with-update of each
     /// rank's shard set over a global batch, measured in rounds.
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {
-        measure(benches(byRank, tables: tables))[clock]!
+        measure([byRank], tables: tables)[clock]![0]
     }
 
     /// Milliseconds of one rank's replicas over its share of a global batch: their forward,
@@ -92,15 +96,71 @@ public struct CostOracle: PlanCostModel {
     /// `plan`'s cost on every clock of `clocks`, all from the same rounds: what the oracle's
     /// own clock measures, and beside it what the other would have.
     public func costOnEveryClock(of plan: ShardingPlan, tables: [TableSpec]) throws(PlanError) -> [Clock: PlanCost] {
-        try plan.validate(tables: tables)
-        let compute = measure(benches(plan.shardsByRank(tables: tables), tables: tables))
-        let replicas = replicaTimes(plan.replicatedTables(tables: tables), tables: tables, ranks: plan.ranks)
-        var costs: [Clock: PlanCost] = [:]
-        for clock in clocks {
-            costs[clock] = try Measured(batchSize: batchSize, communication: communication, times: compute[clock]!, replicas: replicas[clock]!)
-                .cost(of: plan, tables: tables)
+        try costsOnEveryClock(of: [plan], tables: tables)[0]
+    }
+
+    /// The costs of `plans` for the same `tables`, on every clock of `clocks`, measured
+    /// together: each round runs every plan's ranks, so a slow spell of the machine falls on
+    /// all of them alike, and how the plans compare holds better than what each costs. Every
+    /// plan's shards are built at once; `jointGroups` keeps that within memory. (Replicated
+    /// tables are timed plan by plan.)
+    public func costsOnEveryClock(of plans: [ShardingPlan], tables: [TableSpec]) throws(PlanError) -> [[Clock: PlanCost]] {
+        for plan in plans { try plan.validate(tables: tables) }
+        let compute = measure(plans.map { $0.shardsByRank(tables: tables) }, tables: tables)
+        return try plans.indices.map { i throws(PlanError) in
+            let plan = plans[i]
+            let replicas = replicaTimes(plan.replicatedTables(tables: tables), tables: tables, ranks: plan.ranks)
+            var byClock: [Clock: PlanCost] = [:]
+            for clock in clocks {
+                byClock[clock] = try Measured(batchSize: batchSize, communication: communication, times: compute[clock]![i],
+                                              replicas: replicas[clock]!).cost(of: plan, tables: tables)
+            }
+            return byClock
         }
-        return costs
+    }
+
+    /// Each plan's ranks' times (`byPlan`: each plan's shards by rank), on each clock: every
+    /// rank's shards built `builds` times, all benches timed in the same rounds, and a rank's
+    /// time the mean over its builds.
+    private func measure(_ byPlan: [[[EmbeddingShardSpec]]], tables: [TableSpec]) -> [Clock: [[(forward: Double, backward: Double)]]] {
+        let copies = max(1, builds)
+        let shardSets = byPlan.flatMap { byRank in (0..<copies).flatMap { _ in byRank } }
+        let times = measure(benches(shardSets, tables: tables))
+        return times.mapValues { times in
+            var first = 0
+            return byPlan.map { byRank in
+                defer { first += copies * byRank.count }
+                return byRank.indices.map { r in
+                    let builds = (0..<copies).map { times[first + $0 * byRank.count + r] }
+                    return (builds.reduce(0) { $0 + $1.forward } / Double(copies), builds.reduce(0) { $0 + $1.backward } / Double(copies))
+                }
+            }
+        }
+    }
+
+    /// Measures `plans` (nil ones skipped) in `passes` passes: in each, the plans together
+    /// (`jointGroups`), starting one plan later than the pass before, so none is always first.
+    /// Hands every measurement to `each` with its plan's index, as it is made.
+    public func measureInPasses(_ plans: [ShardingPlan?], tables: [TableSpec], optimizer: EmbeddingOptimizer = .sgd, passes: Int,
+                                each: (Int, [Clock: PlanCost]) throws -> Void) throws {
+        for pass in 0..<passes {
+            let order = plans.indices.map { ($0 + pass) % plans.count }.filter { plans[$0] != nil }
+            for group in jointGroups(count: order.count, tables: tables, optimizer: optimizer) {
+                let members = Array(order[group])
+                for (i, costs) in zip(members, try costsOnEveryClock(of: members.map { plans[$0]! }, tables: tables)) { try each(i, costs) }
+            }
+        }
+    }
+
+    /// `count` plans of `tables` in consecutive groups to measure together: under isolated
+    /// conditions, as many as keep the group's shards (every plan holds the tables once a build) within
+    /// a third of `memoryBytes`; under concurrent ones, one plan each, since there a plan's ranks
+    /// run as its training job would run them, beside each other.
+    public func jointGroups(count: Int, tables: [TableSpec], optimizer: EmbeddingOptimizer = .sgd,
+                            memoryBytes: UInt64 = ProcessInfo.processInfo.physicalMemory) -> [Range<Int>] {
+        let perPlan = max(1, max(1, builds) * tables.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: optimizer) })
+        let size = conditions == .concurrent ? 1 : max(1, Int(memoryBytes / 3) / perPlan)
+        return stride(from: 0, to: count, by: size).map { $0 ..< min($0 + size, count) }
     }
 
     /// Times measured already, as a cost model, so a plan's cost is put together one way.

@@ -1,3 +1,4 @@
+import Foundation
 import Models
 
 /// One rank's share of a training step's embedding work, in milliseconds.
@@ -35,6 +36,24 @@ public struct PlanCost: Codable, Hashable, Sendable {
             Models.median(values.indices.flatMap { i in values[(i + 1)...].map { abs(values[i] - $0) / ((values[i] + $0) / 2) } })
         }
         return spreads.isEmpty ? nil : (Models.median(spreads), spreads.count)
+    }
+
+    /// The repeat spread of plans' costs relative to the other plans of their task: each
+    /// measurement over the geometric mean of the task's other plans in the same pass. A drift
+    /// of the machine's speed between passes cancels, so this is the noise that decides
+    /// whether one plan beats another. `tasks`: per task, each plan's measurements by pass
+    /// (plans measured in fewer passes count up to their last).
+    public static func relativeSpread(_ tasks: [[[Double]]]) -> (median: Double, plans: Int)? {
+        repeatSpread(tasks.flatMap { plans -> [[Double]] in
+            guard plans.count >= 2 else { return [] }
+            let passes = plans.map(\.count).min()!
+            return plans.indices.map { i in
+                (0..<passes).map { p in
+                    let others = plans.indices.filter { $0 != i }
+                    return plans[i][p] / exp(others.reduce(0) { $0 + log(plans[$1][p]) } / Double(others.count))
+                }
+            }
+        })
     }
 
     /// Rank by rank and part by part, the median of measurements of one plan.

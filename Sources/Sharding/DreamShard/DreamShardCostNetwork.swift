@@ -5,26 +5,55 @@ import Models
 /// a rank's embedding is the sum over its tables; three heads predict the rank's forward,
 /// backward and communication milliseconds, and a fourth predicts the step's cost from the
 /// elementwise max of the ranks' embeddings. It works for any number of tables and ranks.
+///
+/// The communication and overall heads also read the plan's rank count (as log2(ranks) / 3):
+/// an all-to-all's time depends on how many ranks take part, not only on the bytes one rank
+/// sends, so one network can be trained on, and price, tasks of 2, 4 and 8 ranks alike.
 public final class DreamShardCostNetwork {
     static let tableSizes = [DreamShardFeatures.count, 128, 32]
-    static let headSizes = [32, 64, 1]
+    static let computeHeadSizes = [32, 64, 1]
+    static let rankAwareHeadSizes = [33, 64, 1]
     static var width: Int { tableSizes.last! }
 
     let parameters: ParameterBuffer
     let table: MLP
-    /// Forward, backward and communication heads, in that order.
+    /// Forward, backward and communication heads, in that order; only the last reads the rank count.
     let kernelHeads: [MLP]
     let overallHead: MLP
 
     init(seed: UInt64) {
-        let tableCount = MLP.parameterCount(sizes: Self.tableSizes), headCount = MLP.parameterCount(sizes: Self.headSizes)
-        let parameters = ParameterBuffer(count: tableCount + 4 * headCount)
+        let tableCount = MLP.parameterCount(sizes: Self.tableSizes)
+        let computeCount = MLP.parameterCount(sizes: Self.computeHeadSizes), rankAwareCount = MLP.parameterCount(sizes: Self.rankAwareHeadSizes)
+        let parameters = ParameterBuffer(count: tableCount + 2 * computeCount + 2 * rankAwareCount)
         self.parameters = parameters
         table = MLP(sizes: Self.tableSizes, reluOnLast: true, parameters: parameters, offset: 0)
-        kernelHeads = (0..<3).map { MLP(sizes: Self.headSizes, reluOnLast: false, parameters: parameters, offset: tableCount + $0 * headCount) }
-        overallHead = MLP(sizes: Self.headSizes, reluOnLast: false, parameters: parameters, offset: tableCount + 3 * headCount)
+        let offsets = [tableCount, tableCount + computeCount, tableCount + 2 * computeCount, tableCount + 2 * computeCount + rankAwareCount]
+        kernelHeads = [Self.computeHeadSizes, Self.computeHeadSizes, Self.rankAwareHeadSizes].enumerated().map { h, sizes in
+            MLP(sizes: sizes, reluOnLast: false, parameters: parameters, offset: offsets[h])
+        }
+        overallHead = MLP(sizes: Self.rankAwareHeadSizes, reluOnLast: false, parameters: parameters, offset: offsets[3])
         var random = SplitMix64(seed: seed, stream: "dreamshard-cost-network")
         for mlp in [table] + kernelHeads + [overallHead] { mlp.initialize(&random) }
+    }
+
+    /// The rank count as the rank-aware heads read it.
+    static func rankFeature(_ ranks: Int) -> Float { Float(log2(Double(max(ranks, 1)))) / 3 }
+
+    /// (rows, width) embeddings with each row's rank feature appended: (rows, width + 1).
+    static func withRanks(_ rows: [Float], ranks: [Int]) -> [Float] {
+        var out = [Float](), w = width
+        out.reserveCapacity(ranks.count * (w + 1))
+        for (r, count) in ranks.enumerated() {
+            out += rows[r * w ..< (r + 1) * w]
+            out.append(rankFeature(count))
+        }
+        return out
+    }
+
+    /// The first `width` columns of (rows, width + 1) input gradients: the gradient of the
+    /// embeddings, without the rank feature's.
+    static func withoutRanks(_ gradient: [Float], rows: Int) -> [Float] {
+        (0..<rows).flatMap { r in gradient[r * (width + 1) ..< r * (width + 1) + width] }
     }
 
     /// Table embeddings, (tables, width), of features (tables, 21).
@@ -33,16 +62,17 @@ public final class DreamShardCostNetwork {
     }
 
     /// Predicted forward, backward and communication of ranks whose summed embeddings are
-    /// `sums` (ranks, width).
-    func kernels(_ sums: [Float]) -> [RankCost] {
+    /// `sums` (rows, width), each a rank of a plan over `ranks` ranks.
+    func kernels(_ sums: [Float], ranks: Int) -> [RankCost] {
         let rows = sums.count / Self.width
-        let heads = kernelHeads.map { $0.forward(sums, rows: rows) }
-        return (0..<rows).map { RankCost(forward: Double(heads[0][$0]), backward: Double(heads[1][$0]), communication: Double(heads[2][$0])) }
+        let forward = kernelHeads[0].forward(sums, rows: rows), backward = kernelHeads[1].forward(sums, rows: rows)
+        let communication = kernelHeads[2].forward(Self.withRanks(sums, ranks: [Int](repeating: ranks, count: rows)), rows: rows)
+        return (0..<rows).map { RankCost(forward: Double(forward[$0]), backward: Double(backward[$0]), communication: Double(communication[$0])) }
     }
 
-    /// Predicted step cost of plans, each given as its ranks' summed embeddings.
+    /// Predicted step cost of plans, each given as its ranks' summed embeddings (ranks, width).
     func overall(_ plans: [[Float]]) -> [Double] {
-        let maxima = plans.flatMap { Self.rankMax($0).values }
+        let maxima = Self.withRanks(plans.flatMap { Self.rankMax($0).values }, ranks: plans.map { $0.count / Self.width })
         return overallHead.forward(maxima, rows: plans.count).map(Double.init)
     }
 
@@ -60,10 +90,12 @@ public final class DreamShardCostNetwork {
 
     // MARK: - Training
 
-    /// One measured rank: its tables (indices into its task) and the oracle's times.
+    /// One measured rank: its tables (indices into its task), its plan's rank count and the
+    /// oracle's times.
     struct KernelSample {
         var task: Int
         var tables: [Int]
+        var ranks: Int
         var cost: RankCost
     }
 
@@ -89,11 +121,14 @@ public final class DreamShardCostNetwork {
         let sums = groupSums(embedded, width: width, groups: groups)
         var sumGradient = [Float](repeating: 0, count: sums.count)
         for (h, head) in kernelHeads.enumerated() {
-            let predicted = head.forward(sums, rows: kernels.count)
+            let rankAware = h == 2
+            let input = rankAware ? Self.withRanks(sums, ranks: kernels.map(\.ranks)) : sums
+            let predicted = head.forward(input, rows: kernels.count)
             let targets = kernels.map { Float([$0.cost.forward, $0.cost.backward, $0.cost.communication][h]) }
             let (loss, gradient) = Self.squaredError(predicted, targets)
             losses.append(loss)
-            for (j, g) in head.backward(sums, outputGradient: gradient, rows: kernels.count).enumerated() { sumGradient[j] += g }
+            let inputGradient = head.backward(input, outputGradient: gradient, rows: kernels.count)
+            for (j, g) in (rankAware ? Self.withoutRanks(inputGradient, rows: kernels.count) : inputGradient).enumerated() { sumGradient[j] += g }
         }
         table.backward(input, outputGradient: Self.scatter(sumGradient, width: width, groups: groups, rows: embedded.count / width),
                        rows: embedded.count / width, wantInputGradient: false)
@@ -116,10 +151,11 @@ public final class DreamShardCostNetwork {
             argmax += which.map { first + $0 }
             first += ranks
         }
-        let predicted = overallHead.forward(maxima, rows: plans.count)
+        let overallInput = Self.withRanks(maxima, ranks: plans.map(\.tablesByRank.count))
+        let predicted = overallHead.forward(overallInput, rows: plans.count)
         let (loss, gradient) = Self.squaredError(predicted, plans.map { Float($0.cost) })
         losses.append(loss)
-        let maxGradient = overallHead.backward(maxima, outputGradient: gradient, rows: plans.count)
+        let maxGradient = Self.withoutRanks(overallHead.backward(overallInput, outputGradient: gradient, rows: plans.count), rows: plans.count)
         var rankGradient = [Float](repeating: 0, count: rankSums.count)
         for (k, g) in maxGradient.enumerated() { rankGradient[argmax[k] * width + k % width] += g }
         table.backward(input, outputGradient: Self.scatter(rankGradient, width: width, groups: rankGroups, rows: planEmbedded.count / width),

@@ -3,11 +3,13 @@ import Models
 
 /// A trained DreamShard: the cost network and the policy, with how they were trained.
 public final class DreamShardModel {
-    public static let formatVersion = 1
+    /// 2: the communication and overall heads read the rank count.
+    public static let formatVersion = 2
 
     /// What the model was trained on, kept in its file.
     public struct Provenance: Codable, Sendable {
-        public var ranks: Int
+        /// The rank counts of the training tasks.
+        public var rankCounts: [Int]
         public var tasks: Int
         public var iterations: Int
         public var measuredPlans: Int
@@ -114,7 +116,7 @@ extension DreamShardModel {
     public func predict(_ plan: ShardingPlan, task: PlanningTask) throws(PlanError) -> (ranks: [RankCost], overall: Double) {
         try plan.validate(tables: task.tables, ranks: task.ranks)
         let sums = rankSums(plan.shardsByRank(tables: task.tables), task: task)
-        return (costNetwork.kernels(sums), costNetwork.overall([sums])[0])
+        return (costNetwork.kernels(sums, ranks: task.ranks), costNetwork.overall([sums])[0])
     }
 
     /// Each rank's summed table embeddings in the cost network, (ranks, width); a column
@@ -153,6 +155,6 @@ public struct DreamShardPrediction: PlanCostModel {
         let task = PlanningTask(tables: blocks, ranks: byRank.count, memoryPerRank: 0, batchSize: batchSize, optimizer: optimizer)
         let sums = model.rankSums(byBlock, task: task)
         let scale = Double(batchSize) / Double(model.batchSize)
-        return model.costNetwork.kernels(sums).map { (max($0.forward, 0) * scale, max($0.backward, 0) * scale) }
+        return model.costNetwork.kernels(sums, ranks: byRank.count).map { (max($0.forward, 0) * scale, max($0.backward, 0) * scale) }
     }
 }

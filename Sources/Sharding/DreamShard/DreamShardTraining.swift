@@ -73,7 +73,9 @@ public struct DreamShardTraining: Sendable {
                 let plan = ShardingPlan(tables: tasks[t].tables, rankOfTable: episode.rankOfTable, ranks: tasks[t].ranks, algorithm: "dreamshard")
                 let cost = try measure.cost(of: plan, tables: tasks[t].tables)
                 let byRank = episode.tablesByRank
-                for (r, rankCost) in cost.ranks.enumerated() { kernels.append(.init(task: t, tables: byRank[r], cost: rankCost)) }
+                for (r, rankCost) in cost.ranks.enumerated() {
+                    kernels.append(.init(task: t, tables: byRank[r], ranks: tasks[t].ranks, cost: rankCost))
+                }
                 plans.append(.init(task: t, tablesByRank: byRank, cost: cost.total))
                 measured.append(cost.total)
             }
@@ -110,8 +112,8 @@ public struct DreamShardTraining: Sendable {
                               costLoss: costLoss, meanPredicted: predicted.isEmpty ? .nan : predicted.reduce(0, +) / Double(predicted.count),
                               entropy: entropy, deadEnds: deadEnds))
         }
-        model.provenance = .init(ranks: tasks[0].ranks, tasks: tasks.count, iterations: iterations, measuredPlans: plans.count,
-                                 seconds: (ContinuousClock.now - start).seconds)
+        model.provenance = .init(rankCounts: Array(Set(tasks.map(\.ranks))).sorted(), tasks: tasks.count, iterations: iterations,
+                                 measuredPlans: plans.count, seconds: (ContinuousClock.now - start).seconds)
         return model
     }
 

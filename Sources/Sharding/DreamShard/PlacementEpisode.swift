@@ -47,13 +47,13 @@ struct PlacementContext {
         features = DreamShardFeatures.of(task, model.normalisation)
         costEmbeddings = model.costNetwork.embed(features)
         policyEmbeddings = model.policy.table.forward(features, rows: task.tables.count)
-        let single = model.costNetwork.kernels(costEmbeddings).map(\.total)
+        let single = model.costNetwork.kernels(costEmbeddings, ranks: task.ranks).map(\.total)
         order = task.tables.indices.sorted { (single[$0], $1) > (single[$1], $0) }
         bytes = task.tables.indices.map { task.bytes(ofTable: $0) }
         tableSumScale = Float(task.ranks) / Float(task.tables.count)
         // The predicted cost of one rank holding every table, shared out.
         let all = groupSums(costEmbeddings, width: DreamShardCostNetwork.width, groups: [Array(task.tables.indices)])
-        balancedLoad = max(model.costNetwork.kernels(all)[0].total / Double(task.ranks), 1e-3)
+        balancedLoad = max(model.costNetwork.kernels(all, ranks: task.ranks)[0].total / Double(task.ranks), 1e-3)
     }
 
     /// Places every table, asking `choose` for an index into each step's scores.
@@ -73,7 +73,7 @@ struct PlacementContext {
                     trialTables.append(tableSumScale * (policySums[r * width + j] + policyEmbeddings[table * width + j]))
                 }
             }
-            let costs = model.costNetwork.kernels(trialCosts).flatMap { cost in
+            let costs = model.costNetwork.kernels(trialCosts, ranks: ranks).flatMap { cost in
                 [cost.forward, cost.backward, cost.communication].map { Float($0 / balancedLoad) }
             }
             let action = choose(model.policy.scores(tableSums: trialTables, costs: costs))
@@ -135,7 +135,7 @@ struct PlacementContext {
         let sums = groupSums(costEmbeddings, width: DreamShardCostNetwork.width, groups: episode.tablesByRank)
         switch estimate {
         case .overallHead: return model.costNetwork.overall([sums])[0]
-        case .slowestRank: return model.costNetwork.kernels(sums).map(\.total).max() ?? 0
+        case .slowestRank: return model.costNetwork.kernels(sums, ranks: task.ranks).map(\.total).max() ?? 0
         }
     }
 }
