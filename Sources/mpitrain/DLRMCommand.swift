@@ -164,7 +164,7 @@ struct DLRMCommand: ParsableCommand {
             let oracle = CostOracle(batchSize: batchSize, communication: communication, seed: seed, conditions: .concurrent)
             let predictor = try PlanReport.predictor(planModels, batch: batchSize, communication: communication, planner: planAlgo,
                                                      optimizer: model.embeddingOptimizer).model
-            let outcome = try PlanRefinement(task: task, predictor: predictor, budget: planRefine) { try oracle.cost(of: $0, tables: specs) }
+            let outcome = try PlanRefinement(task: task, predictor: predictor, budget: planRefine) { try oracle.costs(of: $0, tables: specs) }
                 .refine(plan)
             refinement = PlanReport.refinement(outcome)
             return outcome.plan

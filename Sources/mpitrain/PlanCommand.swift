@@ -207,7 +207,7 @@ struct PlanCommand: ParsableCommand {
             var measured = measure ? try oracle?.cost(of: plan, tables: task.tables) : nil
             if let oracle, refine > 0 {
                 let outcome = try PlanRefinement(task: task, predictor: predictor, budget: refine, timeLimit: refineSeconds.map { .seconds($0) }) {
-                    try oracle.cost(of: $0, tables: task.tables)
+                    try oracle.costs(of: $0, tables: task.tables)
                 }.refine(plan)
                 print(PlanReport.refinement(outcome))
                 plan = outcome.plan

@@ -4,10 +4,9 @@ import Sharding
 
 /// Planners judged side by side on the same tasks: every planner plans every task, and each
 /// plan is measured by the cost oracle `repeats` times and, with a trainer, trained as often.
-/// The repeats run in passes over the task's plans (`CostOracle.measureInPasses`): in a pass the
-/// isolated oracle measures the task's plans together, in the same rounds, so a slow spell of
-/// a shared machine falls on all of them alike. Every figure is a median
-/// over the repeats.
+/// The repeats run in passes over the task's plans (`CostOracle.measureInPasses`): in a pass
+/// the isolated oracle measures the task's plans together, in the same rounds, so a slow spell
+/// of a shared machine falls on all of them alike. Every figure is a median over the repeats.
 public struct PlanEvaluation {
     /// One planner's plan for one task, and what it measured.
     public struct Result: Codable, Sendable {
@@ -102,8 +101,8 @@ public struct PlanEvaluation {
                     plans.append(Planned(planned.name + "+refined", nil, 0, planned.failure))
                     continue
                 }
-                let refinement = try PlanRefinement(task: task, predictor: predictor, budget: refining.budget) { plan in
-                    try oracle.cost(of: plan, tables: task.tables)
+                let refinement = try PlanRefinement(task: task, predictor: predictor, budget: refining.budget) {
+                    try oracle.costs(of: $0, tables: task.tables)
                 }
                 let outcome = try refinement.refine(plan)
                 plans.append(Planned(planned.name + "+refined", outcome.plan, planned.seconds + outcome.seconds, nil))
@@ -113,7 +112,7 @@ public struct PlanEvaluation {
         var byClock = [[String: [Double]]](repeating: [:], count: plans.count)
         var oracleCosts = [[PlanCost]](repeating: [], count: plans.count)
         var trainings = [[PlanTrainer.Measurement]](repeating: [], count: plans.count)
-        try oracle.measureInPasses(plans.map(\.plan), tables: task.tables, optimizer: task.optimizer, passes: repeats) { i, costs in
+        try oracle.measureInPasses(plans.map(\.plan), tables: task.tables, passes: repeats) { i, costs in
             for (clock, cost) in costs { byClock[i][clock.rawValue, default: []].append(cost.total) }
             measurements[i].append(costs[oracle.clock]!.total)
             oracleCosts[i].append(costs[oracle.clock]!)

@@ -51,13 +51,13 @@ public struct PlanHeadroom {
             throw PlanError("task \(index + 1): no planner places its tables (\(planned.first?.failure ?? "no planners"))")
         }
         let oracle = try evaluation.oracle(task), predictor = try evaluation.predictor(task)
-        var refinement = try PlanRefinement(task: task, predictor: predictor, budget: budget) { try oracle.cost(of: $0, tables: task.tables) }
+        var refinement = try PlanRefinement(task: task, predictor: predictor, budget: budget) { try oracle.costs(of: $0, tables: task.tables) }
         refinement.patience = patience
         let outcome = try refinement.refine(start)
         // The final passes: every plan, measured together.
         let plans = planned.map { ($0.algorithm, $0.plan) } + [(Self.found, outcome.plan as ShardingPlan?)]
         var measured = [[Double]](repeating: [], count: plans.count)
-        try oracle.measureInPasses(plans.map(\.1), tables: task.tables, optimizer: task.optimizer, passes: evaluation.repeats) { i, costs in
+        try oracle.measureInPasses(plans.map(\.1), tables: task.tables, passes: evaluation.repeats) { i, costs in
             measured[i].append(costs[oracle.clock]!.total)
         }
         return Task(task: index, costs: Dictionary(uniqueKeysWithValues: plans.indices.map { (plans[$0].0, measured[$0].isEmpty ? nil : median(measured[$0])) }),

@@ -101,22 +101,31 @@ public struct CostOracle: PlanCostModel {
 
     /// The costs of `plans` for the same `tables`, on every clock of `clocks`, measured
     /// together: each round runs every plan's ranks, so a slow spell of the machine falls on
-    /// all of them alike, and how the plans compare holds better than what each costs. Every
-    /// plan's shards are built at once; `jointGroups` keeps that within memory. (Replicated
-    /// tables are timed plan by plan.)
+    /// all of them alike, and how the plans compare holds better than what each costs. The
+    /// plans of a group of `jointGroups` have their shards built at once, so a group is as
+    /// many as memory allows. (Replicated tables are timed plan by plan.)
     public func costsOnEveryClock(of plans: [ShardingPlan], tables: [TableSpec]) throws(PlanError) -> [[Clock: PlanCost]] {
         for plan in plans { try plan.validate(tables: tables) }
-        let compute = measure(plans.map { $0.shardsByRank(tables: tables) }, tables: tables)
-        return try plans.indices.map { i throws(PlanError) in
-            let plan = plans[i]
-            let replicas = replicaTimes(plan.replicatedTables(tables: tables), tables: tables, ranks: plan.ranks)
-            var byClock: [Clock: PlanCost] = [:]
-            for clock in clocks {
-                byClock[clock] = try Measured(batchSize: batchSize, communication: communication, times: compute[clock]![i],
-                                              replicas: replicas[clock]!).cost(of: plan, tables: tables)
+        var costs: [[Clock: PlanCost]] = []
+        for group in jointGroups(count: plans.count, tables: tables) {
+            let compute = measure(plans[group].map { $0.shardsByRank(tables: tables) }, tables: tables)
+            for (k, plan) in plans[group].enumerated() {
+                let replicas = replicaTimes(plan.replicatedTables(tables: tables), tables: tables, ranks: plan.ranks)
+                var byClock: [Clock: PlanCost] = [:]
+                for clock in clocks {
+                    byClock[clock] = try Measured(batchSize: batchSize, communication: communication, times: compute[clock]![k],
+                                                  replicas: replicas[clock]!).cost(of: plan, tables: tables)
+                }
+                costs.append(byClock)
             }
-            return byClock
         }
+        return costs
+    }
+
+    /// The costs of `plans` on the oracle's clock, measured together (see
+    /// `costsOnEveryClock(of:tables:)`).
+    public func costs(of plans: [ShardingPlan], tables: [TableSpec]) throws(PlanError) -> [PlanCost] {
+        try costsOnEveryClock(of: plans, tables: tables).map { $0[clock]! }
     }
 
     /// Each plan's ranks' times (`byPlan`: each plan's shards by rank), on each clock: every
@@ -138,27 +147,23 @@ public struct CostOracle: PlanCostModel {
         }
     }
 
-    /// Measures `plans` (nil ones skipped) in `passes` passes: in each, the plans together
-    /// (`jointGroups`), starting one plan later than the pass before, so none is always first.
-    /// Hands every measurement to `each` with its plan's index, as it is made.
-    public func measureInPasses(_ plans: [ShardingPlan?], tables: [TableSpec], optimizer: EmbeddingOptimizer = .sgd, passes: Int,
+    /// Measures `plans` (nil ones skipped) in `passes` passes: in each, the plans together,
+    /// starting one plan later than the pass before, so none is always first. Hands every
+    /// measurement to `each` with its plan's index, pass by pass.
+    public func measureInPasses(_ plans: [ShardingPlan?], tables: [TableSpec], passes: Int,
                                 each: (Int, [Clock: PlanCost]) throws -> Void) throws {
         for pass in 0..<passes {
             let order = plans.indices.map { ($0 + pass) % plans.count }.filter { plans[$0] != nil }
-            for group in jointGroups(count: order.count, tables: tables, optimizer: optimizer) {
-                let members = Array(order[group])
-                for (i, costs) in zip(members, try costsOnEveryClock(of: members.map { plans[$0]! }, tables: tables)) { try each(i, costs) }
-            }
+            for (i, costs) in zip(order, try costsOnEveryClock(of: order.map { plans[$0]! }, tables: tables)) { try each(i, costs) }
         }
     }
 
     /// `count` plans of `tables` in consecutive groups to measure together: under isolated
-    /// conditions, as many as keep the group's shards (every plan holds the tables once a build) within
-    /// a third of `memoryBytes`; under concurrent ones, one plan each, since there a plan's ranks
-    /// run as its training job would run them, beside each other.
-    public func jointGroups(count: Int, tables: [TableSpec], optimizer: EmbeddingOptimizer = .sgd,
-                            memoryBytes: UInt64 = ProcessInfo.processInfo.physicalMemory) -> [Range<Int>] {
-        let perPlan = max(1, max(1, builds) * tables.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: optimizer) })
+    /// conditions, as many as keep the group's shards (every build of a plan holds the tables
+    /// once, with the sparse SGD the oracle runs) within a third of `memoryBytes`; under concurrent ones, one plan each, since there
+    /// a plan's ranks run as its training job would run them, beside each other.
+    public func jointGroups(count: Int, tables: [TableSpec], memoryBytes: UInt64 = ProcessInfo.processInfo.physicalMemory) -> [Range<Int>] {
+        let perPlan = max(1, max(1, builds) * tables.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: .sgd) })
         let size = conditions == .concurrent ? 1 : max(1, Int(memoryBytes / 3) / perPlan)
         return stride(from: 0, to: count, by: size).map { $0 ..< min($0 + size, count) }
     }

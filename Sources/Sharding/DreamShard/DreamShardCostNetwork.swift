@@ -122,12 +122,12 @@ public final class DreamShardCostNetwork {
         var sumGradient = [Float](repeating: 0, count: sums.count)
         for (h, head) in kernelHeads.enumerated() {
             let rankAware = h == 2
-            let input = rankAware ? Self.withRanks(sums, ranks: kernels.map(\.ranks)) : sums
-            let predicted = head.forward(input, rows: kernels.count)
+            let headInput = rankAware ? Self.withRanks(sums, ranks: kernels.map(\.ranks)) : sums
+            let predicted = head.forward(headInput, rows: kernels.count)
             let targets = kernels.map { Float([$0.cost.forward, $0.cost.backward, $0.cost.communication][h]) }
             let (loss, gradient) = Self.squaredError(predicted, targets)
             losses.append(loss)
-            let inputGradient = head.backward(input, outputGradient: gradient, rows: kernels.count)
+            let inputGradient = head.backward(headInput, outputGradient: gradient, rows: kernels.count)
             for (j, g) in (rankAware ? Self.withoutRanks(inputGradient, rows: kernels.count) : inputGradient).enumerated() { sumGradient[j] += g }
         }
         table.backward(input, outputGradient: Self.scatter(sumGradient, width: width, groups: groups, rows: embedded.count / width),

@@ -7,11 +7,12 @@ import Models
 /// more) or by rows, one half moved; a table of at most `task.dataParallelBytes` replicated; a
 /// replicated one placed whole. Blocks of one table that meet on a rank are fused. Every
 /// candidate is priced first by `predictor`, as its change to the measured per-rank costs (a
-/// model's level can be off where its differences hold), and the best few are measured. A
-/// move is kept only when `measure` confirms it: the candidate's median over repeated
-/// measurements, alternated with the current plan's, below the current plan's median. The
-/// search stops when `patience` rounds in a row keep no move, or the measurement budget or
-/// time limit is spent.
+/// model's level can be off where its differences hold), and the best few are measured
+/// together with the current plan (in the same rounds, where the oracle can; see
+/// `CostOracle.jointGroups`), so a drift of the machine's speed falls on both. A move is kept only when `measure` confirms it: over `confirmations` such joint
+/// measurements, the candidate's median ratio to the current plan is below 1. The search
+/// stops when `patience` rounds in a row keep no move, or the measurement budget or time limit
+/// is spent.
 public struct PlanRefinement {
     /// A kept move and the measured step (median, ms) before and after it.
     public struct Step: Codable, Sendable {
@@ -37,21 +38,22 @@ public struct PlanRefinement {
 
     public var task: PlanningTask
     public var predictor: any PlanCostModel
-    public var measure: (ShardingPlan) throws -> PlanCost
-    /// Measurements the search may make, confirmations included.
+    /// Measures plans together (`CostOracle.costs(of:tables:)`), one cost per plan.
+    public var measure: ([ShardingPlan]) throws -> [PlanCost]
+    /// Plan measurements the search may make, confirmations included.
     public var budget: Int
     /// A measurement starts only when, at the mean time one has taken so far, it would end
     /// within this limit.
     public var timeLimit: Duration?
     /// Candidates measured per round: the best by estimate not measured before.
     public var width = 3
-    /// Measurements of a promising candidate, and of the current plan, before a move is kept.
+    /// Joint measurements of a promising candidate and the current plan before a move is kept.
     public var confirmations = 3
     /// Rounds in a row without a kept move before the search ends.
     public var patience = 2
 
     public init(task: PlanningTask, predictor: any PlanCostModel, budget: Int, timeLimit: Duration? = nil,
-                measure: @escaping (ShardingPlan) throws -> PlanCost) throws(PlanError) {
+                measure: @escaping ([ShardingPlan]) throws -> [PlanCost]) throws(PlanError) {
         guard budget >= 1 else { throw PlanError("a refinement budget of \(budget) measurements; it must be at least 1") }
         if let timeLimit, timeLimit <= .zero { throw PlanError("a refinement time limit of \(timeLimit); it must be positive") }
         self.task = task
@@ -66,9 +68,9 @@ public struct PlanRefinement {
         try plan.validate(tables: task.tables, ranks: task.ranks, memoryPerRank: task.memoryPerRank, optimizer: task.optimizer)
         let clock = ContinuousClock(), start = clock.now
         var measurements = 0
-        func measured(_ plan: ShardingPlan) throws -> PlanCost {
-            measurements += 1
-            return try measure(plan)
+        func measured(_ plans: [ShardingPlan]) throws -> [PlanCost] {
+            measurements += plans.count
+            return try measure(plans)
         }
         /// Whether `count` more measurements fit the budget and, at the mean time of those so
         /// far, the time limit.
@@ -78,34 +80,39 @@ public struct PlanRefinement {
             let elapsed = clock.now - start
             return elapsed + elapsed / measurements * count <= timeLimit
         }
-        var current = plan, currentCosts = [try measured(plan)]
-        for _ in 1..<max(1, confirmations) where fits(1) { currentCosts.append(try measured(plan)) }
+        var current = plan, currentCosts = try measured([plan])
+        for _ in 1..<max(1, confirmations) where fits(1) { currentCosts += try measured([plan]) }
         let startCost = PlanCost.median(currentCosts)
         var steps: [Step] = [], seen: Set<[ShardingPlan.Placement]> = [plan.placements], idleRounds = 0
         var stopped = "no move helps"
         search: while true {
-            if measurements >= budget { stopped = "budget of \(budget) measurements spent"; break }
-            if let timeLimit, !fits(1) { stopped = "time limit of \(timeLimit) reached"; break }
+            // A round measures the current plan and at least one candidate.
+            if measurements + 2 > budget { stopped = "budget of \(budget) measurements spent"; break }
+            if let timeLimit, !fits(2) { stopped = "time limit of \(timeLimit) reached"; break }
             let cost = PlanCost.median(currentCosts)
             let candidates = estimated(moves(from: current, cost: cost), current: current, cost: cost)
                 .filter { !seen.contains($0.plan.placements) }
             guard !candidates.isEmpty else { break }
-            var tried: [(candidate: Move, costs: [PlanCost])] = []
-            for candidate in candidates.prefix(width) where fits(1) {
-                seen.insert(candidate.plan.placements)
-                tried.append((candidate, [try measured(candidate.plan)]))
-            }
-            // The best measured candidate below the current median, confirmed in alternation.
-            if var best = tried.min(by: { $0.costs[0].total < $1.costs[0].total }), best.costs[0].total < cost.total {
-                while best.costs.count < confirmations && fits(2) {
-                    best.costs.append(try measured(best.candidate.plan))
-                    currentCosts.append(try measured(current))
+            let round = Array(candidates.prefix((1...max(1, width)).last { fits(1 + $0) } ?? 1))
+            for candidate in round { seen.insert(candidate.plan.placements) }
+            let costs = try measured([current] + round.map(\.plan))
+            currentCosts.append(costs[0])
+            // The candidate cheapest against the current plan, confirmed by more joint measurements.
+            if let best = costs.dropFirst().enumerated().min(by: { $0.element.total < $1.element.total }), best.element.total < costs[0].total {
+                let k = best.offset
+                var candidateCosts = [best.element], pairedCosts = [costs[0]]
+                while candidateCosts.count < confirmations && fits(2) {
+                    let pair = try measured([round[k].plan, current])
+                    candidateCosts.append(pair[0])
+                    pairedCosts.append(pair[1])
                 }
-                let after = PlanCost.median(best.costs).total, before = PlanCost.median(currentCosts).total
-                if best.costs.count >= confirmations, after < before {
-                    steps.append(Step(move: best.candidate.description, before: before, after: after))
-                    current = best.candidate.plan
-                    currentCosts = best.costs
+                currentCosts += pairedCosts.dropFirst()
+                let ratio = median(zip(candidateCosts, pairedCosts).map { $0.total / $1.total })
+                let after = PlanCost.median(candidateCosts).total, before = PlanCost.median(pairedCosts).total
+                if candidateCosts.count >= confirmations, ratio < 1 {
+                    steps.append(Step(move: round[k].description, before: before, after: after))
+                    current = round[k].plan
+                    currentCosts = candidateCosts
                     idleRounds = 0
                     continue search
                 }
