@@ -42,7 +42,7 @@ public struct CostOracle: PlanCostModel {
     public var iterations: Int
     /// Copies of each rank's shard set, built and timed in the same rounds; a rank's time is
     /// the mean of theirs. Each build lands at other addresses, and the same shards timed in
-    /// the same rounds differed by 2-3% (median) from build to build.
+    /// the same rounds differed by 1.0-4.3% (median over pairs) from build to build.
     public var builds = 1
     public let conditions: Conditions
     /// The clock of the oracle's costs (`compute`, `cost(of:)`); always per-thread CPU time
