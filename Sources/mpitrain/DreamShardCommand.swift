@@ -21,19 +21,22 @@ struct DreamShardCommand: ParsableCommand {
         @Option(help: "Draw the tasks evenly from these benchmark presets' shapes (tables, ranks, memory), for example shard-small,shard-mid,shard-large to train over 2, 4 and 8 ranks; instead of --ranks, --min-tables, --max-tables and --memory-fraction.")
         var presets: String?
 
-        @Option(help: "Ranks of every training task (default 4).")
+        /// The task shape without `--presets`; each shape option overrides its part.
+        static let defaultShape = TaskPreset(name: "dreamshard-train", tables: 30...60, ranks: 4, memoryFraction: 0.35)
+
+        @Option(help: "Ranks of every training task (default \(Train.defaultShape.ranks)).")
         var ranks: Int?
 
         @Option(help: "Training tasks to draw.")
         var tasks = 100
 
-        @Option(help: "Fewest tables in a task (default 30).")
+        @Option(help: "Fewest tables in a task (default \(Train.defaultShape.tables.lowerBound)).")
         var minTables: Int?
 
-        @Option(help: "Most tables in a task (default 60).")
+        @Option(help: "Most tables in a task (default \(Train.defaultShape.tables.upperBound)).")
         var maxTables: Int?
 
-        @Option(help: "Each rank's memory as a fraction of its task's table bytes (default 0.35).")
+        @Option(help: "Each rank's memory as a fraction of its task's table bytes (default \(Train.defaultShape.memoryFraction)).")
         var memoryFraction: Double?
 
         @Option(help: "Global batch size of the measurements.")
@@ -75,20 +78,30 @@ struct DreamShardCommand: ParsableCommand {
             guard presets == nil || [ranks, minTables, maxTables].allSatisfy({ $0 == nil }) && memoryFraction == nil else {
                 throw ValidationError("--presets sets the tasks' shapes; leave out --ranks, --min-tables, --max-tables and --memory-fraction")
             }
-            guard (ranks ?? 1) >= 1 else { throw ValidationError("--ranks must be at least 1") }
+            let tables = Self.defaultShape.tables
+            guard (minTables ?? 1) >= 1, (maxTables ?? tables.upperBound) >= (minTables ?? tables.lowerBound) else {
+                throw ValidationError("need 1 <= --min-tables <= --max-tables")
+            }
+            let shape = customShape
+            guard shape.ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
             guard tasks >= 1, iterations >= 1, measuredPlans >= 1, costSteps >= 1, policyBatches >= 0, episodes >= 2 else {
                 throw ValidationError("--tasks, --iterations, --measured-plans and --cost-steps must be at least 1, --episodes at least 2")
             }
-            guard (minTables ?? 1) >= 1, (maxTables ?? 60) >= (minTables ?? 30) else { throw ValidationError("need 1 <= --min-tables <= --max-tables") }
-            guard (memoryFraction ?? 1) > 0, batchSize >= 1 else { throw ValidationError("--memory-fraction and --batch-size must be positive") }
+            guard shape.memoryFraction > 0, batchSize >= 1 else { throw ValidationError("--memory-fraction and --batch-size must be positive") }
+        }
+
+        /// `defaultShape` with the shape options given (checked by `validate`).
+        var customShape: TaskPreset {
+            var shape = Self.defaultShape
+            shape.ranks = ranks ?? shape.ranks
+            shape.tables = (minTables ?? shape.tables.lowerBound)...(maxTables ?? shape.tables.upperBound)
+            shape.memoryFraction = memoryFraction ?? shape.memoryFraction
+            return shape
         }
 
         /// The shapes to draw tasks from: the named presets, or one of the shape options.
         func shapes() throws -> [TaskPreset] {
-            guard let presets else {
-                return [TaskPreset(name: "dreamshard-train", tables: (minTables ?? 30)...(maxTables ?? 60), ranks: ranks ?? 4,
-                                   memoryFraction: memoryFraction ?? 0.35)]
-            }
+            guard let presets else { return [customShape] }
             return try presets.split(separator: ",").map { name in
                 let preset = try TaskPreset.named(String(name))
                 // An episode places whole tables; a task with a table larger than a rank has no episode.

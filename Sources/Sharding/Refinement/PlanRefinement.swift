@@ -9,10 +9,10 @@ import Models
 /// candidate is priced first by `predictor`, as its change to the measured per-rank costs (a
 /// model's level can be off where its differences hold), and the best few are measured
 /// together with the current plan (in the same rounds, where the oracle can; see
-/// `CostOracle.jointGroups`), so a drift of the machine's speed falls on both. A move is kept only when `measure` confirms it: over `confirmations` such joint
-/// measurements, the candidate's median ratio to the current plan is below 1. The search
-/// stops when `patience` rounds in a row keep no move, or the measurement budget or time limit
-/// is spent.
+/// `CostOracle.jointGroups`), so a drift of the machine's speed falls on both. A move is kept
+/// only when `measure` confirms it: over `confirmations` such joint measurements, the
+/// candidate's median ratio to the current plan is below 1. The search stops when `patience`
+/// rounds in a row keep no move, or the measurement budget or time limit is spent.
 public struct PlanRefinement {
     /// A kept move and the measured step (median, ms) before and after it.
     public struct Step: Codable, Sendable {
