@@ -201,8 +201,10 @@ struct DLRMCommand: ParsableCommand {
         let live = root && JobReport.printsToTerminal
         let summary = try job.run { event in
             switch event {
-            case .resumed(let path, let step):
-                if root { print("resumed from \(path) at step \(step)") }
+            case .resumed(let path, let step, let skipped):
+                guard root else { break }
+                for (damaged, problem) in skipped { JobReport.warning("\(damaged): damaged checkpoint, passed over (\(problem))") }
+                print("resumed from \(path) at step \(step)")
             case .progress(let progress):
                 let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", progress.step, steps, progress.loss,
                                   progress.samplesPerSecond, progress.learningRate, progress.etaSeconds)

@@ -9,13 +9,13 @@ import Testing
 /// checked directly, as `dlrm` receives them before it prints anything.
 @Suite(.serialized) struct DLRMJobTests {
     /// A job over the heterogeneous tables of `HeterogeneousTablesTests`, synthetic clicks.
-    static func job(steps: Int, checkpoints: String? = nil, every: Int = 0, resume: Bool = false) throws -> DLRMJob {
+    static func job(steps: Int, checkpoints: String? = nil, every: Int = 0, resume: Bool = false, seed: UInt64 = 5) throws -> DLRMJob {
         let world = try MPIRuntime.world()
         let specs = try HeterogeneousTablesTests.specs()
         let config = try DLRMConfig(bottomMLP: [13, 32, 16], topMLP: [32, 1], tables: specs.map(\.embedding), interaction: .cat)
         let source = ClickSource.synthetic(try SyntheticClicks(config: config, traffic: specs.map(\.traffic), seed: 5), specs: nil)
         let task = PlanningTask(tables: specs, ranks: world.size, memoryPerRank: 1 << 30, batchSize: 128, optimizer: .sgd)
-        var settings = DLRMJob.Settings(steps: steps, batchSize: 128, schedule: LearningRateSchedule(base: 0.1), seed: 5)
+        var settings = DLRMJob.Settings(steps: steps, batchSize: 128, schedule: LearningRateSchedule(base: 0.1), seed: seed)
         settings.reportEvery = 20
         settings.evalEvery = 30
         settings.evalSamples = 2048
@@ -51,7 +51,7 @@ import Testing
             _ = try Self.job(steps: 40, checkpoints: directory.path).run { _ in }
             var resumedAt: Int?
             let resumed = try #require(try Self.job(steps: 60, checkpoints: directory.path, resume: true).run { event in
-                if case .resumed(_, let step) = event { resumedAt = step }
+                if case .resumed(_, let step, _) = event { resumedAt = step }
             })
             #expect(resumedAt == 40 && resumed.stepsTrained == 20)
             #expect(abs(resumed.heldOut.loss - whole.heldOut.loss) <= 1e-4 * whole.heldOut.loss,

@@ -38,6 +38,12 @@ public enum JobReport {
         FileHandle.standardError.write(Data("mpitrain: error: \(who)\(message)\n".utf8))
     }
 
+    /// Prints `mpitrain: warning: <message>` on standard error: something went wrong that the
+    /// run worked around.
+    public static func warning(_ message: String) {
+        FileHandle.standardError.write(Data("mpitrain: warning: \(message)\n".utf8))
+    }
+
     /// Exits with `code`. A multi-rank job that is still running exits without finalising, so
     /// that mpirun ends the other ranks; otherwise MPI is finalised first.
     public static func exit(code: Int32) -> Never {

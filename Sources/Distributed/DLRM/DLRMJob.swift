@@ -95,7 +95,8 @@ public final class DLRMJob {
     }
 
     public enum Event {
-        case resumed(path: String, step: Int)
+        /// Resumed from the checkpoint at `path`, after passing over the damaged ones in `skipped`.
+        case resumed(path: String, step: Int, skipped: [(path: String, problem: String)])
         case progress(Progress)
         /// A lookup audit report (rank 0 only).
         case lookups(LookupReport)
@@ -157,12 +158,10 @@ public final class DLRMJob {
         let steps = settings.steps, batchSize = settings.batchSize
         var firstStep = 0
         if settings.resume, let directory = settings.checkpointDirectory {
-            guard let newest = DLRMCheckpoint.newest(in: directory) else {
-                throw ConfigError("\(directory): no complete checkpoint to resume from")
-            }
-            firstStep = try DLRMCheckpoint.load(into: trainer, from: newest.path)
+            let resumed = try DLRMCheckpoint.resume(into: trainer, run: run, directory: directory)
+            firstStep = resumed.step
             try source.skip(steps: firstStep, size: batchSize)
-            try report(.resumed(path: newest.path, step: firstStep))
+            try report(.resumed(path: resumed.path, step: firstStep, skipped: resumed.skipped))
         }
         var trainSeconds = 0.0, dataSeconds = 0.0
         var traffic = TrafficReport()
@@ -204,7 +203,7 @@ public final class DLRMJob {
             }
             if let directory = settings.checkpointDirectory,
                (settings.checkpointEvery > 0 && done % settings.checkpointEvery == 0) || done == steps {
-                try DLRMCheckpoint.save(trainer, step: done, directory: directory)
+                try DLRMCheckpoint.save(trainer, step: done, run: run, directory: directory)
             }
             if settings.replanEvery > 0, done % settings.replanEvery == 0, done < steps, let directory = settings.checkpointDirectory {
                 try replan(measured: lastLookups, step: done, directory: directory, report: report)
@@ -242,6 +241,9 @@ public final class DLRMJob {
         }
         return rank == 0 ? BinaryMetrics(logits: logits, labels: Array(batch.labels[0..<usable])) : nil
     }
+
+    /// This run's identity in its checkpoints: the seed and the table specs.
+    public var run: DLRMCheckpoint.RunIdentity { DLRMCheckpoint.RunIdentity(seed: settings.seed, tables: specs) }
 
     // MARK: - Internals
 
@@ -302,12 +304,9 @@ public final class DLRMJob {
         }
         if let decision { try report(.replan(decision)) }
         guard next != current else { return }
-        if DLRMCheckpoint.newest(in: directory)?.step != step { try DLRMCheckpoint.save(trainer, step: step, directory: directory) }
-        guard let saved = DLRMCheckpoint.newest(in: directory), saved.step == step else {
-            throw ConfigError("\(directory): the checkpoint of step \(step) is missing after saving it")
-        }
+        if DLRMCheckpoint.newest(in: directory)?.step != step { try DLRMCheckpoint.save(trainer, step: step, run: run, directory: directory) }
         let resharded = try Self.trainer(world: world, config: config, specs: specs, plan: next, settings: settings)
-        _ = try DLRMCheckpoint.load(into: resharded, from: saved.path)
+        try DLRMCheckpoint.load(into: resharded, run: run, directory: directory, step: step)
         trainer = resharded
         plan = next
     }
