@@ -117,6 +117,9 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Predicted fraction of step cost a new plan must save to be adopted by --replan-every.")
     var replanGain = 0.05
 
+    @Option(help: "A step whose loss is NaN or infinite: stop the run there, or skip its batch and go on (its update is never applied).")
+    var nanPolicy: DLRMJob.NonFiniteLossPolicy = .stop
+
     func validate() throws {
         guard steps >= 1, batchSize >= 1, (threads ?? 1) >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, (numIndicesPerLookup ?? 0) >= 0, holdoutEvery >= 0 else {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
@@ -250,7 +253,8 @@ struct DLRMCommand: ParsableCommand {
                   + Self.describe(summary.heldOut)
                   + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", summary.samplesPerSecond, summary.trainSeconds,
                            summary.dataSeconds)
-                  + source.skippedSuffix)
+                  + source.skippedSuffix
+                  + (summary.skippedSteps > 0 ? "; \(summary.skippedSteps) steps skipped for a non-finite loss" : ""))
             if let bytes = summary.bytesSentPerStep {
                 print("bytes sent per training step, all ranks: " + bytes.map { "\($0.kind) \(ByteCount($0.bytes))" }.joined(separator: ", "))
             }
@@ -273,6 +277,7 @@ struct DLRMCommand: ParsableCommand {
         settings.trace = trace != nil
         settings.replanEvery = replanEvery
         settings.replanGain = replanGain
+        settings.nonFiniteLoss = nanPolicy
         if sketchEvery > 0 {
             var audit = DLRMJob.LookupAudit(every: sketchEvery)
             audit.auditedFraction = sketchSample

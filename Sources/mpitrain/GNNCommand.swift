@@ -92,6 +92,10 @@ struct GNNCommand: ParsableCommand {
         if mode == .hybrid && stages == nil { throw ValidationError("--mode hybrid needs --stages") }
         if let stages, stages < 1 { throw ValidationError("--stages must be at least 1") }
         if stages != nil && mode != .hybrid { throw ValidationError("--stages goes with --mode hybrid") }
+        guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, not \(lr)") }
+        guard weightDecay.isFinite, weightDecay >= 0 else { throw ValidationError("--weight-decay must be a number at least 0, not \(weightDecay)") }
+        guard alpha.isFinite, (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1, not \(alpha)") }
+        guard lambda.isFinite, lambda > 0 else { throw ValidationError("--lambda must be a positive number, not \(lambda)") }
     }
 
     func run() throws {
@@ -110,7 +114,7 @@ struct GNNCommand: ParsableCommand {
         config.seed = seed
         let world = try MPIRuntime.world()
         if world.size > 1 && mode == .single {
-            throw CommandError("--mode single runs on one rank; use --mode pipeline, graph or hybrid with \(world.size) ranks")
+            throw ConfigError("--mode single runs on one rank; use --mode pipeline, graph or hybrid with \(world.size) ranks")
         }
         if world.isRoot {
             print("graph: \(graph.nodeCount) nodes, \(graph.edgeCount) edges, \(graph.featureCount) features, \(graph.classCount) classes; "
@@ -158,6 +162,9 @@ struct GNNCommand: ParsableCommand {
         var reports: [GNNEpochReport] = []
         for epoch in 0..<epochs {
             let report = try epochRunner(epoch)
+            guard report.loss.isFinite else {
+                throw ConfigError("epoch \(report.epoch): the training loss is \(report.loss.isNaN ? "NaN" : "\(report.loss)") (lr \(lr)); stopped (a lower --lr may help)")
+            }
             reports.append(report)
             try sink?.write(report)
             if world.isRoot && ((epoch + 1) % reportEvery == 0 || epoch == 0 || epoch + 1 == epochs) {
@@ -191,6 +198,26 @@ struct CSBMOptions: ParsableArguments {
     @Option(help: "csbm: features.") var features: Int = 128
     @Option(help: "csbm: fraction of edges inside a class.") var homophily: Double = 0.8
     @Option(help: "csbm: class-mean scale against unit noise.") var signalToNoise: Double = 0.15
+
+    func validate() throws {
+        guard nodes >= 2, classes >= 2, classes <= nodes, features >= 1 else {
+            throw ValidationError("--nodes and --classes must be at least 2 (classes at most nodes) and --features at least 1")
+        }
+        guard degree.isFinite, degree > 0, degree < Double(nodes) else {
+            throw ValidationError("--degree must be a positive number below --nodes, not \(degree)")
+        }
+        guard homophily.isFinite, (0...1).contains(homophily) else { throw ValidationError("--homophily must be in 0...1, not \(homophily)") }
+        guard signalToNoise.isFinite, signalToNoise >= 0 else {
+            throw ValidationError("--signal-to-noise must be a number at least 0, not \(signalToNoise)")
+        }
+        // Features as floats and both directions of every edge as indices, before anything is allocated.
+        let bytes = Double(nodes) * (Double(features) * 4 + degree * 16)
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes <= physical else {
+            throw ValidationError("--nodes \(nodes) with --features \(features) and --degree \(degree) needs about "
+                                  + String(format: "%.1f GiB, over this machine's %.1f GiB", bytes / 1_073_741_824, physical / 1_073_741_824))
+        }
+    }
 
     func generator(seed: UInt64) -> ContextualSBM {
         var g = ContextualSBM()

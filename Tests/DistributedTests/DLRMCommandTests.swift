@@ -222,11 +222,31 @@ import Testing
         (["--arch-mlp-bot", "13-64-32"], "dot interaction needs every embedding as wide as the bottom MLP's output"),
         (["--arch-mlp-top", "64-2"], "the top MLP must end in 1 output"),
         (["--data", "criteo"], "--data criteo needs --data-path"),
+        (["--lr", "nan"], "--lr must be a positive number, not nan"),
+        (["--lr", "0"], "--lr must be a positive number, not 0.0"),
+        (["--nan-policy", "maybe"], "The value 'maybe' is invalid for '--nan-policy <nan-policy>'"),
     ] as [([String], String)])
     func badModelSpecsStopAtStart(arguments: [String], message: String) throws {
         let run = try MPIRun.mpitrain(["dlrm", "--steps", "1"] + arguments)
         #expect(run.status != 0)
         #expect(run.stderr.hasPrefix("mpitrain: error: ") && run.stderr.contains(message), "\(run.stderr)")
         #expect(run.stderr.split(separator: "\n").count == 1)
+    }
+
+    /// A learning rate that sends the weights to infinity: the step whose loss is not finite
+    /// stops every rank with one line, before its update; skipping such steps goes on until
+    /// ten in a row show the weights themselves have diverged.
+    @Test func aNonFiniteLossStopsTheRunAtItsStep() throws {
+        let arguments = ["dlrm", "--steps", "40", "--batch-size", "64", "--lr", "1e30", "--eval-samples", "256"]
+        let stopped = try MPIRun.mpitrain(arguments, ranks: 2)
+        #expect(stopped.status != 0)
+        #expect(stopped.stderr.hasPrefix("mpitrain: error: step 2: the training loss is NaN (lr 1e+30); stopped before applying its update"),
+                "\(stopped.stderr)")
+        #expect(stopped.stderr.split(separator: "\n").count == 1, "\(stopped.stderr)")
+        let skipped = try MPIRun.mpitrain(arguments + ["--nan-policy", "skip"], ranks: 2)
+        #expect(skipped.status != 0)
+        #expect(skipped.stderr.contains("step 11: the training loss is NaN (lr 1e+30) for the 10th step in a row"), "\(skipped.stderr)")
+        let fine = try MPIRun.mpitrain(["dlrm", "--steps", "20", "--batch-size", "64", "--eval-samples", "256", "--nan-policy", "skip"], ranks: 2)
+        #expect(fine.status == 0 && !fine.stdout.contains("skipped for a non-finite loss"), "\(fine.stderr)")
     }
 }

@@ -83,11 +83,18 @@ struct GNNDistributedTests {
         (["--mode", "hybrid"], 2, "--mode hybrid needs --stages"),
         (["--model", "gcnii", "--layers", "2"], 1, "gcnii needs at least 3 layers"),
         (["--mode", "single"], 2, "--mode single runs on one rank"),
+        (["--nodes", "1000000000000"], 1, "--nodes 1000000000000 with --features 24 and --degree 8.0 needs about"),
+        (["--degree", "nan"], 1, "--degree must be a positive number below --nodes, not nan"),
+        (["--classes", "0"], 1, "--nodes and --classes must be at least 2"),
+        (["--homophily", "2"], 1, "--homophily must be in 0...1, not 2.0"),
+        (["--alpha", "nan"], 1, "--alpha must be in 0...1, not nan"),
+        (["--lr=-1"], 1, "--lr must be a positive number, not -1.0"),
     ] as [([String], Int, String)])
     func badShapesStopWithOneLine(arguments: [String], ranks: Int, message: String) throws {
         let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "1"] + arguments, ranks: ranks)
         #expect(run.status != 0)
         #expect(run.stderr.contains(message), "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
     }
 
     @Test func unreadableDatasetNamesTheFile() throws {

@@ -37,6 +37,8 @@ public final class DLRMJob {
         public var replanEvery = 0
         /// Predicted share of the step a new plan must save to be adopted.
         public var replanGain = 0.05
+        /// What a step whose loss is NaN or infinite does.
+        public var nonFiniteLoss = NonFiniteLossPolicy.stop
 
         public init(steps: Int, batchSize: Int, schedule: LearningRateSchedule, seed: UInt64) {
             self.steps = steps
@@ -44,6 +46,14 @@ public final class DLRMJob {
             self.schedule = schedule
             self.seed = seed
         }
+    }
+
+    /// What to do with a step whose global loss is NaN or infinite: its update is never applied.
+    public enum NonFiniteLossPolicy: String, CaseIterable, Sendable {
+        /// End the run with one line naming the step.
+        case stop
+        /// Pass over the batch and go on; the summary counts such steps.
+        case skip
     }
 
     /// The lookup monitor's settings (see `LookupMonitor`).
@@ -116,6 +126,8 @@ public final class DLRMJob {
         public var trainSeconds: Double
         /// Seconds reading or drawing batches, apart from training.
         public var dataSeconds: Double
+        /// Steps passed over for a non-finite loss (`NonFiniteLossPolicy.skip`).
+        public var skippedSteps: Int
         /// Bytes every rank's collectives sent per training step, summed over ranks, by kind
         /// (multi-rank runs).
         public var bytesSentPerStep: [(kind: TrafficKind, bytes: Int)]?
@@ -165,7 +177,7 @@ public final class DLRMJob {
         }
         var trainSeconds = 0.0, dataSeconds = 0.0
         var traffic = TrafficReport()
-        var windowLoss = 0.0, windowSteps = 0, lastWindowLoss = 0.0, lastWindowSteps = 0
+        var windowLoss = 0.0, windowSteps = 0, windowSkipped = 0, lastWindowLoss = 0.0, lastWindowSteps = 0, skippedSteps = 0, skippedInARow = 0
         var heldOut: ClickBatch?
         var lastEvaluation: BinaryMetrics?
         var lastLookups: LookupReport?
@@ -177,13 +189,28 @@ public final class DLRMJob {
             start = ContinuousClock.now
             trainer.monitor?.begin(step: step)
             let trafficBefore = world.traffic()
-            windowLoss += try trainer.trainStep(batch, learningRate: settings.schedule.rate(at: step))
+            let loss = try trainer.trainStep(batch, learningRate: settings.schedule.rate(at: step))
             traffic = traffic + (world.traffic() - trafficBefore)
             trainSeconds += (ContinuousClock.now - start).seconds
             windowSteps += 1
             let done = step + 1
+            if loss.isFinite {
+                windowLoss += loss
+                skippedInARow = 0
+            } else {
+                let stated = "step \(done): the training loss is \(loss.isNaN ? "NaN" : "\(loss)") (lr \(settings.schedule.rate(at: step)))"
+                guard settings.nonFiniteLoss == .skip else {
+                    throw ConfigError("\(stated); stopped before applying its update (a lower --lr, or --nan-policy skip to pass over such batches)")
+                }
+                skippedInARow += 1
+                guard skippedInARow < Self.nonFiniteStepsInARow else {
+                    throw ConfigError("\(stated) for the \(skippedInARow)th step in a row: the weights themselves have diverged; stopped (a lower --lr)")
+                }
+                windowSkipped += 1
+                skippedSteps += 1
+            }
             if done % settings.reportEvery == 0 || done == steps {
-                lastWindowLoss = windowLoss / Double(windowSteps)
+                lastWindowLoss = windowSteps > windowSkipped ? windowLoss / Double(windowSteps - windowSkipped) : .nan
                 lastWindowSteps = windowSteps
                 let phases = try gatherPhases(steps: windowSteps)
                 try report(.progress(Progress(step: done, loss: lastWindowLoss, windowSteps: windowSteps,
@@ -193,6 +220,7 @@ public final class DLRMJob {
                                               ranks: phases)))
                 windowLoss = 0
                 windowSteps = 0
+                windowSkipped = 0
             }
             if let monitor = trainer.monitor, monitor.reportsAfter(step: step) {
                 start = ContinuousClock.now
@@ -220,7 +248,7 @@ public final class DLRMJob {
         guard let final = lastEvaluation else { return nil }
         let trained = max(steps - firstStep, 0)
         return Summary(trainLoss: lastWindowLoss, lastWindowSteps: lastWindowSteps, heldOut: final, stepsTrained: trained,
-                       trainSeconds: trainSeconds, dataSeconds: dataSeconds,
+                       trainSeconds: trainSeconds, dataSeconds: dataSeconds, skippedSteps: skippedSteps,
                        bytesSentPerStep: summed.flatMap { summed in
                            trained == 0 ? nil : TrafficKind.allCases.filter { summed[$0].bytesSent > 0 }
                                .map { ($0, Int(summed[$0].bytesSent) / trained) }
@@ -241,6 +269,10 @@ public final class DLRMJob {
         }
         return rank == 0 ? BinaryMetrics(logits: logits, labels: Array(batch.labels[0..<usable])) : nil
     }
+
+    /// Steps in a row with a non-finite loss that end even a run that skips them: by then the
+    /// weights, not a batch, are at fault.
+    static let nonFiniteStepsInARow = 10
 
     /// This run's identity in its checkpoints: the seed and the table specs.
     public var run: DLRMCheckpoint.RunIdentity { DLRMCheckpoint.RunIdentity(seed: settings.seed, tables: specs) }

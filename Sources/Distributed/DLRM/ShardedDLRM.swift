@@ -174,7 +174,8 @@ public final class ShardedDLRM {
     // MARK: - Steps
 
     /// One training step on this rank's `local` samples of a global batch of `local.count ×
-    /// size` samples. Returns the global batch's mean loss (on every rank).
+    /// size` samples. Returns the global batch's mean loss (on every rank). A non-finite loss
+    /// (NaN or infinite, the same on every rank) leaves every parameter as it was.
     @discardableResult
     public func trainStep(_ local: ClickBatch, learningRate: Float) throws -> Double {
         let rows = local.count, global = rows * world.size
@@ -203,6 +204,7 @@ public final class ShardedDLRM {
                 loss = try world.allreduce(loss, .sum)
             }
         }
+        guard loss.isFinite else { return loss }
         trace.phase("MLP update") { model.denseOptimizer.update(model.parameters, learningRate: learningRate) }
         trace.phase("embedding backward and update") {
             (holdsWholeModel ? pooledGradient : ownerGradient).withUnsafeBufferPointer { gradient in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BLASShim
+import Distributed
 import Foundation
 import Models
 
@@ -35,6 +36,13 @@ struct DLRMModelOptions: ParsableArguments {
     @Option(help: "Steps over which the rate decays to 0 (0: no decay).")
     var lrNumDecaySteps = 0
 
+    func validate() throws {
+        guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, not \(lr)") }
+        guard lrNumWarmupSteps >= 0, lrDecayStartStep >= 0, lrNumDecaySteps >= 0 else {
+            throw ValidationError("--lr-num-warmup-steps, --lr-decay-start-step and --lr-num-decay-steps must be at least 0")
+        }
+    }
+
     /// The model over `tables`.
     func config(tables: [EmbeddingTableSpec]) throws -> DLRMConfig {
         try DLRMConfig(bottomMLP: DLRMConfig.parseSizes(archMlpBot, name: "--arch-mlp-bot"),
@@ -52,6 +60,7 @@ struct DLRMModelOptions: ParsableArguments {
 extension Interaction: ExpressibleByArgument {}
 extension DenseOptimizer.Kind: ExpressibleByArgument {}
 extension BadRowPolicy: ExpressibleByArgument {}
+extension DLRMJob.NonFiniteLossPolicy: ExpressibleByArgument {}
 extension IndexDistribution: ExpressibleByArgument {
     public init?(argument: String) { try? self.init(parsing: argument) }
 }
