@@ -51,6 +51,7 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Embedding memory per rank the plan must fit, e.g. 2GiB (default: no limit).")
     var memory: String?
 
+    @OptionGroup var deadline: DeadlineOptions
     @OptionGroup var planModels: PlanCommand.ModelOptions
     @OptionGroup var shardingTypes: PlanCommand.ShardingTypeOptions
 
@@ -143,11 +144,18 @@ struct DLRMCommand: ParsableCommand {
 
     func run() throws {
         let world = try MPIRuntime.world()
+        let adaptiveDeadline = deadline.apply()
         guard batchSize % world.size == 0 else {
             throw ConfigError("--batch-size \(batchSize) does not split evenly over \(world.size) ranks")
         }
         let specs = try tableSpecs()
         let config = try model.config(tables: specs.map(\.embedding))
+        let needed = config.estimatedBytes(samples: max(batchSize / world.size, evalSamples / world.size), share: 1 / Double(world.size))
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard needed <= physical else {
+            throw ConfigError("--arch-mlp-bot \(model.archMlpBot), --arch-mlp-top \(model.archMlpTop), --batch-size \(batchSize) and these tables "
+                              + String(format: "need about %.1f GiB per rank, over this machine's %.1f GiB", needed / 0x1p30, physical / 0x1p30))
+        }
         let source = try makeSource(config, specs: specs)
         let memoryPerRank = try memory.map { text throws(PlanError) in try ByteCount(parsing: text).bytes }
         let task = PlanningTask(tables: specs, ranks: world.size,
@@ -179,7 +187,7 @@ struct DLRMCommand: ParsableCommand {
                                       optimizer: model.embeddingOptimizer)
         } : nil
         let job = try DLRMJob(world: world, config: config, specs: specs, task: task, plan: placement, source: source,
-                              settings: try settings(), replanning: root && replanEvery > 0 ? try replanning() : nil)
+                              settings: try settings(adaptiveDeadline: adaptiveDeadline), replanning: root && replanEvery > 0 ? try replanning() : nil)
         var predicted = prediction.flatMap { try? $0.model.cost(of: placement, tables: specs) }
         var planVersusHeuristics: String?
         if root {
@@ -263,7 +271,7 @@ struct DLRMCommand: ParsableCommand {
     }
 
     /// The job's settings from the flags.
-    func settings() throws -> DLRMJob.Settings {
+    func settings(adaptiveDeadline: JobDeadline.Adaptive? = nil) throws -> DLRMJob.Settings {
         var settings = DLRMJob.Settings(steps: steps, batchSize: batchSize, schedule: model.schedule, seed: seed)
         settings.embeddingOptimizer = model.embeddingOptimizer
         settings.denseOptimizer = model.optimizer
@@ -278,6 +286,7 @@ struct DLRMCommand: ParsableCommand {
         settings.replanEvery = replanEvery
         settings.replanGain = replanGain
         settings.nonFiniteLoss = nanPolicy
+        settings.adaptiveDeadline = adaptiveDeadline
         if sketchEvery > 0 {
             var audit = DLRMJob.LookupAudit(every: sketchEvery)
             audit.auditedFraction = sketchSample

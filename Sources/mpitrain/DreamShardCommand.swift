@@ -83,7 +83,7 @@ struct DreamShardCommand: ParsableCommand {
                 throw ValidationError("need 1 <= --min-tables <= --max-tables")
             }
             let shape = customShape
-            guard shape.ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+            guard (1...65536).contains(shape.ranks) else { throw ValidationError("--ranks must be in 1...65536, found \(shape.ranks)") }
             guard tasks >= 1, iterations >= 1, measuredPlans >= 1, costSteps >= 1, policyBatches >= 0, episodes >= 2 else {
                 throw ValidationError("--tasks, --iterations, --measured-plans and --cost-steps must be at least 1, --episodes at least 2")
             }

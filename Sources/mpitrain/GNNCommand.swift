@@ -43,6 +43,7 @@ struct GNNCommand: ParsableCommand {
     var trace: String?
 
     @OptionGroup var csbm: CSBMOptions
+    @OptionGroup var deadline: DeadlineOptions
 
     @Option(help: "gcn or gcnii.")
     var model: GNNArchitecture = .gcn
@@ -113,6 +114,8 @@ struct GNNCommand: ParsableCommand {
         config.lambda = lambda
         config.seed = seed
         let world = try MPIRuntime.world()
+        var adaptiveDeadline = deadline.apply()
+        JobDeadline.stepName = "epoch"
         if world.size > 1 && mode == .single {
             throw ConfigError("--mode single runs on one rank; use --mode pipeline, graph or hybrid with \(world.size) ranks")
         }
@@ -161,7 +164,9 @@ struct GNNCommand: ParsableCommand {
         let sink = try world.isRoot ? metrics.map { try MetricsSink(path: $0) } : nil
         var reports: [GNNEpochReport] = []
         for epoch in 0..<epochs {
+            JobDeadline.enter(step: epoch + 1)
             let report = try epochRunner(epoch)
+            if adaptiveDeadline != nil { JobDeadline.timeout = adaptiveDeadline!.record(stepSeconds: report.seconds) }
             guard report.loss.isFinite else {
                 throw ConfigError("epoch \(report.epoch): the training loss is \(report.loss.isNaN ? "NaN" : "\(report.loss)") (lr \(lr)); stopped (a lower --lr may help)")
             }

@@ -183,8 +183,8 @@ struct PlanCommand: ParsableCommand {
         @OptionGroup var types: ShardingTypeOptions
 
         func validate() throws {
-            guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
-            guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+            guard (1...65536).contains(ranks) else { throw ValidationError("--ranks must be in 1...65536, found \(ranks)") }
+            guard (1...(1 << 30)).contains(batch) else { throw ValidationError("--batch must be in 1...\(1 << 30), found \(batch)") }
             if export != .native && out == nil { throw ValidationError("--export \(export.rawValue) needs --out") }
             guard refine >= 0 else { throw ValidationError("--refine must be at least 0") }
             if let refineSeconds, !(refineSeconds > 0) { throw ValidationError("--refine-seconds must be positive") }

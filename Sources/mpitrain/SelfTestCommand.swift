@@ -19,12 +19,12 @@ struct SelfTestCommand: ParsableCommand {
         for name in scenarios where name != "all" && CommunicatorSelfTest(rawValue: name) == nil {
             throw ValidationError("unknown scenario '\(name)'; one of: all, \(CommunicatorSelfTest.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if timeout < 0 { throw ValidationError("--timeout must be at least 0") }
+        try DeadlineOptions.check(timeout)
     }
 
     func run() throws {
         var world = try MPIRuntime.world()
-        if timeout > 0 { world.timeout = .milliseconds(Int64(timeout * 1000)) }
+        if timeout > 0 { world.timeout = .seconds(timeout) }
         let selected = scenarios.flatMap { $0 == "all" ? CommunicatorSelfTest.passing : [CommunicatorSelfTest(rawValue: $0)!] }
         for scenario in selected {
             try scenario.run(on: world)

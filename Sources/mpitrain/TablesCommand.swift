@@ -26,6 +26,10 @@ struct TablesCommand: ParsableCommand {
         @Option(help: "Write the pool (JSON table specs) here.")
         var out: String
 
+        func validate() throws {
+            guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be in 1...1000000, found \(count)") }
+        }
+
         func run() throws {
             let pool = try TablePool.generate(count: count, seed: seed, shape: shape)
             try TableSpecFile.write(pool, to: out)
@@ -65,6 +69,11 @@ struct TablesCommand: ParsableCommand {
         var out: String
 
         enum Split: String, ExpressibleByArgument { case train, heldOut = "held-out" }
+
+        func validate() throws {
+            guard (1...100_000).contains(count) else { throw ValidationError("--count must be in 1...100000, found \(count)") }
+            guard (1...(1 << 30)).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...\(1 << 30), found \(batchSize)") }
+        }
 
         func run() throws {
             let preset = try TaskPreset.named(preset)

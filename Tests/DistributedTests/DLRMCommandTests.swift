@@ -160,7 +160,8 @@ import Testing
                     line.hasPrefix("step") ? line.dropFirst(4).split(separator: "/").first.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } : nil
                 }
             }
-            let killed = try MPIRun.mpitrain(arguments + checkpoints + ["--steps", "5000"], ranks: 2) { printedSteps($0).last ?? 0 >= killAt }
+            let killed = try MPIRun.mpitrain(arguments + checkpoints + ["--steps", "5000"], ranks: 2,
+                                             fault: .init(when: { printedSteps($0).last ?? 0 >= killAt }))
             #expect(killed.status != 0, "the job ran to its end before it could be stopped")
             let lastPrinted = printedSteps(killed.stdout).last ?? 0
             let newest = try #require(DLRMCheckpoint.newest(in: directory.path), "no checkpoint survived: \(killed.stderr)")

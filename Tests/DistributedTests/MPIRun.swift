@@ -9,6 +9,8 @@ struct MPIRun {
         let stdout: String
         let stderr: String
         let seconds: Double
+        /// Seconds from the fault to the job's end, when one was injected.
+        var secondsAfterFault: Double?
 
         /// Lines of standard output that start with `prefix`.
         func lines(startingWith prefix: String) -> [Substring] {
@@ -36,18 +38,25 @@ struct MPIRun {
         return candidate
     }
 
-    /// Runs `mpitrain arguments` on `ranks` ranks and waits at most `timeLimit` seconds; with
-    /// `stopWhen`, kills the ranks once the job's output satisfies it.
-    static func mpitrain(_ arguments: [String], ranks: Int = 1, timeLimit: Double = 120,
-                         stopWhen: ((String) -> Bool)? = nil) throws -> Outcome {
+    /// What a test does to a running job once its standard output satisfies `when`: sends
+    /// `signal` to rank `rank`'s process (to every rank when nil).
+    struct Fault {
+        var when: (String) -> Bool
+        var signal: Int32 = SIGKILL
+        var rank: Int?
+    }
+
+    /// Runs `mpitrain arguments` on `ranks` ranks and waits at most `timeLimit` seconds,
+    /// injecting `fault` on the way if given.
+    static func mpitrain(_ arguments: [String], ranks: Int = 1, timeLimit: Double = 120, fault: Fault? = nil) throws -> Outcome {
         let binary = try executable()
         if ranks == 1 {
             // As `launch run` does for every rank: results must not depend on BLAS threading.
-            return try run(binary, arguments, environment: ["OPENBLAS_NUM_THREADS": "1"], timeLimit: timeLimit, stopWhen: stopWhen)
+            return try run(binary, arguments, environment: ["OPENBLAS_NUM_THREADS": "1"], timeLimit: timeLimit, fault: fault)
         }
         let launch = repositoryRoot.appendingPathComponent("launch")
         return try run(launch, ["run", "-n", String(ranks), "--"] + arguments,
-                       environment: ["MPITRAIN_BIN": binary.path], timeLimit: timeLimit, stopWhen: stopWhen)
+                       environment: ["MPITRAIN_BIN": binary.path], timeLimit: timeLimit, fault: fault)
     }
 
     /// Runs `./launch arguments` as a user would.
@@ -56,7 +65,7 @@ struct MPIRun {
     }
 
     static func run(_ executable: URL, _ arguments: [String], environment: [String: String], timeLimit: Double,
-                    stopWhen: ((String) -> Bool)? = nil) throws -> Outcome {
+                    fault: Fault? = nil) throws -> Outcome {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -77,18 +86,21 @@ struct MPIRun {
         process.terminationHandler = { _ in finished.signal() }
         let start = Date()
         try process.run()
-        if let stopWhen {
+        var faulted: Date?
+        if let fault {
             while finished.wait(timeout: .now() + 0.02) == .timedOut && Date().timeIntervalSince(start) < timeLimit {
-                if stopWhen((try? String(contentsOf: out, encoding: .utf8)) ?? "") {
-                    // As a crashed node would: the ranks die at once, and mpirun must end the job.
-                    for child in children(of: process.processIdentifier) { kill(child, SIGKILL) }
+                if fault.when((try? String(contentsOf: out, encoding: .utf8)) ?? "") {
+                    for (rank, pid) in ranks(under: process.processIdentifier) where fault.rank == nil || fault.rank == rank {
+                        kill(pid, fault.signal)
+                    }
+                    faulted = Date()
                     break
                 }
             }
         }
         if finished.wait(timeout: .now() + max(0, timeLimit - Date().timeIntervalSince(start))) == .timedOut {
             // The ranks first, so that none outlives the job, then mpirun.
-            for child in children(of: process.processIdentifier) { kill(child, SIGKILL) }
+            for (_, pid) in ranks(under: process.processIdentifier) { kill(pid, SIGKILL) }
             process.terminate()
             if finished.wait(timeout: .now() + 5) == .timedOut { kill(process.processIdentifier, SIGKILL) }
             throw HarnessError("mpitrain \(arguments.joined(separator: " ")) did not finish within \(Int(timeLimit)) s")
@@ -96,20 +108,39 @@ struct MPIRun {
         return Outcome(status: process.terminationStatus,
                        stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
                        stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
-                       seconds: Date().timeIntervalSince(start))
+                       seconds: Date().timeIntervalSince(start), secondsAfterFault: faulted.map { Date().timeIntervalSince($0) })
     }
 }
 
-/// Processes whose parent is `parent`, from /proc.
-private func children(of parent: Int32) -> [Int32] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap { Int32($0) }.filter { pid in
+/// The `mpitrain` processes descended from `root` (the ranks under launch and mpirun) by
+/// their rank (from the launcher's environment; the process itself when alone), from /proc.
+func ranks(under root: Int32) -> [(rank: Int, pid: Int32)] {
+    var parents: [Int32: Int32] = [:], names: [Int32: String] = [:]
+    for pid in ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap({ Int32($0) }) {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
         // Fields after the command name: state, then the parent's pid.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 1 && Int32(fields[1]) == parent
+        guard fields.count > 1, let parent = Int32(fields[1]) else { continue }
+        parents[pid] = parent
+        names[pid] = String(stat[stat.index(after: open)..<close])
     }
+    func descends(_ pid: Int32) -> Bool {
+        var current = pid
+        while let parent = parents[current], parent > 1 {
+            if parent == root { return true }
+            current = parent
+        }
+        return false
+    }
+    func rank(_ pid: Int32) -> Int {
+        let environment = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+        let entry = environment.split(separator: 0).lazy.map { String(decoding: $0, as: UTF8.self) }
+            .first { $0.hasPrefix("OMPI_COMM_WORLD_RANK=") }
+        return entry.flatMap { Int($0.dropFirst("OMPI_COMM_WORLD_RANK=".count)) } ?? 0
+    }
+    let pids = names[root] == "mpitrain" ? [root] : parents.keys.filter { names[$0] == "mpitrain" && descends($0) }
+    return pids.map { (rank($0), $0) }.sorted { $0.rank < $1.rank }
 }
 
 struct HarnessError: Error, CustomStringConvertible {

@@ -6,6 +6,27 @@ import Testing
 
 /// `mpitrain tables`, `plan`, `plan eval` and `costs` as a user runs them.
 @Suite struct PlanCommandTests {
+    /// `--out` a pipe or a device (`/dev/null`, `/dev/stdout`): written into, never replaced by
+    /// a file (as root, a rename onto /dev/null replaces it for the whole machine).
+    @Test func anOutputThatIsAPipeIsWrittenIntoNotReplaced() throws {
+        try withTemporaryDirectory("fifo-out") { directory in
+            let fifo = directory.appendingPathComponent("pool.fifo").path
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let read = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var received = Data()
+            Thread.detachNewThread {
+                received = FileHandle(forReadingAtPath: fifo)?.readDataToEndOfFile() ?? Data()
+                read.signal()
+            }
+            let run = try MPIRun.mpitrain(["tables", "pool", "--count", "3", "--out", fifo])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(read.wait(timeout: .now() + 30) == .success)
+            #expect(String(decoding: received, as: UTF8.self).contains("\"rows\""))
+            var status = stat()
+            #expect(stat(fifo, &status) == 0 && status.st_mode & S_IFMT == S_IFIFO, "the pipe was replaced")
+        }
+    }
+
     @Test func dryRunPrintsEveryRankAndWritesAValidPlan() throws {
         try withTemporaryDirectory("plan-cli") { directory in
             let pool = directory.appendingPathComponent("pool.json").path, plan = directory.appendingPathComponent("plan.json").path
@@ -206,7 +227,7 @@ import Testing
             #expect(old.status != 0)
             #expect(old.stderr == "mpitrain: error: \(path("old.json")): DreamShard model format version 9; this build reads version \(DreamShardModel.formatVersion)\n")
             for (arguments, message) in [
-                (["--ranks", "0"], "--ranks must be at least 1"),
+                (["--ranks", "0"], "--ranks must be in 1...65536, found 0"),
                 (["--presets", "shard-mid", "--ranks", "2"], "--presets sets the tasks' shapes; leave out --ranks, --min-tables, --max-tables and --memory-fraction"),
                 (["--presets", "shard-heavy"], "--presets: shard-heavy tasks hold tables larger than a rank, which DreamShard's training places whole"),
                 (["--presets", "shard-small,shard-large"], "shard-large needs at least 100 tables; the pool split has 45"),
@@ -220,7 +241,9 @@ import Testing
     }
 
     @Test(arguments: [
-        (["--memory", "lots"], "memory 'lots': expected a positive size such as 2GiB, 512MiB or 1000000"),
+        (["--memory", "lots"], "memory 'lots': expected a positive size up to 1 PiB, such as 2GiB, 512MiB or 1000000"),
+        (["--memory", "1e10TiB"], "memory '1e10TiB': expected a positive size up to 1 PiB, such as 2GiB, 512MiB or 1000000"),
+        (["--memory", "1GiB", "--ranks", "1000000000000"], "--ranks must be in 1...65536, found 1000000000000"),
         (["--memory", "1KiB"], "table pool1 (5.0 MiB) fits on no rank, nor cut by rows over up to 2 ranks: they have 2.0 KiB free in all, 5.0 MiB short"),
         (["--memory", "1GiB", "--algo", "magic"], "no planner 'magic' (" + PlannerCatalog.names.joined(separator: ", ") + ")"),
         (["--memory", "1GiB", "--measure", "--oracle-rounds", "0"], "--oracle-rounds must be at least 1, found 0"),

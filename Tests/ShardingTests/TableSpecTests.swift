@@ -29,8 +29,11 @@ import Testing
 
     @Test(arguments: [
         (#"[{"name": "a", "dim": 4, "pooling": 1, "distribution": "uniform"}]"#, #"missing field "rows" in [0]"#),
-        (#"[{"name": "a", "rows": 0, "dim": 4, "pooling": 1, "distribution": "uniform"}]"#, "table a: rows must be positive, found 0"),
-        (#"[{"name": "a", "rows": 9, "dim": -4, "pooling": 1, "distribution": "uniform"}]"#, "table a: dim must be positive, found -4"),
+        (#"[{"name": "a", "rows": 0, "dim": 4, "pooling": 1, "distribution": "uniform"}]"#, "table a: rows must be in 1...1099511627776 (2^40), found 0"),
+        (#"[{"name": "a", "rows": 9, "dim": -4, "pooling": 1, "distribution": "uniform"}]"#, "table a: dim must be in 1...65536, found -4"),
+        (#"[{"name": "a", "rows": 4611686018427387904, "dim": 4, "pooling": 1, "distribution": "uniform"}]"#,
+         "table a: rows must be in 1...1099511627776 (2^40), found 4611686018427387904"),
+        (#"[{"name": "a", "rows": 9, "dim": 4, "pooling": 1e300, "distribution": "uniform"}]"#, "table a: pooling must be in 0...1000000, found 1e+300"),
         (#"[{"name": "a", "rows": 9, "dim": 4, "pooling": 1, "distribution": "zipf:x"}]"#,
          "table a: index distribution 'zipf:x': expected uniform or zipf:S with S > 0"),
         (#"[{"name": "a", "rows": 9, "dim": 4, "pooling": 1, "bins": [0.5]}]"#, "table a: reuse bins: expected 17 fractions, found 1"),

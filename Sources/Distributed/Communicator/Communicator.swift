@@ -3,8 +3,9 @@ import MPIShim
 /// A group of ranks that talk to each other: typed, throwing wrappers of MPI's calls on one
 /// `MPI_Comm`, with traffic counters and an optional watchdog deadline on every blocking call.
 ///
-/// Sendable because the handle is a process-wide id and MPI calls stay on one thread
-/// (`MPI_THREAD_FUNNELED`); copies share the handle and its counters.
+/// Sendable because the handle is a process-wide id and the job's MPI calls stay on one
+/// thread (the watchdog's roll calls use a communicator of their own); copies share the handle
+/// and its counters.
 public struct Communicator: @unchecked Sendable {
     let handle: Handle
     /// This process's rank in the communicator, 0..<size.
@@ -12,7 +13,8 @@ public struct Communicator: @unchecked Sendable {
     /// Number of ranks in the communicator.
     public let size: Int
     /// A deadline for every blocking call and wait: past it the job aborts with a message naming
-    /// the call and the rank instead of hanging. `nil` (the default) waits forever.
+    /// the call and the rank instead of hanging. `nil` (the default) leaves it to
+    /// `JobDeadline.timeout`, which by default waits forever.
     public var timeout: Duration?
     /// When true, `alltoallv` first checks that every rank's send counts match what their peers
     /// expect to receive, so a mismatch throws the same error on every rank instead of
@@ -110,10 +112,11 @@ public struct Communicator: @unchecked Sendable {
         return Int32(rank)
     }
 
-    /// Runs one blocking MPI call under the watchdog when a timeout is set.
+    /// Runs one blocking MPI call under the watchdog when a timeout is set, here or for the
+    /// job (`JobDeadline`).
     @inline(__always)
     func guarded<R>(_ call: StaticString, peer: Int = -1, _ body: () throws(MPIError) -> R) throws(MPIError) -> R {
-        guard let timeout else { return try body() }
+        guard let timeout = timeout ?? JobDeadline.timeout else { return try body() }
         Watchdog.shared.arm(call: call, peer: peer, rank: rank, size: size, communicator: name, timeout: timeout)
         defer { Watchdog.shared.disarm() }
         return try body()

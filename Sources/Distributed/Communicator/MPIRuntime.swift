@@ -13,7 +13,8 @@ public enum MPIRuntime {
     nonisolated(unsafe) private static var singletonSessionBase: String?
 
     /// The communicator of every process in the job (`MPI_COMM_WORLD`), initialising MPI with
-    /// `MPI_THREAD_FUNNELED` and `MPI_ERRORS_RETURN` on first use. Size 1 without `mpirun`.
+    /// `MPI_THREAD_MULTIPLE` (`MPI_THREAD_FUNNELED` at least) and `MPI_ERRORS_RETURN` on first
+    /// use. Size 1 without `mpirun`.
     public static func world() throws(MPIError) -> Communicator {
         let result: Result<Communicator, MPIError> = lock.withLock { world in
             if let world { return .success(world) }
@@ -83,8 +84,13 @@ public enum MPIRuntime {
                 }
             }
         }
+        // A waiting rank yields its core in MPI's progress loop (OpenMPI does so by itself only
+        // when oversubscribed), so ranks hung on a peer do not starve the machine's other work.
+        setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0)
         var provided: Int32 = 0
-        try check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
+        // MPI calls stay on the main thread, except the watchdog's roll calls on a communicator
+        // of their own when a deadline passes: those need MPI_THREAD_MULTIPLE.
+        try check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_MULTIPLE), &provided), "MPI_Init_thread")
         phase.store(Phase.active.rawValue, ordering: .releasing)
         // Without this OpenMPI aborts the job on the first error instead of returning it.
         try check(MPI_Comm_set_errhandler(MPIShim_COMM_WORLD(), MPIShim_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
@@ -93,7 +99,14 @@ public enum MPIRuntime {
             throw MPIError(call: "MPI_Init_thread", errorClass: MPI_ERR_OTHER,
                            reason: "MPI_ERR_OTHER: thread level \(provided) provided, MPI_THREAD_FUNNELED needed")
         }
-        return try Communicator(adopting: MPIShim_COMM_WORLD(), owned: false, name: "world")
+        let world = try Communicator(adopting: MPIShim_COMM_WORLD(), owned: false, name: "world")
+        if provided >= Int32(MPI_THREAD_MULTIPLE) && world.size > 1 {
+            var duplicate: MPI_Comm? = MPIShim_COMM_NULL()
+            try check(MPI_Comm_dup(MPIShim_COMM_WORLD(), &duplicate), "MPI_Comm_dup")
+            try check(MPI_Comm_set_errhandler(duplicate, MPIShim_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
+            Watchdog.shared.rollCall.withLock { $0 = RollCallChannel(comm: duplicate!, rank: world.rank, size: world.size) }
+        }
+        return world
     }
 }
 

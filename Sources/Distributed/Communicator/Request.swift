@@ -29,7 +29,8 @@ public struct Request: ~Copyable {
     public consuming func wait() throws(MPIError) -> ReceiveStatus {
         try MPIRuntime.ensureActive("MPI_Wait")
         var status = MPI_Status()
-        try communicator.guarded("MPI_Wait", peer: peer) { () throws(MPIError) in
+        // Named by the call that started it: what a watchdog message should say.
+        try communicator.guarded(call, peer: peer) { () throws(MPIError) in
             try check(MPI_Wait(&raw, &status), "MPI_Wait")
         }
         return complete(status)

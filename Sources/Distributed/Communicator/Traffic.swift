@@ -89,7 +89,7 @@ public struct TrafficReport: Sendable, Hashable, Codable {
 /// The live counters of one communicator: three words per kind in one fixed buffer, so a call
 /// costs three additions and no array or exclusivity checks. Updated on the MPI thread only.
 final class TrafficLedger: @unchecked Sendable {
-    // Written only by the thread that makes MPI calls (MPI_THREAD_FUNNELED).
+    // Written only by the thread that makes the job's MPI calls.
     private let words: UnsafeMutablePointer<UInt64>
 
     init() {

@@ -39,6 +39,9 @@ public final class DLRMJob {
         public var replanGain = 0.05
         /// What a step whose loss is NaN or infinite does.
         public var nonFiniteLoss = NonFiniteLossPolicy.stop
+        /// When set, the deadline of every blocking call follows the steps' pace
+        /// (`JobDeadline.timeout`, updated after every step); otherwise it is left as it is.
+        public var adaptiveDeadline: JobDeadline.Adaptive?
 
         public init(steps: Int, batchSize: Int, schedule: LearningRateSchedule, seed: UInt64) {
             self.steps = steps
@@ -182,7 +185,9 @@ public final class DLRMJob {
         var lastEvaluation: BinaryMetrics?
         var lastLookups: LookupReport?
         let local = batchSize / world.size
+        var deadline = settings.adaptiveDeadline
         for step in firstStep..<max(steps, firstStep) {
+            JobDeadline.enter(step: step + 1)
             var start = ContinuousClock.now
             let batch = try source.next(step: step, size: batchSize, slice: world.rank * local ..< (world.rank + 1) * local)
             dataSeconds += (ContinuousClock.now - start).seconds
@@ -191,7 +196,9 @@ public final class DLRMJob {
             let trafficBefore = world.traffic()
             let loss = try trainer.trainStep(batch, learningRate: settings.schedule.rate(at: step))
             traffic = traffic + (world.traffic() - trafficBefore)
-            trainSeconds += (ContinuousClock.now - start).seconds
+            let stepSeconds = (ContinuousClock.now - start).seconds
+            trainSeconds += stepSeconds
+            if deadline != nil { JobDeadline.timeout = deadline!.record(stepSeconds: stepSeconds) }
             windowSteps += 1
             let done = step + 1
             if loss.isFinite {

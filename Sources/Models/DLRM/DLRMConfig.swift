@@ -56,6 +56,23 @@ public struct DLRMConfig: Codable, Hashable, Sendable {
         }
     }
 
+    /// Bytes one rank needs, roughly, to train on `samples` samples a step holding `share` of
+    /// the tables' rows: MLP weights with their gradients and optimizer state, activations and
+    /// their gradients, embedding rows with an accumulator. Sums in `Double`, so a size no
+    /// machine has gives a large number rather than an overflow.
+    public func estimatedBytes(samples: Int, share: Double) -> Double {
+        func layers(_ sizes: [Int]) -> (parameters: Double, widths: Double) {
+            zip(sizes, sizes.dropFirst()).reduce((0, Double(sizes[0]))) { sum, layer in
+                (sum.parameters + Double(layer.0) * Double(layer.1) + Double(layer.1), sum.widths + Double(layer.1))
+            }
+        }
+        let bottom = layers(bottomMLP), top = layers(topSizes)
+        let embeddingWidths = tables.reduce(0.0) { $0 + Double($1.dim) }
+        let rows = tables.reduce(0.0) { $0 + Double($1.rows) * Double($1.dim + 1) }
+        return 4 * (3 * (bottom.parameters + top.parameters) + 2 * Double(samples) * (bottom.widths + top.widths + embeddingWidths)
+                    + rows * share)
+    }
+
     /// Sizes from a spec like `13-512-256-64`.
     public static func parseSizes(_ spec: String, separator: Character = "-", name: String) throws(ConfigError) -> [Int] {
         let parts = spec.split(separator: separator, omittingEmptySubsequences: false)

@@ -17,6 +17,14 @@ public enum JSONFile {
         guard FileManager.default.fileExists(atPath: directory.path) else {
             throw ConfigError("\(path): directory \(directory.path) does not exist")
         }
+        // A device or a pipe (`--out /dev/null`, `--out /dev/stdout`) is written into, never replaced.
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG, status.st_mode & S_IFMT != S_IFDIR {
+            guard let handle = FileHandle(forWritingAtPath: path) else { throw ConfigError("\(path): cannot open for writing") }
+            defer { try? handle.close() }
+            do { try handle.write(contentsOf: data) } catch { throw ConfigError("\(path): cannot write (\(error.localizedDescription))") }
+            return
+        }
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
         do {
             try data.write(to: temporary)

@@ -317,7 +317,7 @@ public struct ByteCount: CustomStringConvertible, Hashable, Sendable {
     public init(_ bytes: Int) { self.bytes = bytes }
 
     public var description: String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
         var value = Double(bytes), unit = 0
         while abs(value) >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
         return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
@@ -328,11 +328,11 @@ public struct ByteCount: CustomStringConvertible, Hashable, Sendable {
         let suffixes: [(String, Double)] = [("TiB", 0x1p40), ("GiB", 0x1p30), ("MiB", 0x1p20), ("KiB", 0x1p10),
                                             ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1)]
         for (suffix, scale) in suffixes where trimmed.hasSuffix(suffix) {
-            if let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value > 0, value.isFinite {
-                self.init(Int(value * scale)); return
+            if let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value > 0, value * scale <= 0x1p50 {
+                self.init(max(1, Int(value * scale))); return
             }
         }
-        if let value = Int(trimmed), value > 0 { self.init(value); return }
-        throw PlanError("memory '\(text)': expected a positive size such as 2GiB, 512MiB or 1000000")
+        if let value = Int(trimmed), value > 0, value <= 1 << 50 { self.init(value); return }
+        throw PlanError("memory '\(text)': expected a positive size up to 1 PiB, such as 2GiB, 512MiB or 1000000")
     }
 }

@@ -88,12 +88,16 @@ public struct TableSpec: Hashable, Sendable, Codable {
         bytes(rows: shard.rowRange(of: embedding).count, columns: shard.columns.count, optimizer: optimizer)
     }
 
+    /// Bounds far above any real table (a trillion rows, 64 KiB-wide rows, a million lookups
+    /// per bag) that keep every size, byte count and cost a planner sums from overflowing.
+    public static let maxRows = 1 << 40, maxDim = 1 << 16, maxPooling = 1e6
+
     private static func check(name: String, rows: Int, dim: Int, poolingFactor: Double) throws(PlanError) {
         guard !name.isEmpty else { throw PlanError("a table has an empty name") }
-        guard rows > 0 else { throw PlanError("table \(name): rows must be positive, found \(rows)") }
-        guard dim > 0 else { throw PlanError("table \(name): dim must be positive, found \(dim)") }
-        guard poolingFactor >= 0, poolingFactor.isFinite else {
-            throw PlanError("table \(name): pooling must be 0 or more, found \(poolingFactor)")
+        guard rows > 0, rows <= maxRows else { throw PlanError("table \(name): rows must be in 1...\(maxRows) (2^40), found \(rows)") }
+        guard dim > 0, dim <= maxDim else { throw PlanError("table \(name): dim must be in 1...\(maxDim), found \(dim)") }
+        guard poolingFactor >= 0, poolingFactor <= maxPooling else {
+            throw PlanError("table \(name): pooling must be in 0...\(Int(maxPooling)), found \(poolingFactor)")
         }
     }
 

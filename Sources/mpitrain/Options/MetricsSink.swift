@@ -1,17 +1,20 @@
 import Foundation
 
-/// Appends one JSON object per line to a metrics file, created (or emptied) at start.
+/// Appends one JSON object per line to a metrics file, created (or emptied) at its first record.
 final class MetricsSink {
-    private let handle: FileHandle
+    private var handle: FileHandle?
     private let path: String
     private let encoder: JSONEncoder
 
+    /// Checks that `path` can be written, before the run starts; the file is created (and a
+    /// previous run's truncated) only by the first record, so a run that fails before it has
+    /// anything to say leaves the previous metrics as they were.
     init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw CommandError("\(path): cannot create the metrics file")
-        }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw CommandError("\(path): cannot open for writing") }
-        self.handle = handle
+        let directory = (path as NSString).deletingLastPathComponent
+        let writable = FileManager.default.fileExists(atPath: path)
+            ? FileManager.default.isWritableFile(atPath: path)
+            : FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory)
+        guard writable else { throw CommandError("\(path): cannot write the metrics file there") }
         self.path = path
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -20,8 +23,18 @@ final class MetricsSink {
     func write<T: Encodable>(_ record: T) throws {
         var data = try encoder.encode(record)
         data.append(0x0a)
-        handle.write(data)
+        try open().write(data)
     }
 
-    deinit { try? handle.close() }
+    private func open() throws -> FileHandle {
+        if let handle { return handle }
+        // open(2), not a file manager's create: a device such as /dev/null is written into, not replaced.
+        let descriptor = Foundation.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw CommandError("\(path): cannot create the metrics file (\(String(cString: strerror(errno))))") }
+        let opened = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        handle = opened
+        return opened
+    }
+
+    deinit { try? handle?.close() }
 }
