@@ -292,6 +292,24 @@ import Testing
         }
     }
 
+    /// Layer lists cut short, grown or emptied by hand: one line each, never an index out of
+    /// range or a network larger than the machine.
+    @Test(arguments: [[25, 64], [25, 64, 32, 8], [], [25, 64, 1_000_000_000]])
+    func costModelFilesOfAnotherShapeAreRefused(tableSizes: [Int]) throws {
+        let (model, _) = try Self.fittedModel()
+        try withTemporaryFile("") { path in
+            try model.write(to: path, heldOutMedianError: nil, unseenTablesMedianError: nil)
+            var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            json["tableSizes"] = tableSizes
+            json["headSizes"] = [(tableSizes.last ?? 0) + 2, 64, 2]
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+            #expect(throws: PlanError.self) { try NeuroShardCostModel.read(path) }
+            do { _ = try NeuroShardCostModel.read(path) } catch {
+                #expect("\(error)".contains("are not a cost model this build reads"), "\(error)")
+            }
+        }
+    }
+
     @Test func neuroShardPlansFitAndBeamSearchNeverLosesToTableWise() throws {
         let (model, records) = try Self.fittedModel()
         model.train(records, epochs: 60, seed: 1)

@@ -67,6 +67,7 @@ public final class DreamShardModel {
             guard values.count == buffer.count else {
                 throw PlanError("\(path): \(values.count) \(name) parameters; this build's \(name) has \(buffer.count)")
             }
+            guard values.allSatisfy(\.isFinite) else { throw PlanError("\(path): the \(name) has parameters that are not finite numbers") }
             values.withUnsafeBufferPointer { buffer.values.update(from: $0.baseAddress!, count: $0.count) }
         }
         model.provenance = file.provenance

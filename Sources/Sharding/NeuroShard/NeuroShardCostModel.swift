@@ -298,14 +298,20 @@ public final class NeuroShardCostModel {
 
     public static func read(_ path: String) throws(PlanError) -> NeuroShardCostModel {
         let file = try VersionedFile.read(File.self, from: path, kind: "cost model", formatVersion: formatVersion)
-        guard file.featureCount == featureCount, file.tableSizes.first == featureCount, file.headSizes.last == 2,
-              file.tableSizes.last.map({ $0 + 2 }) == file.headSizes.first, file.batchSize > 0 else {
+        guard file.featureCount == featureCount else {
             throw PlanError("\(path): the cost model was trained with other features (\(file.featureCount), this build uses \(featureCount))")
+        }
+        guard file.tableSizes.count == 3, file.tableSizes.first == featureCount, file.headSizes.count == 3, file.headSizes.last == 2,
+              file.tableSizes[2] + 2 == file.headSizes[0], (file.tableSizes + file.headSizes).allSatisfy({ (1...4096).contains($0) }),
+              (1...(1 << 30)).contains(file.batchSize) else {
+            throw PlanError("\(path): layers \(file.tableSizes) and \(file.headSizes) (batch \(file.batchSize)) are not a cost model "
+                            + "this build reads (\(featureCount)-H-E and (E+2)-H-2, sizes up to 4096)")
         }
         let model = NeuroShardCostModel(batchSize: file.batchSize, hidden: file.tableSizes[1], embedding: file.tableSizes[2], seed: 0)
         guard model.headSizes == file.headSizes, file.parameters.count == model.parameters.count else {
             throw PlanError("\(path): \(file.parameters.count) parameters for layers \(file.tableSizes) and \(file.headSizes)")
         }
+        guard file.parameters.allSatisfy(\.isFinite) else { throw PlanError("\(path): the cost model has parameters that are not finite numbers") }
         file.parameters.withUnsafeBufferPointer { model.parameters.values.update(from: $0.baseAddress!, count: $0.count) }
         return model
     }
