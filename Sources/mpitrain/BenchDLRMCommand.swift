@@ -33,7 +33,8 @@ struct BenchDLRMCommand: ParsableCommand {
     var json: String?
 
     func validate() throws {
-        guard runs >= 1, (steps ?? 1) >= 1, (threads ?? 1) >= 1 else { throw ValidationError("--runs, --steps and --threads must be at least 1") }
+        guard runs >= 1, (steps ?? 1) >= 1 else { throw ValidationError("--runs and --steps must be at least 1") }
+        try checkThreads(threads)
     }
 
     func run() throws {

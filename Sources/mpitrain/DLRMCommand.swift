@@ -122,7 +122,8 @@ struct DLRMCommand: ParsableCommand {
     var nanPolicy: DLRMJob.NonFiniteLossPolicy = .stop
 
     func validate() throws {
-        guard steps >= 1, batchSize >= 1, (threads ?? 1) >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, (numIndicesPerLookup ?? 0) >= 0, holdoutEvery >= 0 else {
+        try checkThreads(threads)
+        guard steps >= 1, batchSize >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, (numIndicesPerLookup ?? 0) >= 0, holdoutEvery >= 0 else {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
         }
         if tables != nil, model.archEmbeddingSize != nil || numIndicesPerLookup != nil || randomPooling || indexDistribution != nil {

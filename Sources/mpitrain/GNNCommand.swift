@@ -93,6 +93,10 @@ struct GNNCommand: ParsableCommand {
         if mode == .hybrid && stages == nil { throw ValidationError("--mode hybrid needs --stages") }
         if let stages, stages < 1 { throw ValidationError("--stages must be at least 1") }
         if stages != nil && mode != .hybrid { throw ValidationError("--stages goes with --mode hybrid") }
+        guard (1...1024).contains(layers), (1...65536).contains(hidden), (1...65536).contains(chunks) else {
+            throw ValidationError("--layers must be in 1...1024, --hidden and --chunks in 1...65536")
+        }
+        guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in 0..<1, not \(dropout)") }
         guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, not \(lr)") }
         guard weightDecay.isFinite, weightDecay >= 0 else { throw ValidationError("--weight-decay must be a number at least 0, not \(weightDecay)") }
         guard alpha.isFinite, (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1, not \(alpha)") }
@@ -101,6 +105,13 @@ struct GNNCommand: ParsableCommand {
 
     func run() throws {
         let graph = try loadGraph()
+        // Every layer's activations, their gradients and the pipeline's stale copies, as floats.
+        let needed = Double(graph.nodeCount) * Double(max(hidden, graph.featureCount)) * Double(layers) * 4 * 4
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard needed <= physical else {
+            throw ConfigError("--layers \(layers) x --hidden \(hidden) over \(graph.nodeCount) nodes "
+                              + String(format: "needs about %.1f GiB, over this machine's %.1f GiB", needed / 0x1p30, physical / 0x1p30))
+        }
         var config = GNNConfig(inputWidth: graph.featureCount, classes: graph.classCount)
         config.architecture = model
         config.layers = layers

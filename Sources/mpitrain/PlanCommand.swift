@@ -66,8 +66,8 @@ struct PlanCommand: ParsableCommand {
         var oracleBuilds = 1
 
         func oracle(batchSize: Int, communication: CommunicationCostModel, seed: UInt64) throws(PlanError) -> CostOracle {
-            if let oracleRounds, oracleRounds < 1 { throw PlanError("--oracle-rounds must be at least 1, found \(oracleRounds)") }
-            guard oracleBuilds >= 1 else { throw PlanError("--oracle-builds must be at least 1, found \(oracleBuilds)") }
+            if let oracleRounds, !(1...10_000).contains(oracleRounds) { throw PlanError("--oracle-rounds must be in 1...10000, found \(oracleRounds)") }
+            guard (1...1000).contains(oracleBuilds) else { throw PlanError("--oracle-builds must be in 1...1000, found \(oracleBuilds)") }
             guard oracleBuilds == 1 || oracleConditions == .isolated else {
                 throw PlanError("--oracle-builds applies to the isolated oracle; the concurrent one runs a plan's ranks as its training job would")
             }

@@ -226,6 +226,9 @@ import Testing
         (["--lr", "nan"], "--lr must be a positive number, not nan"),
         (["--lr", "0"], "--lr must be a positive number, not 0.0"),
         (["--nan-policy", "maybe"], "The value 'maybe' is invalid for '--nan-policy <nan-policy>'"),
+        (["--threads", "1000000000000"], "--threads must be in 1...1024, found 1000000000000"),
+        (["--arch-mlp-bot", "13-1000000000-16"], "need about"),
+        (["--batch-size", "1000000000000"], "need about"),
     ] as [([String], String)])
     func badModelSpecsStopAtStart(arguments: [String], message: String) throws {
         let run = try MPIRun.mpitrain(["dlrm", "--steps", "1"] + arguments)

@@ -89,6 +89,9 @@ struct GNNDistributedTests {
         (["--homophily", "2"], 1, "--homophily must be in 0...1, not 2.0"),
         (["--alpha", "nan"], 1, "--alpha must be in 0...1, not nan"),
         (["--lr=-1"], 1, "--lr must be a positive number, not -1.0"),
+        (["--hidden", "1000000000000"], 1, "--layers must be in 1...1024, --hidden and --chunks in 1...65536"),
+        (["--dropout", "1"], 1, "--dropout must be in 0..<1, not 1.0"),
+        (["--hidden", "65536", "--layers", "1024"], 1, "--layers 1024 x --hidden 65536 over 1500 nodes needs about"),
     ] as [([String], Int, String)])
     func badShapesStopWithOneLine(arguments: [String], ranks: Int, message: String) throws {
         let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "1"] + arguments, ranks: ranks)

@@ -246,7 +246,8 @@ import Testing
         (["--memory", "1GiB", "--ranks", "1000000000000"], "--ranks must be in 1...65536, found 1000000000000"),
         (["--memory", "1KiB"], "table pool1 (5.0 MiB) fits on no rank, nor cut by rows over up to 2 ranks: they have 2.0 KiB free in all, 5.0 MiB short"),
         (["--memory", "1GiB", "--algo", "magic"], "no planner 'magic' (" + PlannerCatalog.names.joined(separator: ", ") + ")"),
-        (["--memory", "1GiB", "--measure", "--oracle-rounds", "0"], "--oracle-rounds must be at least 1, found 0"),
+        (["--memory", "1GiB", "--measure", "--oracle-rounds", "0"], "--oracle-rounds must be in 1...10000, found 0"),
+        (["--memory", "1GiB", "--measure", "--oracle-builds", "1000000000000"], "--oracle-builds must be in 1...1000, found 1000000000000"),
     ])
     func badInputStopsWithOneLine(arguments: [String], message: String) throws {
         try withTemporaryDirectory("plan-bad") { directory in

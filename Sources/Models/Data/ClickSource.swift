@@ -37,7 +37,7 @@ public enum ClickSource: CustomStringConvertible {
     public var description: String {
         switch self {
         case .synthetic(let g, let specs):
-            "synthetic clicks" + (specs.map { " of the tables in \(($0 as NSString).lastPathComponent)" } ?? "") + ", "
+            "synthetic clicks" + (specs.map { " of the tables in \(URL(fileURLWithPath: $0).lastPathComponent)" } ?? "") + ", "
                 + Self.describe(g.traffic) + ", teacher DLRM labels, seed \(g.seed)"
         case .criteo(let r):
             "\(r.path), every \(r.holdoutEvery)-th line held out"

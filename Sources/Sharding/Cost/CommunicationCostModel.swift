@@ -49,7 +49,7 @@ public struct CommunicationCostModel: Sendable {
     /// The calibration that ships with MPITrain (`Sources/Sharding/Resources/comm-*.json`).
     public static func shipped() throws(PlanError) -> CommunicationCostModel {
         let paths = Bundle.module.paths(forResourcesOfType: "json", inDirectory: nil)
-            .filter { ($0 as NSString).lastPathComponent.hasPrefix("comm-") }.sorted()
+            .filter { URL(fileURLWithPath: $0).lastPathComponent.hasPrefix("comm-") }.sorted()
         guard !paths.isEmpty else { throw PlanError("no all-to-all calibration ships with this build") }
         return try CommunicationCostModel(reports: paths)
     }

@@ -68,6 +68,18 @@ extension IndexDistribution: ExpressibleByArgument {
 /// Sets the threads of OpenBLAS and returns them: `requested`, else OPENBLAS_NUM_THREADS, else 1.
 func configureThreads(_ requested: Int?) -> Int {
     let threads = requested ?? ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init) ?? 1
-    openblas_set_num_threads(Int32(threads))
-    return threads
+    // A value past what any machine has (from the environment: flags are checked) is clamped.
+    let bounded = min(max(threads, 1), maxThreads)
+    openblas_set_num_threads(Int32(bounded))
+    return bounded
+}
+
+/// The most threads `--threads` takes.
+let maxThreads = 1024
+
+/// Refuses `--threads` outside 1...`maxThreads`.
+func checkThreads(_ threads: Int?) throws {
+    if let threads, !(1...maxThreads).contains(threads) {
+        throw ValidationError("--threads must be in 1...\(maxThreads), found \(threads)")
+    }
 }
