@@ -38,11 +38,13 @@ struct BenchGNNCommand: ParsableCommand {
         guard epochs >= 1, chunks >= 1, stages >= 1, !layers.isEmpty, layers.allSatisfy({ $0 >= 2 }) else {
             throw ValidationError("--epochs, --chunks and --stages must be at least 1, and every layer count at least 2")
         }
+        try checkGNNShape(layers: layers, hidden: hidden, chunks: chunks)
     }
 
     func run() throws {
         let world = try MPIRuntime.world()
         let graph = csbm.generator(seed: seed).generate()
+        try checkGNNFits(graph, layers: layers.max()!, hidden: hidden)
         if world.isRoot {
             print("# mpitrain bench gnn: csbm \(graph.nodeCount) nodes, \(graph.edgeCount) edges, \(graph.featureCount) features; "
                   + "GCN x \(hidden), dropout 0.5; \(world.size) rank(s); median of \(epochs) epochs")

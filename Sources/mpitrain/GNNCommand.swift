@@ -93,9 +93,7 @@ struct GNNCommand: ParsableCommand {
         if mode == .hybrid && stages == nil { throw ValidationError("--mode hybrid needs --stages") }
         if let stages, stages < 1 { throw ValidationError("--stages must be at least 1") }
         if stages != nil && mode != .hybrid { throw ValidationError("--stages goes with --mode hybrid") }
-        guard (1...1024).contains(layers), (1...65536).contains(hidden), (1...65536).contains(chunks) else {
-            throw ValidationError("--layers must be in 1...1024, --hidden and --chunks in 1...65536")
-        }
+        try checkGNNShape(layers: [layers], hidden: hidden, chunks: chunks)
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in 0..<1, not \(dropout)") }
         guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, not \(lr)") }
         guard weightDecay.isFinite, weightDecay >= 0 else { throw ValidationError("--weight-decay must be a number at least 0, not \(weightDecay)") }
@@ -105,13 +103,7 @@ struct GNNCommand: ParsableCommand {
 
     func run() throws {
         let graph = try loadGraph()
-        // Every layer's activations, their gradients and the pipeline's stale copies, as floats.
-        let needed = Double(graph.nodeCount) * Double(max(hidden, graph.featureCount)) * Double(layers) * 4 * 4
-        let physical = Double(ProcessInfo.processInfo.physicalMemory)
-        guard needed <= physical else {
-            throw ConfigError("--layers \(layers) x --hidden \(hidden) over \(graph.nodeCount) nodes "
-                              + String(format: "needs about %.1f GiB, over this machine's %.1f GiB", needed / 0x1p30, physical / 0x1p30))
-        }
+        try checkGNNFits(graph, layers: layers, hidden: hidden)
         var config = GNNConfig(inputWidth: graph.featureCount, classes: graph.classCount)
         config.architecture = model
         config.layers = layers
@@ -245,6 +237,24 @@ struct CSBMOptions: ParsableArguments {
         g.signalToNoise = signalToNoise
         g.seed = seed
         return g
+    }
+}
+
+/// Refuses layer counts, widths and chunk counts past what any machine trains.
+func checkGNNShape(layers: [Int], hidden: Int, chunks: Int) throws {
+    guard layers.allSatisfy({ (1...1024).contains($0) }), (1...65536).contains(hidden), (1...65536).contains(chunks) else {
+        throw ValidationError("--layers must be in 1...1024, --hidden and --chunks in 1...65536")
+    }
+}
+
+/// Refuses, before anything is allocated, a model over `graph` whose activations would not
+/// fit in physical memory: every layer's, their gradients and the pipeline's stale copies.
+func checkGNNFits(_ graph: Graph, layers: Int, hidden: Int) throws {
+    let needed = Double(graph.nodeCount) * Double(max(hidden, graph.featureCount)) * Double(layers) * 4 * 4
+    let physical = Double(ProcessInfo.processInfo.physicalMemory)
+    guard needed <= physical else {
+        throw ConfigError("--layers \(layers) x --hidden \(hidden) over \(graph.nodeCount) nodes "
+                          + String(format: "needs about %.1f GiB, over this machine's %.1f GiB", needed / 0x1p30, physical / 0x1p30))
     }
 }
 
