@@ -144,8 +144,8 @@ struct DLRMCommand: ParsableCommand {
     }
 
     func run() throws {
-        let world = try MPIRuntime.world()
         let adaptiveDeadline = deadline.apply()
+        let world = try MPIRuntime.world()
         guard batchSize % world.size == 0 else {
             throw ConfigError("--batch-size \(batchSize) does not split evenly over \(world.size) ranks")
         }

@@ -116,8 +116,8 @@ struct GNNCommand: ParsableCommand {
         config.alpha = alpha
         config.lambda = lambda
         config.seed = seed
-        let world = try MPIRuntime.world()
         var adaptiveDeadline = deadline.apply()
+        let world = try MPIRuntime.world()
         JobDeadline.stepName = "epoch"
         if world.size > 1 && mode == .single {
             throw ConfigError("--mode single runs on one rank; use --mode pipeline, graph or hybrid with \(world.size) ranks")

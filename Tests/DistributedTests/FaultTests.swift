@@ -35,6 +35,17 @@ import Testing
         #expect(try #require(run.secondsAfterFault) < 3 + 10)
     }
 
+    /// A rank stopped as soon as it starts, before or just after MPI's start-up: the others
+    /// end the job past the deadline, naming the call.
+    @Test func aRankStoppedAtStartUpEndsTheJobPastTheDeadline() throws {
+        let run = try MPIRun.mpitrain(["dlrm", "--steps", "100", "--timeout", "3"], ranks: 2, timeLimit: 60,
+                                      fault: .init(when: { _ in true }, signal: SIGSTOP, rank: 1))
+        #expect(run.status == 124, "\(run.stderr)")
+        #expect(run.stderr.hasPrefix("mpitrain: error: ") && run.stderr.contains("did not complete within 3 s"), "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+        #expect(try #require(run.secondsAfterFault) < 3 + 10)
+    }
+
     /// The coordinator searches and refines its plan for longer than the deadline: the other
     /// ranks find it busy and wait on, and the job trains.
     @Test func aCoordinatorBusyPastTheDeadlineIsWaitedFor() throws {

@@ -90,9 +90,10 @@ struct MPIRun {
         if let fault {
             while finished.wait(timeout: .now() + 0.02) == .timedOut && Date().timeIntervalSince(start) < timeLimit {
                 if fault.when((try? String(contentsOf: out, encoding: .utf8)) ?? "") {
-                    for (rank, pid) in ranks(under: process.processIdentifier) where fault.rank == nil || fault.rank == rank {
-                        kill(pid, fault.signal)
-                    }
+                    let targets = ranks(under: process.processIdentifier).filter { fault.rank == nil || fault.rank == $0.rank }
+                    // A fault at start-up waits for its rank's process to exist.
+                    guard !targets.isEmpty else { continue }
+                    for target in targets { kill(target.pid, fault.signal) }
                     faulted = Date()
                     break
                 }

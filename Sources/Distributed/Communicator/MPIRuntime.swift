@@ -88,6 +88,13 @@ public enum MPIRuntime {
         // when oversubscribed), so ranks hung on a peer do not starve the machine's other work.
         setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0)
         var provided: Int32 = 0
+        // Start-up waits for every rank of the job: under the job's deadline, a rank that never
+        // gets there ends the job instead of hanging it (no roll call yet; the line names the call).
+        if let timeout = JobDeadline.timeout {
+            Watchdog.shared.arm(call: "MPI_Init_thread", peer: -1, rank: JobReport.launchRank, size: JobReport.launchSize,
+                                communicator: "world", timeout: timeout)
+        }
+        defer { Watchdog.shared.disarm() }
         // MPI calls stay on the main thread, except the watchdog's roll calls on a communicator
         // of their own when a deadline passes: those need MPI_THREAD_MULTIPLE.
         try check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_MULTIPLE), &provided), "MPI_Init_thread")
