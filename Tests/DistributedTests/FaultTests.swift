@@ -22,7 +22,8 @@ import Testing
 
     /// A rank stopped mid-run: the others' watchdogs end the job past the deadline, naming the
     /// call, the step and the rank that did not answer.
-    @Test(arguments: [("dlrm", Self.dlrm, "step    200/"), ("gnn", Self.gnn, "epoch    5 ")])
+    @Test(arguments: [("dlrm", Self.dlrm, "step    200/"), ("gnn", Self.gnn, "epoch    5 "),
+                      ("gnn", Self.gnn.map { $0 == "pipeline" ? "hybrid" : $0 } + ["--stages", "2"], "epoch    5 ")])
     func aStoppedRankIsNamedAndTheJobEndsPastTheDeadline(command: String, arguments: [String], after: String) throws {
         let run = try MPIRun.mpitrain(arguments + ["--timeout", "3"], ranks: 4, timeLimit: 90,
                                       fault: .init(when: { $0.contains(after) }, signal: SIGSTOP, rank: 2))

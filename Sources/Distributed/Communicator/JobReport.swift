@@ -50,6 +50,8 @@ public enum JobReport {
         if launchSize <= 1 || !MPIRuntime.isActive {
             try? MPIRuntime.finalize()
         }
+        // No watchdog talk on MPI while the process tears it down.
+        Watchdog.shared.closeRollCall()
         Foundation.exit(code)
     }
 }

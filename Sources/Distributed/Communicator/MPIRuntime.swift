@@ -40,6 +40,7 @@ public enum MPIRuntime {
         let result: Result<Void, MPIError> = lock.withLock { world in
             guard phase.load(ordering: .acquiring) == Phase.active.rawValue else { return .success(()) }
             world = nil
+            Watchdog.shared.closeRollCall()
             phase.store(Phase.finalized.rawValue, ordering: .releasing)
             let finalized = MPI_Finalize()
             if let base = singletonSessionBase { try? FileManager.default.removeItem(atPath: base) }

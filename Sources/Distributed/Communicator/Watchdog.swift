@@ -74,11 +74,18 @@ final class Watchdog: Sendable {
         while true {
             let now = ContinuousClock.now
             let state = armed.withLock { $0 }
-            let channel = rollCall.withLock { $0 }
-            if let channel, state.map({ now - $0.since >= Self.answerAfter }) ?? false || busy.withLock({ $0 }) != nil {
-                channel.answer(with: status())
+            // The channel stays locked while this thread talks on it, so that `closeRollCall`
+            // (before MPI_Finalize or an exit) waits for the talk to end.
+            rollCall.withLock { channel in
+                guard let channel else {
+                    if let state, now >= state.deadline { fire(state, line: alone(state)) }
+                    return
+                }
+                if state.map({ now - $0.since >= Self.answerAfter }) ?? false || busy.withLock({ $0 }) != nil {
+                    channel.answer(with: status())
+                }
+                if let state, now >= state.deadline { expire(state, channel: channel) }
             }
-            if let state, now >= state.deadline { expire(state, channel: channel) }
             Thread.sleep(forTimeInterval: 0.02)
         }
     }
@@ -92,23 +99,32 @@ final class Watchdog: Sendable {
         return RankStatus(step: step, waitingIn: "", busyWith: busy.withLock { $0 } ?? "")
     }
 
-    private func expire(_ state: Armed, channel: RollCallChannel?) {
+    /// Stops roll calls for good, waiting for one in progress: MPI is about to end.
+    func closeRollCall() {
+        rollCall.withLock { $0 = nil }
+    }
+
+    private func alone(_ state: Armed) -> String {
+        Self.alone(state, step: step.load(ordering: .relaxed), stepName: stepName.withLock { $0 })
+    }
+
+    private func expire(_ state: Armed, channel: RollCallChannel) {
         let stepName = stepName.withLock { $0 }
-        guard let channel else { fire(state, line: Self.alone(state, step: step.load(ordering: .relaxed), stepName: stepName)) }
+        // The roll call is of the whole job, in world ranks, whatever communicator the call is on.
         let answers = channel.call(with: status(), grace: Self.rollCallGrace)
         let away = answers.values.filter { $0.waitingIn.isEmpty }
-        if answers.count == state.size, !away.isEmpty, away.allSatisfy({ !$0.busyWith.isEmpty }) {
+        if answers.count == channel.size, !away.isEmpty, away.allSatisfy({ !$0.busyWith.isEmpty }) {
             // Every rank not waiting is alive and at work it declared long: wait again.
             armed.withLock { if $0?.since == state.since { $0?.deadline = ContinuousClock.now.advanced(by: state.timeout) } }
             return
         }
         let waiting = answers.keys.filter { !answers[$0]!.waitingIn.isEmpty }
-        guard waiting.min() == state.rank else {
+        guard waiting.min() == channel.rank else {
             // The lowest waiting rank speaks; give it time to, before mpirun ends the job.
             Thread.sleep(forTimeInterval: 1.5)
             _exit(Self.exitStatus)
         }
-        fire(state, line: Self.rollCallLine(state, answers: answers, stepName: stepName))
+        fire(state, line: Self.rollCallLine(state, answers: answers, of: channel, stepName: stepName))
     }
 
     private func fire(_ state: Armed, line: String) -> Never {
@@ -124,22 +140,22 @@ final class Watchdog: Sendable {
             + "did not complete within \(format(state.timeout)) (a peer is gone or hung)"
     }
 
-    /// The line of a roll call: who waits where, and who did not answer.
-    private static func rollCallLine(_ state: Armed, answers: [Int: RankStatus], stepName: String) -> String {
-        let step = answers[state.rank]!.step
+    /// The line of a roll call: who waits where, and who did not answer, in world ranks.
+    private static func rollCallLine(_ state: Armed, answers: [Int: RankStatus], of channel: RollCallChannel, stepName: String) -> String {
+        let step = answers[channel.rank]!.step
         var parts: [String] = []
         let groups = Dictionary(grouping: answers.keys.sorted()) { answers[$0]! }
         for (status, ranks) in groups.sorted(by: { $0.value[0] < $1.value[0] }) {
             let at = status.step >= 0 && status.step != step ? " at \(stepName) \(status.step)" : ""
-            parts.append(status.waitingIn.isEmpty
-                ? "\(names(ranks)) busy \(status.busyWith)\(at)"
-                : "\(names(ranks)) waited in \(status.waitingIn)\(at)")
+            let doing = !status.waitingIn.isEmpty ? "waited in \(status.waitingIn)"
+                : !status.busyWith.isEmpty ? "busy \(status.busyWith)" : "between calls"
+            parts.append("\(names(ranks)) \(doing)\(at)")
         }
-        let missing = (0..<state.size).filter { answers[$0] == nil }
+        let missing = (0..<channel.size).filter { answers[$0] == nil }
         if !missing.isEmpty { parts.append("\(names(missing)) did not answer (stopped, hung, cut off or still computing)") }
-        return "\(step >= 0 ? "\(stepName) \(step): " : "")\(state.call) did not complete within \(format(state.timeout)) "
-            + "on \(state.communicator == "world" ? "" : "communicator \(state.communicator) of ")\(state.size) ranks: "
-            + parts.joined(separator: "; ")
+        let on = state.communicator == "world" ? "" : " on communicator \(state.communicator)"
+        return "\(step >= 0 ? "\(stepName) \(step): " : "")\(state.call)\(on) did not complete within \(format(state.timeout)) "
+            + "on \(channel.size) ranks: " + parts.joined(separator: "; ")
     }
 
     private static func names(_ ranks: [Int]) -> String {
