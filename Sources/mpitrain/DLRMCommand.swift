@@ -157,7 +157,7 @@ struct DLRMCommand: ParsableCommand {
             throw ConfigError("--arch-mlp-bot \(model.archMlpBot), --arch-mlp-top \(model.archMlpTop), --batch-size \(batchSize) and these tables "
                               + String(format: "need about %.1f GiB per rank, over this machine's %.1f GiB", needed / 0x1p30, physical / 0x1p30))
         }
-        let source = try makeSource(config, specs: specs)
+        let source = try JobDeadline.busy("reading the data") { try makeSource(config, specs: specs) }
         let memoryPerRank = try memory.map { text throws(PlanError) in try ByteCount(parsing: text).bytes }
         let task = PlanningTask(tables: specs, ranks: world.size,
                                 memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },

@@ -46,9 +46,10 @@ public enum JobDeadline {
         public var multiple: Double
         private var recent: [Double] = []
         private var next = 0
+        private var median: Double?
 
-        /// Steps the median is taken over.
-        static let window = 64
+        /// Steps the median is taken over, and steps between two takes of it.
+        static let window = 64, every = 16
 
         public init(floor: Duration = .seconds(60), multiple: Double = 20) {
             self.floor = floor
@@ -59,12 +60,12 @@ public enum JobDeadline {
         public mutating func record(stepSeconds seconds: Double) -> Duration {
             if recent.count < Self.window { recent.append(seconds) } else { recent[next] = seconds }
             next = (next + 1) % Self.window
+            if median == nil || next % Self.every == 0 { median = recent.sorted()[recent.count / 2] }
             return timeout
         }
 
         public var timeout: Duration {
-            guard !recent.isEmpty else { return floor }
-            let median = recent.sorted()[recent.count / 2]
+            guard let median else { return floor }
             return max(floor, .seconds(min(median * multiple, 1e9)))
         }
     }

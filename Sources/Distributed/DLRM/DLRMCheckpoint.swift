@@ -85,6 +85,29 @@ public enum DLRMCheckpoint {
     /// Saves `trainer` after `step` steps of the run `run` into `directory` (created if
     /// needed), collectively.
     public static func save(_ trainer: ShardedDLRM, step: Int, run: RunIdentity, directory: String) throws {
+        // Writing may outlast the job's deadline on a slow file system: peers waiting on this
+        // rank find it busy, not hung.
+        try JobDeadline.busy("saving checkpoint step-\(step)") { try write(trainer, step: step, run: run, directory: directory) }
+    }
+
+    /// Loads the newest intact checkpoint of `run` in `directory` into `trainer` (any placement,
+    /// any rank count), collectively. Damaged newer checkpoints are passed over and named in
+    /// the result; a checkpoint of another run, or none intact, throws on every rank with one
+    /// message.
+    public static func resume(into trainer: ShardedDLRM, run: RunIdentity, directory: String) throws -> Resumption {
+        try JobDeadline.busy("reading checkpoints") { try resumeNewestIntact(into: trainer, run: run, directory: directory) }
+    }
+
+    /// Loads the checkpoint of `step` in `directory` into `trainer`, collectively; throws on
+    /// every rank with one message when it is damaged or of another run.
+    public static func load(into trainer: ShardedDLRM, run: RunIdentity, directory: String, step: Int) throws {
+        let path = "\(directory)/step-\(step)"
+        do { try JobDeadline.busy("reading checkpoint step-\(step)") { try load(into: trainer, run: run, from: path, step: step) } }
+        catch let damage as Damage { throw ConfigError("\(path): damaged checkpoint: \(damage.problem)") }
+    }
+
+    /// `save`, under the busy declaration.
+    private static func write(_ trainer: ShardedDLRM, step: Int, run: RunIdentity, directory: String) throws {
         let world = trainer.world
         let root = URL(fileURLWithPath: directory)
         let partial = root.appendingPathComponent("step-\(step).partial"), final = root.appendingPathComponent("step-\(step)")
@@ -129,11 +152,8 @@ public enum DLRMCheckpoint {
         complete(in: directory).first
     }
 
-    /// Loads the newest intact checkpoint of `run` in `directory` into `trainer` (any placement,
-    /// any rank count), collectively. Damaged newer checkpoints are passed over and named in
-    /// the result; a checkpoint of another run, or none intact, throws on every rank with one
-    /// message.
-    public static func resume(into trainer: ShardedDLRM, run: RunIdentity, directory: String) throws -> Resumption {
+    /// `resume`, newest candidate first.
+    private static func resumeNewestIntact(into trainer: ShardedDLRM, run: RunIdentity, directory: String) throws -> Resumption {
         var skipped: [(path: String, problem: String)] = []
         for candidate in complete(in: directory) {
             do {
@@ -148,15 +168,6 @@ public enum DLRMCheckpoint {
                               + skipped.map { "\(URL(fileURLWithPath: $0.path).lastPathComponent): \($0.problem)" }.joined(separator: "; ") + ")")
         }
         throw ConfigError("\(directory): no complete checkpoint to resume from")
-    }
-
-    /// Loads the checkpoint of `step` in `directory` into `trainer`, collectively; throws on
-    /// every rank with one message when it is damaged or of another run.
-    public static func load(into trainer: ShardedDLRM, run: RunIdentity, directory: String, step: Int) throws {
-        let path = "\(directory)/step-\(step)"
-        do { try load(into: trainer, run: run, from: path, step: step) } catch let damage as Damage {
-            throw ConfigError("\(path): damaged checkpoint: \(damage.problem)")
-        }
     }
 
     // MARK: - Internals
