@@ -22,8 +22,11 @@ let package = Package(
         .systemLibrary(
             name: "METISShim", path: "Sources/METISShim",
             providers: [.apt(["libmetis-dev"])]),
+        .systemLibrary(
+            name: "ZlibShim", path: "Sources/ZlibShim", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPUShim", path: "Sources/CPUShim"),
-        .target(name: "Models", dependencies: ["BLASShim", "METISShim", "CPUShim"]),
+        .target(name: "Models", dependencies: ["BLASShim", "METISShim", "CPUShim", "ZlibShim"]),
         .target(name: "Sharding", dependencies: ["Models"], resources: [.copy("Resources")]),
         .target(name: "Distributed", dependencies: ["MPIShim", "CPUShim", "Models", "Sharding"]),
         .executableTarget(

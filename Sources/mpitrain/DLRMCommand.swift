@@ -4,28 +4,44 @@ import Foundation
 import Models
 import Sharding
 
-/// `mpitrain dlrm`: trains a DLRM on synthetic clicks or Criteo TSV data.
+/// `mpitrain dlrm`: trains a DLRM on synthetic clicks or Criteo data.
 struct DLRMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlrm",
-        abstract: "Train a DLRM on synthetic clicks or a Criteo TSV file.")
+        abstract: "Train a DLRM on synthetic clicks or Criteo data (TSV, gzip or preprocessed).")
 
     @OptionGroup var model: DLRMModelOptions
 
     /// Where samples come from.
-    enum DataSource: String, CaseIterable, ExpressibleByArgument { case synthetic, criteo }
+    enum DataSource: String, CaseIterable, ExpressibleByArgument {
+        case synthetic, criteo
+        case criteoBinary = "criteo-bin"
 
-    @Option(help: "synthetic (labels from a random teacher DLRM) or criteo (TSV, see --data-path).")
+        /// The format of the files it reads, if it reads files.
+        var format: ClickFiles.Format? {
+            switch self {
+            case .synthetic: nil
+            case .criteo: .tsv
+            case .criteoBinary: .binary
+            }
+        }
+    }
+
+    @Option(help: "synthetic (labels from a random teacher DLRM), criteo (TSV or gzip files, see --data-path) or criteo-bin (a directory from `mpitrain data preprocess`).")
     var data: DataSource = .synthetic
 
-    @Option(help: "criteo: the TSV file (Kaggle train.txt / Terabyte day_N layout).")
-    var dataPath: String?
+    @Option(parsing: .upToNextOption,
+            help: "criteo: files, globs ('day_*.gz', in natural order) or - (standard input, read once) in the Kaggle train.txt / Terabyte day_N layout, plain or gzip; criteo-bin: the preprocessed directory.")
+    var dataPath: [String] = []
 
-    @Option(help: "criteo: fail on a malformed row, or skip it with a warning.")
+    @Option(parsing: .upToNextOption, help: "criteo, criteo-bin: evaluate on the first --eval-samples samples of these inputs (e.g. the last day), as the reference splits by day.")
+    var testFiles: [String] = []
+
+    @Option(help: "criteo, criteo-bin: fail on a malformed row, or skip it with a warning.")
     var onBadRow: BadRowPolicy = .fail
 
-    @Option(help: "criteo: hold out every N-th line for evaluation (0: none).")
-    var holdoutEvery = 10
+    @Option(help: "criteo, criteo-bin: hold out every N-th sample for evaluation (0: none; default 10, or 0 with --test-files).")
+    var holdoutEvery: Int?
 
     @Option(help: "Table specs (JSON, as `plan` and `tables` read and write): train exactly these tables, each with its own rows, dim, pooling, bag sizes and index distribution or reuse bins.")
     var tables: String?
@@ -123,13 +139,16 @@ struct DLRMCommand: ParsableCommand {
 
     func validate() throws {
         try checkThreads(threads)
-        guard steps >= 1, batchSize >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, (numIndicesPerLookup ?? 0) >= 0, holdoutEvery >= 0 else {
+        guard steps >= 1, batchSize >= 1, printEvery >= 1, evalEvery >= 0, evalSamples >= 1, (numIndicesPerLookup ?? 0) >= 0, (holdoutEvery ?? 0) >= 0 else {
             throw ValidationError("--steps, --batch-size, --print-every and --eval-samples must be at least 1; counts at least 0")
         }
         if tables != nil, model.archEmbeddingSize != nil || numIndicesPerLookup != nil || randomPooling || indexDistribution != nil {
             throw ValidationError("--tables gives every table's rows, dim, pooling, bag sizes and distribution; drop --arch-embedding-size, --num-indices-per-lookup, --random-pooling and --index-distribution")
         }
-        if data == .criteo && dataPath == nil { throw ValidationError("--data criteo needs --data-path") }
+        if data.format != nil && dataPath.isEmpty { throw ValidationError("--data \(data.rawValue) needs --data-path") }
+        if data.format == nil && !(dataPath.isEmpty && testFiles.isEmpty && holdoutEvery == nil) {
+            throw ValidationError("--data-path, --test-files and --holdout-every read Criteo data: add --data criteo (TSV, gzip) or --data criteo-bin (preprocessed)")
+        }
         if plan != nil && planAlgo != nil { throw ValidationError("--plan and --plan-algo exclude each other") }
         guard planRefine >= 0 else { throw ValidationError("--plan-refine must be at least 0") }
         if planRefine > 0 && planAlgo == nil { throw ValidationError("--plan-refine needs --plan-algo") }
@@ -151,13 +170,14 @@ struct DLRMCommand: ParsableCommand {
         }
         let specs = try tableSpecs()
         let config = try model.config(tables: specs.map(\.embedding))
+        try checkOutputs()
         let needed = config.estimatedBytes(samples: max(batchSize / world.size, evalSamples / world.size), share: 1 / Double(world.size))
         let physical = Double(ProcessInfo.processInfo.physicalMemory)
         guard needed <= physical else {
             throw ConfigError("--arch-mlp-bot \(model.archMlpBot), --arch-mlp-top \(model.archMlpTop), --batch-size \(batchSize) and these tables "
                               + String(format: "need about %.1f GiB per rank, over this machine's %.1f GiB", needed / 0x1p30, physical / 0x1p30))
         }
-        let source = try JobDeadline.busy("reading the data") { try makeSource(config, specs: specs) }
+        let source = try JobDeadline.busy("reading the data") { try makeSource(config, specs: specs, world: world) }
         let memoryPerRank = try memory.map { text throws(PlanError) in try ByteCount(parsing: text).bytes }
         let task = PlanningTask(tables: specs, ranks: world.size,
                                 memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },
@@ -227,9 +247,9 @@ struct DLRMCommand: ParsableCommand {
                             String(format: "  (predicted: embedding %.2f, communication %.2f)",
                                    cost.ranks[rank].forward + cost.ranks[rank].backward, cost.ranks[rank].communication)
                         } ?? ""
-                        print(String(format: "  rank %d: embedding %.2f ms (CPU %.2f)  communication %.2f ms  dense %.2f ms (CPU %.2f) per step",
+                        print(String(format: "  rank %d: embedding %.2f ms (CPU %.2f)  communication %.2f ms  dense %.2f ms (CPU %.2f)  data %.2f ms per step",
                                      rank, p.embeddingMilliseconds, p.embeddingCPUMilliseconds, p.communicationMilliseconds,
-                                     p.denseMilliseconds, p.denseCPUMilliseconds) + forecast)
+                                     p.denseMilliseconds, p.denseCPUMilliseconds, p.dataMilliseconds) + forecast)
                     }
                 }
                 fflush(nil)  // progress reaches a log file or a pipe as it happens
@@ -258,10 +278,13 @@ struct DLRMCommand: ParsableCommand {
             if root { print("wrote \(trace)") }
         }
         if let summary {
+            if let ended = summary.dataEndedAtStep { print("the data ended after step \(ended) of \(steps) (read once); training stopped there") }
             print(String(format: "final: train loss %.5f (last %d steps); held-out ", summary.trainLoss, summary.lastWindowSteps)
                   + Self.describe(summary.heldOut)
                   + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", summary.samplesPerSecond, summary.trainSeconds,
                            summary.dataSeconds)
+                  + " (data wait " + (summary.dataShareByRank.count > 1 ? "per rank " : "")
+                  + summary.dataShareByRank.map { String(format: "%.1f%%", 100 * $0) }.joined(separator: ", ") + " of step time)"
                   + source.skippedSuffix
                   + (summary.skippedSteps > 0 ? "; \(summary.skippedSteps) steps skipped for a non-finite loss" : ""))
             if let bytes = summary.bytesSentPerStep {
@@ -317,13 +340,19 @@ struct DLRMCommand: ParsableCommand {
     func tableSpecs() throws -> [TableSpec] {
         if let tables {
             let specs = try TableSpecFile.read(tables)
-            if data == .criteo, specs.count != CriteoTSVReader.categoricalFeatures {
-                throw CommandError("\(tables): \(specs.count) tables; --data criteo has \(CriteoTSVReader.categoricalFeatures) categorical features")
+            if data.format != nil, specs.count != CriteoTSVReader.categoricalFeatures {
+                throw CommandError("\(tables): \(specs.count) tables; --data \(data.rawValue) has \(CriteoTSVReader.categoricalFeatures) categorical features")
             }
             return specs
         }
         let synthetic = data == .synthetic
-        let rows = try model.archEmbeddingSize.map { try DLRMConfig.parseSizes($0, name: "--arch-embedding-size") }
+        // A preprocessed dataset's rows are fixed by its preprocessing.
+        let preprocessed = try data == .criteoBinary && model.archEmbeddingSize == nil && dataPath.count == 1
+            ? CriteoBinary.header(dataPath[0]).tableRows : nil
+        // One size for Criteo data is every table's, as `data preprocess` takes it.
+        let given = try model.archEmbeddingSize.map { try DLRMConfig.parseSizes($0, name: "--arch-embedding-size") }
+            .map { !synthetic && $0.count == 1 ? [Int](repeating: $0[0], count: CriteoTSVReader.categoricalFeatures) : $0 }
+        let rows = given ?? preprocessed
             ?? [Int](repeating: synthetic ? 10_000 : 100_000, count: synthetic ? 8 : CriteoTSVReader.categoricalFeatures)
         guard model.archSparseFeatureSize > 0 else { throw ConfigError("--arch-sparse-feature-size must be positive") }
         return try rows.enumerated().map { t, rows throws(PlanError) in
@@ -340,23 +369,33 @@ struct DLRMCommand: ParsableCommand {
                m.accuracy, m.normalizedEntropy.map { String(format: "%.4f", $0) } ?? "n/a")
     }
 
-    func makeSource(_ config: DLRMConfig, specs: [TableSpec]) throws -> ClickSource {
-        switch data {
-        case .synthetic:
+    func makeSource(_ config: DLRMConfig, specs: [TableSpec], world: Communicator) throws -> ClickSource {
+        guard let format = data.format else {
             return .synthetic(try SyntheticClicks(config: config, traffic: specs.map(\.traffic), seed: seed), specs: tables)
-        case .criteo:
-            let reader = try CriteoTSVReader(path: dataPath!, tableRows: config.tables.map(\.rows), onBadRow: onBadRow,
-                                             holdoutEvery: holdoutEvery, holdoutLimit: evalSamples)
-            guard config.denseFeatures == CriteoTSVReader.denseFeatures else {
-                throw CommandError("--data criteo has 13 dense features; --arch-mlp-bot starts with \(config.denseFeatures)")
-            }
-            var warned = 0
-            reader.onSkip = { error in
-                warned += 1
-                if warned <= 10 { FileHandle.standardError.write(Data("mpitrain: warning: skipped \(error)\n".utf8)) }
-            }
-            return .criteo(reader)
         }
+        guard config.denseFeatures == CriteoTSVReader.denseFeatures else {
+            throw CommandError("--data \(data.rawValue) has 13 dense features; --arch-mlp-bot starts with \(config.denseFeatures)")
+        }
+        let inputs = try DataInputs(dataPath)
+        let testInputs = testFiles.isEmpty ? nil : try DataInputs(testFiles)
+        if world.size > 1, inputs.isStandardInput || testInputs?.isStandardInput == true {
+            throw CommandError("standard input reaches only rank 0 under mpirun: give files to \(world.size) ranks, "
+                               + "or write it once with `mpitrain data preprocess --data-path - --out DIR` and train on --data criteo-bin")
+        }
+        let every = holdoutEvery ?? (testInputs == nil ? 10 : 0)
+        let holdOut: ClickFiles.HoldOut = testInputs.map { .inputs($0) } ?? (every > 0 ? .every(every) : .none)
+        let warnings = world.isRoot ? SkipWarnings() : nil
+        let files = try ClickFiles(format: format, inputs: inputs, tableRows: config.tables.map(\.rows), onBadRow: onBadRow, holdOut: holdOut,
+                                   heldOutLimit: evalSamples, slice: SampleSlice(rank: world.rank, ranks: world.size), batchSize: batchSize,
+                                   onSkip: { warnings?.report($0) })
+        return .files(files)
+    }
+
+    /// Checks every output path before the first step.
+    func checkOutputs() throws {
+        if let metrics { try OutputPaths.checkFile(metrics, "metrics file") }
+        if let trace { try OutputPaths.checkFile(trace, "trace") }
+        if let checkpointDir { try OutputPaths.checkDirectory(checkpointDir, "checkpoint directory") }
     }
 }
 

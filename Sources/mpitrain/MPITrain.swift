@@ -11,6 +11,7 @@ struct MPITrain: ParsableCommand {
         subcommands: [
             BenchCommand.self,
             CostsCommand.self,
+            DataCommand.self,
             DLRMCommand.self,
             DreamShardCommand.self,
             GNNCommand.self,

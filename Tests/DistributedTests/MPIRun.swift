@@ -47,12 +47,12 @@ struct MPIRun {
     }
 
     /// Runs `mpitrain arguments` on `ranks` ranks and waits at most `timeLimit` seconds,
-    /// injecting `fault` on the way if given.
-    static func mpitrain(_ arguments: [String], ranks: Int = 1, timeLimit: Double = 120, fault: Fault? = nil) throws -> Outcome {
+    /// injecting `fault` on the way if given; `input` is a file to read as standard input.
+    static func mpitrain(_ arguments: [String], ranks: Int = 1, timeLimit: Double = 120, fault: Fault? = nil, input: String? = nil) throws -> Outcome {
         let binary = try executable()
         if ranks == 1 {
             // As `launch run` does for every rank: results must not depend on BLAS threading.
-            return try run(binary, arguments, environment: ["OPENBLAS_NUM_THREADS": "1"], timeLimit: timeLimit, fault: fault)
+            return try run(binary, arguments, environment: ["OPENBLAS_NUM_THREADS": "1"], timeLimit: timeLimit, fault: fault, input: input)
         }
         let launch = repositoryRoot.appendingPathComponent("launch")
         return try run(launch, ["run", "-n", String(ranks), "--"] + arguments,
@@ -65,7 +65,7 @@ struct MPIRun {
     }
 
     static func run(_ executable: URL, _ arguments: [String], environment: [String: String], timeLimit: Double,
-                    fault: Fault? = nil) throws -> Outcome {
+                    fault: Fault? = nil, input: String? = nil) throws -> Outcome {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -81,7 +81,7 @@ struct MPIRun {
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = try input.map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
         let finished = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in finished.signal() }
         let start = Date()

@@ -91,7 +91,8 @@ func criteoLine(label: String = "1", integers: [String] = (1...13).map(String.in
         #expect(reader.heldOut.count == 20 && reader.skippedRows == 0)
         #expect(losses.allSatisfy { $0.isFinite })
         #expect(losses.suffix(5).reduce(0, +) < losses.prefix(5).reduce(0, +), "loss \(losses)")
-        let metrics = BinaryMetrics(logits: dlrm.predict(reader.heldOut), labels: reader.heldOut.labels)
+        let heldOut = reader.heldOut.batch()
+        let metrics = BinaryMetrics(logits: dlrm.predict(heldOut), labels: heldOut.labels)
         #expect(metrics.loss.isFinite)
     }
 }

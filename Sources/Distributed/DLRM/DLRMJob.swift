@@ -127,8 +127,12 @@ public final class DLRMJob {
         public var heldOut: BinaryMetrics
         public var stepsTrained: Int
         public var trainSeconds: Double
-        /// Seconds reading or drawing batches, apart from training.
+        /// Seconds reading or drawing batches, or waiting for the reading thread, apart from training.
         public var dataSeconds: Double
+        /// Every rank's share of its step time spent waiting for data.
+        public var dataShareByRank: [Double]
+        /// The step at which data read once ran out, when it did before the last step.
+        public var dataEndedAtStep: Int?
         /// Steps passed over for a non-finite loss (`NonFiniteLossPolicy.skip`).
         public var skippedSteps: Int
         /// Bytes every rank's collectives sent per training step, summed over ranks, by kind
@@ -167,70 +171,47 @@ public final class DLRMJob {
         trainer = try Self.trainer(world: world, config: config, specs: specs, plan: plan, settings: settings)
     }
 
-    /// Runs every step, reporting to `report` as it goes; returns the summary on rank 0.
+    /// Runs every step, reporting to `report` as it goes; returns the summary on rank 0. Data
+    /// that is read once (standard input) and ends before the last step ends the run there.
     @discardableResult
     public func run(_ report: (Event) throws -> Void) throws -> Summary? {
-        let steps = settings.steps, batchSize = settings.batchSize
+        let batchSize = settings.batchSize
+        var steps = settings.steps
         var firstStep = 0
         if settings.resume, let directory = settings.checkpointDirectory {
             let resumed = try DLRMCheckpoint.resume(into: trainer, run: run, directory: directory)
             firstStep = resumed.step
-            try source.skip(steps: firstStep, size: batchSize)
+            try JobDeadline.busy("reading the data") { try source.skip(steps: firstStep, size: batchSize) }
             try report(.resumed(path: resumed.path, step: firstStep, skipped: resumed.skipped))
         }
-        var trainSeconds = 0.0, dataSeconds = 0.0
+        var trainSeconds = 0.0, dataSeconds = 0.0, windowDataSeconds = 0.0
         var traffic = TrafficReport()
         var windowLoss = 0.0, windowSteps = 0, windowSkipped = 0, lastWindowLoss = 0.0, lastWindowSteps = 0, skippedSteps = 0, skippedInARow = 0
         var heldOut: ClickBatch?
         var lastEvaluation: BinaryMetrics?
         var lastLookups: LookupReport?
+        var dataEnded: Int?
         let local = batchSize / world.size
         var deadline = settings.adaptiveDeadline
-        for step in firstStep..<max(steps, firstStep) {
-            JobDeadline.enter(step: step + 1)
-            var start = ContinuousClock.now
-            let batch = try source.next(step: step, size: batchSize, slice: world.rank * local ..< (world.rank + 1) * local)
-            dataSeconds += (ContinuousClock.now - start).seconds
-            start = ContinuousClock.now
-            trainer.monitor?.begin(step: step)
-            let trafficBefore = world.traffic()
-            let loss = try trainer.trainStep(batch, learningRate: settings.schedule.rate(at: step))
-            traffic = traffic + (world.traffic() - trafficBefore)
-            let stepSeconds = (ContinuousClock.now - start).seconds
-            trainSeconds += stepSeconds
-            if deadline != nil { JobDeadline.timeout = deadline!.record(stepSeconds: stepSeconds) }
-            windowSteps += 1
-            let done = step + 1
-            if loss.isFinite {
-                windowLoss += loss
-                skippedInARow = 0
-            } else {
-                let stated = "step \(done): the training loss is \(loss.isNaN ? "NaN" : "\(loss)") (lr \(settings.schedule.rate(at: step)))"
-                guard settings.nonFiniteLoss == .skip else {
-                    throw ConfigError("\(stated); stopped before applying its update (a lower --lr, or --nan-policy skip to pass over such batches)")
-                }
-                skippedInARow += 1
-                guard skippedInARow < Self.nonFiniteStepsInARow else {
-                    throw ConfigError("\(stated) for the \(skippedInARow)th step in a row: the weights themselves have diverged; stopped (a lower --lr)")
-                }
-                windowSkipped += 1
-                skippedSteps += 1
-            }
-            if done % settings.reportEvery == 0 || done == steps {
+
+        /// Reports the window, saves, re-plans and evaluates as the settings ask after step `done`.
+        func finish(step done: Int) throws {
+            if windowSteps > 0 && (done % settings.reportEvery == 0 || done == steps) {
                 lastWindowLoss = windowSteps > windowSkipped ? windowLoss / Double(windowSteps - windowSkipped) : .nan
                 lastWindowSteps = windowSteps
-                let phases = try gatherPhases(steps: windowSteps)
+                let phases = try gatherPhases(steps: windowSteps, dataSeconds: windowDataSeconds)
                 try report(.progress(Progress(step: done, loss: lastWindowLoss, windowSteps: windowSteps,
                                               samplesPerSecond: Double((done - firstStep) * batchSize) / max(trainSeconds, 1e-9),
-                                              learningRate: settings.schedule.rate(at: step),
-                                              etaSeconds: Double(steps - done) * (trainSeconds + dataSeconds) / Double(done - firstStep),
+                                              learningRate: settings.schedule.rate(at: done - 1),
+                                              etaSeconds: Double(steps - done) * (trainSeconds + dataSeconds) / Double(max(done - firstStep, 1)),
                                               ranks: phases)))
                 windowLoss = 0
                 windowSteps = 0
                 windowSkipped = 0
+                windowDataSeconds = 0
             }
-            if let monitor = trainer.monitor, monitor.reportsAfter(step: step) {
-                start = ContinuousClock.now
+            if let monitor = trainer.monitor, monitor.reportsAfter(step: done - 1) {
+                let start = ContinuousClock.now
                 let lookups = try monitor.report(world: world, topK: settings.audit?.topK ?? 0)
                 trainSeconds += (ContinuousClock.now - start).seconds
                 lastLookups = lookups
@@ -244,18 +225,65 @@ public final class DLRMJob {
                 try replan(measured: lastLookups, step: done, directory: directory, report: report)
             }
             if (settings.evalEvery > 0 && done % settings.evalEvery == 0) || done == steps {
-                if heldOut == nil { heldOut = source.heldOut(count: settings.evalSamples) }
+                if heldOut == nil || source.heldOutGrows { heldOut = try source.heldOut(count: settings.evalSamples) }
                 lastEvaluation = try evaluate(heldOut!)
                 if let lastEvaluation { try report(.evaluation(step: done, metrics: lastEvaluation)) }
             }
         }
+
+        var step = firstStep
+        while step < steps {
+            JobDeadline.enter(step: step + 1)
+            var start = ContinuousClock.now
+            let next = try JobDeadline.busy("reading the data") {
+                try source.next(step: step, size: batchSize, slice: world.rank * local ..< (world.rank + 1) * local)
+            }
+            let waited = (ContinuousClock.now - start).seconds
+            dataSeconds += waited
+            windowDataSeconds += waited
+            guard let batch = next else {
+                // Every rank reads the same lines, so all see the end at the same step.
+                dataEnded = step
+                steps = step
+                if step > firstStep { try finish(step: step) }
+                break
+            }
+            start = ContinuousClock.now
+            trainer.monitor?.begin(step: step)
+            let trafficBefore = world.traffic()
+            let loss = try trainer.trainStep(batch, learningRate: settings.schedule.rate(at: step))
+            traffic = traffic + (world.traffic() - trafficBefore)
+            let stepSeconds = (ContinuousClock.now - start).seconds
+            trainSeconds += stepSeconds
+            if deadline != nil { JobDeadline.timeout = deadline!.record(stepSeconds: stepSeconds) }
+            windowSteps += 1
+            step += 1
+            if loss.isFinite {
+                windowLoss += loss
+                skippedInARow = 0
+            } else {
+                let stated = "step \(step): the training loss is \(loss.isNaN ? "NaN" : "\(loss)") (lr \(settings.schedule.rate(at: step - 1)))"
+                guard settings.nonFiniteLoss == .skip else {
+                    throw ConfigError("\(stated); stopped before applying its update (a lower --lr, or --nan-policy skip to pass over such batches)")
+                }
+                skippedInARow += 1
+                guard skippedInARow < Self.nonFiniteStepsInARow else {
+                    throw ConfigError("\(stated) for the \(skippedInARow)th step in a row: the weights themselves have diverged; stopped (a lower --lr)")
+                }
+                windowSkipped += 1
+                skippedSteps += 1
+            }
+            try finish(step: step)
+        }
         let summed = world.size > 1 ? try world.reduce(traffic) : nil
+        let dataShares = try world.gatherv([dataSeconds / max(dataSeconds + trainSeconds, 1e-12)], root: 0)
         // The last step evaluated already; a run resumed at its end has not.
         if steps <= firstStep { lastEvaluation = try evaluate(source.heldOut(count: settings.evalSamples)) }
         guard let final = lastEvaluation else { return nil }
         let trained = max(steps - firstStep, 0)
         return Summary(trainLoss: lastWindowLoss, lastWindowSteps: lastWindowSteps, heldOut: final, stepsTrained: trained,
-                       trainSeconds: trainSeconds, dataSeconds: dataSeconds, skippedSteps: skippedSteps,
+                       trainSeconds: trainSeconds, dataSeconds: dataSeconds, dataShareByRank: dataShares.map { Array($0.values) } ?? [],
+                       dataEndedAtStep: dataEnded, skippedSteps: skippedSteps,
                        bytesSentPerStep: summed.flatMap { summed in
                            trained == 0 ? nil : TrafficKind.allCases.filter { summed[$0].bytesSent > 0 }
                                .map { ($0, Int(summed[$0].bytesSent) / trained) }
@@ -303,16 +331,16 @@ public final class DLRMJob {
     }
 
     /// Every rank's mean phase times per step since the last report, on rank 0 (nil elsewhere).
-    private func gatherPhases(steps: Int) throws -> [RankPhases]? {
+    private func gatherPhases(steps: Int, dataSeconds: Double) throws -> [RankPhases]? {
         let p = trainer.phaseSeconds, scale = 1000 / Double(max(steps, 1))
         trainer.resetPhaseSeconds()
-        let mine = [p.embedding, p.communication, p.dense, p.embeddingCPU, p.denseCPU].map { $0 * scale }
+        let mine = [p.embedding, p.communication, p.dense, p.embeddingCPU, p.denseCPU, dataSeconds].map { $0 * scale }
         guard let all = try world.gatherv(mine, root: 0) else { return nil }
         return (0..<world.size).map { r in
             let v = all[r]
             return RankPhases(embeddingMilliseconds: v[v.startIndex], communicationMilliseconds: v[v.startIndex + 1],
                               denseMilliseconds: v[v.startIndex + 2], embeddingCPUMilliseconds: v[v.startIndex + 3],
-                              denseCPUMilliseconds: v[v.startIndex + 4])
+                              denseCPUMilliseconds: v[v.startIndex + 4], dataMilliseconds: v[v.startIndex + 5])
         }
     }
 
@@ -353,12 +381,14 @@ public final class DLRMJob {
 
 /// One rank's mean time per step in each phase of training: wall time of its embedding
 /// kernels, of its exchanges and allreduces (waiting for other ranks included) and of its MLPs
-/// and interaction; and the CPU time of the two compute phases, which excludes time spent
-/// waiting for a core when ranks outnumber cores.
+/// and interaction; the CPU time of the two compute phases, which excludes time spent
+/// waiting for a core when ranks outnumber cores; and the wall time waiting for data.
 public struct RankPhases: Codable, Sendable {
     public var embeddingMilliseconds: Double
     public var communicationMilliseconds: Double
     public var denseMilliseconds: Double
     public var embeddingCPUMilliseconds: Double
     public var denseCPUMilliseconds: Double
+    /// Waiting for this rank's slice of the batch (reading it, or for the thread that reads ahead).
+    public var dataMilliseconds: Double
 }

@@ -27,7 +27,8 @@ public struct PlanTrainer {
                            communicationMilliseconds: middle { $0.ranks[r].communicationMilliseconds },
                            denseMilliseconds: middle { $0.ranks[r].denseMilliseconds },
                            embeddingCPUMilliseconds: middle { $0.ranks[r].embeddingCPUMilliseconds },
-                           denseCPUMilliseconds: middle { $0.ranks[r].denseCPUMilliseconds })
+                           denseCPUMilliseconds: middle { $0.ranks[r].denseCPUMilliseconds },
+                           dataMilliseconds: middle { $0.ranks[r].dataMilliseconds })
             })
         }
     }

@@ -15,7 +15,7 @@ struct DLRMModelOptions: ParsableArguments {
     @Option(help: "Embedding dim of every table (dot interaction: the bottom MLP's output).")
     var archSparseFeatureSize = 16
 
-    @Option(help: "Rows per table, dash-separated (default: 8 tables of 10,000 rows; criteo: 26 of 100,000).")
+    @Option(help: "Rows per table, dash-separated (default: 8 tables of 10,000 rows; criteo: 26 of 100,000, or one size for all 26; criteo-bin: the dataset's).")
     var archEmbeddingSize: String?
 
     @Option(help: "dot or cat.")

@@ -10,10 +10,7 @@ final class MetricsSink {
     /// previous run's truncated) only by the first record, so a run that fails before it has
     /// anything to say leaves the previous metrics as they were.
     init(path: String) throws {
-        let writable = FileManager.default.fileExists(atPath: path)
-            ? FileManager.default.isWritableFile(atPath: path)
-            : FileManager.default.isWritableFile(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path)
-        guard writable else { throw CommandError("\(path): cannot write the metrics file there") }
+        try OutputPaths.checkFile(path, "metrics file")
         self.path = path
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

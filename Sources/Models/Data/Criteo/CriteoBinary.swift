@@ -1,0 +1,218 @@
+import Foundation
+
+/// The preprocessed Criteo format: a directory of fixed-width arrays, memory-mapped to train.
+///
+///     criteo.json   the header: format version, sample count, table rows, how categoricals
+///                   became rows, the source files; written last, so a directory without it is
+///                   not a dataset
+///     labels.u8     one byte per sample, 0 or 1
+///     dense.f32     13 little-endian Float32 per sample, log(1 + max(x, 0)) already applied
+///     sparse.i32    26 little-endian Int32 rows per sample, already hashed into the tables
+///
+/// Samples are in input order; a sample's bytes are the same as the TSV reader's batch holds.
+public enum CriteoBinary {
+    public static let version = 1
+    static let formatName = "mpitrain-criteo-binary"
+    static let headerFile = "criteo.json"
+    static let labelsFile = "labels.u8"
+    static let denseFile = "dense.f32"
+    static let sparseFile = "sparse.i32"
+
+    /// How categorical values became rows; in the header, "hashed" or "frequency>=N".
+    public enum Categoricals: Codable, Sendable, Equatable, CustomStringConvertible {
+        /// Each value modulo its table's rows (the reference's `--arch-embedding-size`).
+        case hashed
+        /// Values seen at least `minCount` times get rows 1..., in order of first appearance;
+        /// the others share row 0.
+        case frequency(minCount: Int)
+
+        public var description: String {
+            switch self {
+            case .hashed: "hashed"
+            case .frequency(let minCount): "frequency>=\(minCount)"
+            }
+        }
+
+        public init(from decoder: Decoder) throws {
+            let text = try decoder.singleValueContainer().decode(String.self)
+            if text == "hashed" {
+                self = .hashed
+            } else if text.hasPrefix("frequency>="), let n = Int(text.dropFirst("frequency>=".count)), n >= 1 {
+                self = .frequency(minCount: n)
+            } else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is neither hashed nor frequency>=N"))
+            }
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(description)
+        }
+    }
+
+    public struct Header: Codable, Sendable, Equatable {
+        public var format = CriteoBinary.formatName
+        public var version = CriteoBinary.version
+        public var samples: Int
+        public var denseFeatures = CriteoLineParser.denseFeatures
+        public var tableRows: [Int]
+        public var categoricals: Categoricals
+        /// The inputs it was made from, and the malformed rows skipped.
+        public var sources: [String]
+        public var skippedRows: Int
+    }
+
+    /// Reads and checks the header of the dataset in `directory` and that its arrays hold
+    /// exactly its samples.
+    public static func header(_ directory: String) throws(DatasetError) -> Header {
+        let path = directory + "/" + headerFile
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DatasetError(path: directory, line: 0, reason: "no such directory (a preprocessed dataset is one: `mpitrain data preprocess --out`)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DatasetError(path: directory, line: 0, reason: "no \(headerFile): not a preprocessed dataset, or one whose writing did not finish")
+        }
+        struct Probe: Decodable { var format: String?; var version: Int? }
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: data), probe.format == formatName else {
+            throw DatasetError(path: path, line: 0, reason: "not the header of a preprocessed Criteo dataset")
+        }
+        guard probe.version == version else {
+            throw DatasetError(path: path, line: 0, reason: "format version \(probe.version.map(String.init) ?? "?"); this build reads version \(version) (preprocess the data again)")
+        }
+        let header: Header
+        do { header = try JSONDecoder().decode(Header.self, from: data) } catch {
+            throw DatasetError(path: path, line: 0, reason: "damaged header (\(error))")
+        }
+        guard header.samples >= 0, header.denseFeatures == CriteoLineParser.denseFeatures,
+              header.tableRows.count == CriteoLineParser.categoricalFeatures, header.tableRows.allSatisfy({ 1...Int(Int32.max) ~= $0 }) else {
+            throw DatasetError(path: path, line: 0, reason: "\(header.tableRows.count) tables and \(header.denseFeatures) dense features; "
+                               + "the Criteo layout has 26 and 13, each table with 1...\(Int32.max) rows")
+        }
+        for (file, width) in arrays {
+            let expected = header.samples * width
+            let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + file)[.size] as? Int) ?? nil
+            guard size == expected else {
+                throw DatasetError(path: directory + "/" + file, line: 0,
+                                   reason: size.map { "\($0) bytes; \(header.samples) samples need \(expected)" } ?? "missing")
+            }
+        }
+        return header
+    }
+
+    /// Every array file and its bytes per sample.
+    static let arrays = [(labelsFile, 1), (denseFile, 4 * CriteoLineParser.denseFeatures), (sparseFile, 4 * CriteoLineParser.categoricalFeatures)]
+}
+
+/// A file mapped read-only into memory.
+final class MappedFile: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+
+    init(_ path: String) throws(DatasetError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw DatasetError(path: path, line: 0, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var status = stat()
+        fstat(descriptor, &status)
+        let size = Int(status.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0)
+        guard let address, address != MAP_FAILED else { throw DatasetError(path: path, line: 0, reason: "cannot map: \(String(cString: strerror(errno)))") }
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+    }
+
+    deinit { if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) } }
+}
+
+/// Reads a preprocessed dataset (`CriteoBinary`) through memory maps: a sample is found by
+/// arithmetic, so each rank touches only its slice of every batch, and skipping is free.
+/// Samples are held out and collected exactly as `CriteoTSVReader` does, so the same lines
+/// make the same batches in either form.
+public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {
+    public let directory: String
+    public let header: CriteoBinary.Header
+    public let holdoutEvery: Int
+    public let slice: SampleSlice
+    public let heldOut: HeldOutSamples
+    public var skippedRows: Int { 0 }
+    /// Completed passes over the data.
+    public private(set) var epoch = 0
+
+    private let labels: MappedFile, dense: MappedFile, sparse: MappedFile
+    /// Next sample of the data, held out or not.
+    private var position = 0
+
+    public init(directory: String, holdoutEvery: Int = 0, holdoutLimit: Int = 1 << 16, slice: SampleSlice = .whole) throws(DatasetError) {
+        header = try CriteoBinary.header(directory)
+        let trainingSamples = holdoutEvery > 0 ? header.samples - header.samples / holdoutEvery : header.samples
+        guard trainingSamples > 0 else { throw DatasetError(path: directory, line: 0, reason: "no samples to train on (\(header.samples) in all)") }
+        self.directory = directory
+        self.holdoutEvery = holdoutEvery
+        self.slice = slice
+        heldOut = HeldOutSamples(limit: holdoutLimit)
+        labels = try MappedFile(directory + "/" + CriteoBinary.labelsFile)
+        dense = try MappedFile(directory + "/" + CriteoBinary.denseFile)
+        sparse = try MappedFile(directory + "/" + CriteoBinary.sparseFile)
+    }
+
+    public func nextBatch(size: Int) throws -> ClickBatch? {
+        precondition(size % slice.ranks == 0, "a global batch of \(size) does not split over \(slice.ranks) ranks")
+        let mine = slice.range(of: size)
+        var columns = SampleColumns(count: mine.count)
+        var k = 0
+        columns.withSlots { slot in
+            while k < size {
+                let sample = advance()
+                if mine.contains(k) { copy(sample, to: slot(k - mine.lowerBound)) }
+                k += 1
+            }
+        }
+        return columns.batch(count: mine.count)
+    }
+
+    public func firstSamples(_ count: Int) throws -> ClickBatch {
+        let n = min(count, header.samples - position)
+        var columns = SampleColumns(count: n)
+        columns.withSlots { slot in for i in 0..<n { copy(position + i, to: slot(i)) } }
+        position += n
+        return columns.batch(count: n)
+    }
+
+    public func skip(batches: Int, size: Int) throws {
+        for _ in 0..<(batches * size) { _ = advance() }
+    }
+
+    /// The next training sample's index, collecting the held-out samples passed on the way.
+    private func advance() -> Int {
+        while true {
+            if position == header.samples {
+                position = 0
+                epoch += 1
+            }
+            let sample = position
+            position += 1
+            guard holdoutEvery > 0, (sample + 1) % holdoutEvery == 0 else { return sample }
+            if epoch == 0 && heldOut.count < heldOut.limit {
+                let d = dense.bytes.baseAddress!.assumingMemoryBound(to: Float.self) + sample * CriteoLineParser.denseFeatures
+                let r = sparse.bytes.baseAddress!.assumingMemoryBound(to: Int32.self) + sample * CriteoLineParser.categoricalFeatures
+                heldOut.append(label: label(sample), dense: UnsafeBufferPointer(start: d, count: CriteoLineParser.denseFeatures),
+                               rows: UnsafeBufferPointer(start: r, count: CriteoLineParser.categoricalFeatures))
+            }
+        }
+    }
+
+    @inline(__always)
+    private func label(_ sample: Int) -> Float { labels.bytes[sample] == 1 ? 1 : 0 }
+
+    @inline(__always)
+    private func copy(_ sample: Int, to slot: SampleSlot) {
+        slot.label.pointee = label(sample)
+        let d = dense.bytes.baseAddress!.assumingMemoryBound(to: Float.self) + sample * CriteoLineParser.denseFeatures
+        slot.dense.update(from: d, count: CriteoLineParser.denseFeatures)
+        let r = sparse.bytes.baseAddress!.assumingMemoryBound(to: Int32.self) + sample * CriteoLineParser.categoricalFeatures
+        for t in 0..<CriteoLineParser.categoricalFeatures { slot.rows[t * slot.rowStride] = r[t] }
+    }
+}
