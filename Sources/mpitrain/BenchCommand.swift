@@ -4,9 +4,10 @@ import ArgumentParser
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure communication and training throughput on this machine.",
+        abstract: "Measure communication, data reading and training throughput on this machine.",
         subcommands: [
             BenchCommCommand.self,
+            BenchDataCommand.self,
             BenchDLRMCommand.self,
             BenchGNNCommand.self,
         ])

@@ -40,6 +40,7 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
+            _ = configureThreads(1)  // no BLAS here: its threads must not spin beside the reading
             let sizes = try DLRMConfig.parseSizes(archEmbeddingSize, name: "--arch-embedding-size")
             let rows = sizes.count == 1 ? [Int](repeating: sizes[0], count: CriteoTSVReader.categoricalFeatures) : sizes
             guard rows.count == CriteoTSVReader.categoricalFeatures, rows.allSatisfy({ 1...Int(Int32.max) ~= $0 }) else {

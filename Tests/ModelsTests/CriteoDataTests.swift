@@ -187,10 +187,10 @@ import Testing
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["bad.tsv", "bin", "good.tsv"], "no staging left")
 
             // Damage: a half-written array, a header of another version, no header at all.
-            let sparse = out + "/sparse.i32"
+            let sparse = out + "/C7.i32"
             let original = try Data(contentsOf: URL(fileURLWithPath: sparse))
             try original.prefix(original.count - 4).write(to: URL(fileURLWithPath: sparse))
-            #expect(throws: DatasetError(path: sparse, line: 0, reason: "10396 bytes; 100 samples need 10400")) { try CriteoBinaryReader(directory: out) }
+            #expect(throws: DatasetError(path: sparse, line: 0, reason: "396 bytes; 100 samples need 400")) { try CriteoBinaryReader(directory: out) }
             try original.write(to: URL(fileURLWithPath: sparse))
             let header = out + "/criteo.json"
             let text = try String(contentsOfFile: header, encoding: .utf8)

@@ -20,4 +20,15 @@ public struct ClickBatch: Sendable, Equatable {
         return ClickBatch(dense: Array(dense[range.lowerBound * width ..< range.upperBound * width]),
                           bags: bags.samples(range), labels: Array(labels[range]))
     }
+
+    /// A batch with one index per bag (Criteo has one value per categorical feature): `rows`
+    /// holds each feature's rows for every sample, feature after feature.
+    public static func onePerBag(dense: [Float], rows: [Int32], labels: [Float], features: Int) -> ClickBatch {
+        let bags = labels.count * features
+        let offsets = [Int32](unsafeUninitializedCapacity: bags + 1) { buffer, initialized in
+            for i in 0...bags { buffer[i] = Int32(truncatingIfNeeded: i) }
+            initialized = bags + 1
+        }
+        return ClickBatch(dense: dense, bags: BagBatch(batchSize: labels.count, features: features, offsets: offsets, indices: rows), labels: labels)
+    }
 }

@@ -7,7 +7,8 @@ import Foundation
 ///                   not a dataset
 ///     labels.u8     one byte per sample, 0 or 1
 ///     dense.f32     13 little-endian Float32 per sample, log(1 + max(x, 0)) already applied
-///     sparse.i32    26 little-endian Int32 rows per sample, already hashed into the tables
+///     C1.i32 ...    one little-endian Int32 row per sample for each of the 26 tables, already
+///     C26.i32       hashed into the table: a slice of a batch is one copy per table
 ///
 /// Samples are in input order; a sample's bytes are the same as the TSV reader's batch holds.
 public enum CriteoBinary {
@@ -16,7 +17,8 @@ public enum CriteoBinary {
     static let headerFile = "criteo.json"
     static let labelsFile = "labels.u8"
     static let denseFile = "dense.f32"
-    static let sparseFile = "sparse.i32"
+    /// The rows file of table `t` (0-based).
+    static func rowsFile(_ t: Int) -> String { "C\(t + 1).i32" }
 
     /// How categorical values became rows; in the header, "hashed" or "frequency>=N".
     public enum Categoricals: Codable, Sendable, Equatable, CustomStringConvertible {
@@ -101,7 +103,8 @@ public enum CriteoBinary {
     }
 
     /// Every array file and its bytes per sample.
-    static let arrays = [(labelsFile, 1), (denseFile, 4 * CriteoLineParser.denseFeatures), (sparseFile, 4 * CriteoLineParser.categoricalFeatures)]
+    static let arrays = [(labelsFile, 1), (denseFile, 4 * CriteoLineParser.denseFeatures)]
+        + (0..<CriteoLineParser.categoricalFeatures).map { (rowsFile($0), 4) }
 }
 
 /// A file mapped read-only into memory.
@@ -141,7 +144,10 @@ public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {
     /// Completed passes over the data.
     public private(set) var epoch = 0
 
-    private let labels: MappedFile, dense: MappedFile, sparse: MappedFile
+    private let labels: MappedFile, dense: MappedFile
+    /// Every table's rows.
+    private let rows: [UnsafePointer<Int32>]
+    private let rowFiles: [MappedFile]
     /// Next sample of the data, held out or not.
     private var position = 0
 
@@ -155,21 +161,31 @@ public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {
         heldOut = HeldOutSamples(limit: holdoutLimit)
         labels = try MappedFile(directory + "/" + CriteoBinary.labelsFile)
         dense = try MappedFile(directory + "/" + CriteoBinary.denseFile)
-        sparse = try MappedFile(directory + "/" + CriteoBinary.sparseFile)
+        rowFiles = try (0..<CriteoLineParser.categoricalFeatures).map { t throws(DatasetError) in try MappedFile(directory + "/" + CriteoBinary.rowsFile(t)) }
+        rows = rowFiles.map { $0.bytes.baseAddress.map { $0.assumingMemoryBound(to: Int32.self) } ?? UnsafePointer(bitPattern: 4)! }
     }
 
     public func nextBatch(size: Int) throws -> ClickBatch? {
         precondition(size % slice.ranks == 0, "a global batch of \(size) does not split over \(slice.ranks) ranks")
         let mine = slice.range(of: size)
-        var columns = SampleColumns(count: mine.count)
-        var k = 0
-        columns.withSlots { slot in
-            while k < size {
-                let sample = advance()
-                if mine.contains(k) { copy(sample, to: slot(k - mine.lowerBound)) }
-                k += 1
+        var columns = SampleColumns(count: mine.count, zeroed: false)
+        pass(over: mine.lowerBound)
+        if holdoutEvery == 0 {
+            columns.withSlots { slot in
+                var filled = 0
+                while filled < mine.count {
+                    let run = min(mine.count - filled, header.samples - position)
+                    copy(run, samplesFrom: position, to: slot(filled))
+                    filled += run
+                    pass(over: run)
+                }
+            }
+        } else {
+            columns.withSlots { slot in
+                for i in 0..<mine.count { copy(advance(), to: slot(i)) }
             }
         }
+        pass(over: size - mine.upperBound)
         return columns.batch(count: mine.count)
     }
 
@@ -182,7 +198,18 @@ public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {
     }
 
     public func skip(batches: Int, size: Int) throws {
-        for _ in 0..<(batches * size) { _ = advance() }
+        pass(over: batches * size)
+    }
+
+    /// Moves past `count` training samples: by arithmetic when nothing is held out.
+    private func pass(over count: Int) {
+        guard holdoutEvery == 0 else {
+            for _ in 0..<count { _ = advance() }
+            return
+        }
+        let target = position + count
+        epoch += target / header.samples
+        position = target % header.samples
     }
 
     /// The next training sample's index, collecting the held-out samples passed on the way.
@@ -197,9 +224,8 @@ public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {
             guard holdoutEvery > 0, (sample + 1) % holdoutEvery == 0 else { return sample }
             if epoch == 0 && heldOut.count < heldOut.limit {
                 let d = dense.bytes.baseAddress!.assumingMemoryBound(to: Float.self) + sample * CriteoLineParser.denseFeatures
-                let r = sparse.bytes.baseAddress!.assumingMemoryBound(to: Int32.self) + sample * CriteoLineParser.categoricalFeatures
                 heldOut.append(label: label(sample), dense: UnsafeBufferPointer(start: d, count: CriteoLineParser.denseFeatures),
-                               rows: UnsafeBufferPointer(start: r, count: CriteoLineParser.categoricalFeatures))
+                               rows: rows.map { $0[sample] })
             }
         }
     }
@@ -207,12 +233,20 @@ public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {
     @inline(__always)
     private func label(_ sample: Int) -> Float { labels.bytes[sample] == 1 ? 1 : 0 }
 
+    /// Copies `count` consecutive samples from `first` into consecutive slots from `slot`.
+    private func copy(_ count: Int, samplesFrom first: Int, to slot: SampleSlot) {
+        let labels = self.labels.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + first
+        for i in 0..<count { slot.label[i] = labels[i] == 1 ? 1 : 0 }
+        let features = CriteoLineParser.denseFeatures
+        slot.dense.update(from: dense.bytes.baseAddress!.assumingMemoryBound(to: Float.self) + first * features, count: count * features)
+        for (t, table) in rows.enumerated() { (slot.rows + t * slot.rowStride).update(from: table + first, count: count) }
+    }
+
     @inline(__always)
     private func copy(_ sample: Int, to slot: SampleSlot) {
         slot.label.pointee = label(sample)
         let d = dense.bytes.baseAddress!.assumingMemoryBound(to: Float.self) + sample * CriteoLineParser.denseFeatures
         slot.dense.update(from: d, count: CriteoLineParser.denseFeatures)
-        let r = sparse.bytes.baseAddress!.assumingMemoryBound(to: Int32.self) + sample * CriteoLineParser.categoricalFeatures
-        for t in 0..<CriteoLineParser.categoricalFeatures { slot.rows[t * slot.rowStride] = r[t] }
+        for (t, table) in rows.enumerated() { slot.rows[t * slot.rowStride] = table[sample] }
     }
 }

@@ -18,21 +18,51 @@ struct CriteoLineParser {
     static let denseFeatures = 13
     static let categoricalFeatures = 26
 
-    private let tableRows: [UInt64]
-    /// log(1 + x) for the small counts that make up most of the data.
-    private let smallLogs: [Float]
+    private let tables: Tables
+
+    /// The parser's lookup tables, in memory of their own so that the byte loop reads them
+    /// without bounds checks or lazy initialisation.
+    private final class Tables: @unchecked Sendable {
+        let rows: UnsafeMutablePointer<UInt64>
+        /// Value of every byte as a hex digit, 255 when it is not one.
+        let hexDigits: UnsafeMutablePointer<UInt8>
+        /// log(1 + x) for the small counts that make up most of the data.
+        let smallLogs: UnsafeMutablePointer<Float>
+        static let smallCounts = 4096
+
+        init(tableRows: [Int]) {
+            rows = .allocate(capacity: tableRows.count)
+            for (t, n) in tableRows.enumerated() { rows[t] = UInt64(n) }
+            hexDigits = .allocate(capacity: 256)
+            for byte in 0..<256 {
+                hexDigits[byte] = switch byte {
+                case 0x30...0x39: UInt8(byte - 0x30)
+                case 0x61...0x66: UInt8(byte - 0x61 + 10)
+                case 0x41...0x46: UInt8(byte - 0x41 + 10)
+                default: 255
+                }
+            }
+            smallLogs = .allocate(capacity: Self.smallCounts)
+            for x in 0..<Self.smallCounts { smallLogs[x] = Float(log1p(Double(x))) }
+        }
+
+        deinit {
+            rows.deallocate()
+            hexDigits.deallocate()
+            smallLogs.deallocate()
+        }
+    }
 
     init(tableRows: [Int]) {
         precondition(tableRows.count == Self.categoricalFeatures && tableRows.allSatisfy { $0 > 0 })
-        self.tableRows = tableRows.map(UInt64.init)
-        smallLogs = (0..<4096).map { Float(log1p(Double($0))) }
+        tables = Tables(tableRows: tableRows)
     }
 
     /// log(1 + max(x, 0)) as a Float, the same for every x however it is computed.
     @inline(__always)
     func denseValue(_ magnitude: UInt64, negative: Bool) -> Float {
         if negative { return 0 }
-        return magnitude < 4096 ? smallLogs[Int(magnitude)] : Float(log1p(Double(magnitude)))
+        return magnitude < UInt64(Tables.smallCounts) ? tables.smallLogs[Int(magnitude)] : Float(log1p(Double(magnitude)))
     }
 
     /// Parses `line` into `slot`, or only checks it when `slot` is nil. Nil when the line is
@@ -49,6 +79,7 @@ struct CriteoLineParser {
         let labelByte = base[0]
         guard labelByte == 0x30 || labelByte == 0x31, base[1] == 0x09 else { return false }
         var p = base + 2
+        let hexDigits = tables.hexDigits, rows = tables.rows
         slot?.label.pointee = labelByte == 0x31 ? 1 : 0
         for j in 0..<Self.denseFeatures {
             let negative = p < end && p.pointee == 0x2d
@@ -69,7 +100,7 @@ struct CriteoLineParser {
         for t in 0..<Self.categoricalFeatures {
             var value: UInt64 = 0, digits = 0
             while p < end, p.pointee != 0x09 {
-                let digit = Self.hexDigits[Int(p.pointee)]
+                let digit = hexDigits[Int(p.pointee)]
                 guard digit < 16 else { return false }
                 value = value << 4 | UInt64(digit)
                 digits += 1
@@ -82,19 +113,9 @@ struct CriteoLineParser {
             } else {
                 guard p == end else { return false }
             }
-            if let slot { slot.rows[t * slot.rowStride] = Int32(truncatingIfNeeded: value % tableRows[t]) }
+            if let slot { slot.rows[t * slot.rowStride] = Int32(truncatingIfNeeded: value % rows[t]) }
         }
         return true
-    }
-
-    /// Value of every byte as a hex digit, 255 when it is not one.
-    private static let hexDigits: [UInt8] = (0..<256).map { byte -> UInt8 in
-        switch byte {
-        case 0x30...0x39: UInt8(byte - 0x30)
-        case 0x61...0x66: UInt8(byte - 0x61 + 10)
-        case 0x41...0x46: UInt8(byte - 0x41 + 10)
-        default: 255
-        }
     }
 
     /// What is wrong with a line the one-pass parser refused, field by field.
@@ -111,7 +132,7 @@ struct CriteoLineParser {
         }
         for t in 0..<Self.categoricalFeatures {
             let field = fields[14 + t]
-            if field.count > 16 || !field.allSatisfy({ Self.hexDigits[Int($0)] < 16 }) { return "C\(t + 1) '\(text(field))' is not a hexadecimal hash" }
+            if field.count > 16 || !field.allSatisfy({ tables.hexDigits[Int($0)] < 16 }) { return "C\(t + 1) '\(text(field))' is not a hexadecimal hash" }
         }
         return "not a line of this layout"
     }

@@ -62,11 +62,12 @@ public struct CriteoPreprocessor {
         reader.onSkip = onSkip
         let labels = try ArrayFile(directory + "/" + CriteoBinary.labelsFile)
         let dense = try ArrayFile(directory + "/" + CriteoBinary.denseFile)
-        let sparse = try ArrayFile(directory + "/" + CriteoBinary.sparseFile)
+        let rowFiles = try (0..<CriteoLineParser.categoricalFeatures).map { t throws(DatasetError) in
+            try ArrayFile(directory + "/" + CriteoBinary.rowsFile(t))
+        }
         var counts = categoricals == .hashed ? nil : [[UInt32: Int]](repeating: [:], count: CriteoLineParser.categoricalFeatures)
         var samples = 0
         let tables = CriteoLineParser.categoricalFeatures
-        var sampleMajor = [Int32](repeating: 0, count: chunk * tables)
         while true {
             let batch = try reader.firstSamples(chunk)
             let n = batch.count
@@ -74,22 +75,20 @@ public struct CriteoPreprocessor {
             try labels.append(batch.labels.map { UInt8($0) }[...])
             try dense.append(batch.dense[...])
             for t in 0..<tables {
-                for i in 0..<n { sampleMajor[i * tables + t] = batch.bags.indices[t * n + i] }
+                let column = batch.bags.indices[t * n ..< (t + 1) * n]
+                try rowFiles[t].append(column)
+                if counts != nil { for row in column { counts![t][UInt32(bitPattern: row), default: 0] += 1 } }
             }
-            if counts != nil {
-                for i in 0..<(n * tables) { counts![i % tables][UInt32(bitPattern: sampleMajor[i]), default: 0] += 1 }
-            }
-            try sparse.append(sampleMajor[..<(n * tables)])
             samples += n
             progress(samples)
             if n < chunk { break }
         }
         try labels.close()
         try dense.close()
-        try sparse.close()
+        for file in rowFiles { try file.close() }
         var rows = tableRows
         if case .frequency(let minCount) = categoricals, let counts {
-            rows = try renumber(directory + "/" + CriteoBinary.sparseFile, counts: counts, minCount: minCount)
+            rows = try (0..<tables).map { t in try renumber(directory + "/" + CriteoBinary.rowsFile(t), counts: counts[t], minCount: minCount) }
         }
         let header = CriteoBinary.Header(samples: samples, tableRows: rows, categoricals: categoricals, sources: inputs.paths,
                                          skippedRows: reader.skippedRows)
@@ -99,11 +98,10 @@ public struct CriteoPreprocessor {
         return header
     }
 
-    /// Rewrites the raw values in `path` as rows: values seen at least `minCount` times get rows
-    /// 1... in order of first appearance, the rest row 0. Returns each table's rows.
-    private func renumber(_ path: String, counts: [[UInt32: Int]], minCount: Int) throws -> [Int] {
-        let tables = CriteoLineParser.categoricalFeatures
-        var ids = [[UInt32: Int32]](repeating: [:], count: tables)
+    /// Rewrites the raw values of one table in `path` as rows: values seen at least `minCount`
+    /// times get rows 1... in order of first appearance, the rest row 0. Returns the table's rows.
+    private func renumber(_ path: String, counts: [UInt32: Int], minCount: Int) throws -> Int {
+        var ids: [UInt32: Int32] = [:]
         let descriptor = open(path, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { throw DatasetError(path: path, line: 0, reason: "cannot reopen: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
@@ -117,20 +115,20 @@ public struct CriteoPreprocessor {
             defer { munmap(address, size) }
             let values = address.assumingMemoryBound(to: Int32.self)
             for i in 0..<(size / 4) {
-                let t = i % tables, raw = UInt32(bitPattern: values[i])
-                if counts[t][raw, default: 0] < minCount {
+                let raw = UInt32(bitPattern: values[i])
+                if counts[raw, default: 0] < minCount {
                     values[i] = 0
-                } else if let id = ids[t][raw] {
+                } else if let id = ids[raw] {
                     values[i] = id
                 } else {
-                    let id = Int32(ids[t].count + 1)
-                    ids[t][raw] = id
+                    let id = Int32(ids.count + 1)
+                    ids[raw] = id
                     values[i] = id
                 }
             }
             guard msync(address, size, MS_SYNC) == 0 else { throw DatasetError(path: path, line: 0, reason: "cannot write back: \(String(cString: strerror(errno)))") }
         }
-        return ids.map { $0.count + 1 }
+        return ids.count + 1
     }
 
     /// Puts the finished `staging` directory at `out`, replacing what was there only now.

@@ -162,11 +162,15 @@ struct SampleColumns {
     var dense: [Float]
     var rows: [Int32]
 
-    init(count: Int) {
+    /// Room for `count` samples, zeroed unless the caller fills every slot.
+    init(count: Int, zeroed: Bool = true) {
+        func array<T: Numeric>(_ n: Int) -> [T] {
+            zeroed ? [T](repeating: 0, count: n) : [T](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
+        }
         self.count = count
-        labels = [Float](repeating: 0, count: count)
-        dense = [Float](repeating: 0, count: count * CriteoLineParser.denseFeatures)
-        rows = [Int32](repeating: 0, count: count * CriteoLineParser.categoricalFeatures)
+        labels = array(count)
+        dense = array(count * CriteoLineParser.denseFeatures)
+        rows = array(count * CriteoLineParser.categoricalFeatures)
     }
 
     /// Runs `body` with a function giving the slot of sample `i`.
@@ -184,18 +188,13 @@ struct SampleColumns {
         }
     }
 
-    /// The first `used` samples as a batch (one index per bag).
-    func batch(count used: Int) -> ClickBatch {
+    /// The first `used` samples as a batch (one index per bag), without copying when all are used.
+    consuming func batch(count used: Int) -> ClickBatch {
         let tables = CriteoLineParser.categoricalFeatures
-        let indices: [Int32]
-        if used == count {
-            indices = rows
-        } else {
-            indices = (0..<tables).flatMap { t in rows[t * count ..< t * count + used] }
-        }
-        return ClickBatch(dense: Array(dense[..<(used * CriteoLineParser.denseFeatures)]),
-                          bags: BagBatch(batchSize: used, features: tables, offsets: (0...(used * tables)).map(Int32.init), indices: indices),
-                          labels: Array(labels[..<used]))
+        guard used < count else { return .onePerBag(dense: dense, rows: rows, labels: labels, features: tables) }
+        return .onePerBag(dense: Array(dense[..<(used * CriteoLineParser.denseFeatures)]),
+                          rows: (0..<tables).flatMap { t in rows[t * count ..< t * count + used] },
+                          labels: Array(labels[..<used]), features: tables)
     }
 }
 
@@ -245,9 +244,7 @@ public final class HeldOutSamples: @unchecked Sendable {
             let n = min(count ?? labels.count, labels.count), tables = CriteoLineParser.categoricalFeatures
             var indices = [Int32](repeating: 0, count: n * tables)
             for i in 0..<n { for t in 0..<tables { indices[t * n + i] = rows[i * tables + t] } }
-            return ClickBatch(dense: Array(dense[..<(n * CriteoLineParser.denseFeatures)]),
-                              bags: BagBatch(batchSize: n, features: tables, offsets: (0...(n * tables)).map(Int32.init), indices: indices),
-                              labels: Array(labels[..<n]))
+            return .onePerBag(dense: Array(dense[..<(n * CriteoLineParser.denseFeatures)]), rows: indices, labels: Array(labels[..<n]), features: tables)
         }
     }
 }
