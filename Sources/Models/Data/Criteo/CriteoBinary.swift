@@ -125,6 +125,16 @@ final class MappedFile: @unchecked Sendable {
         let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0)
         guard let address, address != MAP_FAILED else { throw DatasetError(path: path, line: 0, reason: "cannot map: \(String(cString: strerror(errno)))") }
         bytes = UnsafeRawBufferPointer(start: address, count: size)
+        madvise(address, size, MADV_SEQUENTIAL)
+    }
+
+    /// Drops this process's pages of the bytes before `offset` (they stay in the page cache):
+    /// a mapping read front to back keeps only what it reads now resident, however large the file.
+    func release(before offset: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let end = min(offset, bytes.count) / page * page
+        guard end > 0, let base = bytes.baseAddress else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base), end, MADV_DONTNEED)
     }
 
     deinit { if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) } }
@@ -150,6 +160,10 @@ public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {
     private let rowFiles: [MappedFile]
     /// Next sample of the data, held out or not.
     private var position = 0
+    /// The sample before which the mappings' pages were last released.
+    private var released = 0
+    /// Samples read between releases of the pages behind them.
+    private static let releaseEvery = 1 << 18
 
     public init(directory: String, holdoutEvery: Int = 0, holdoutLimit: Int = 1 << 16, slice: SampleSlice = .whole) throws(DatasetError) {
         header = try CriteoBinary.header(directory)
@@ -186,7 +200,19 @@ public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {
             }
         }
         pass(over: size - mine.upperBound)
+        releasePassedPages()
         return columns.batch(count: mine.count)
+    }
+
+    /// Every `releaseEvery` samples, lets go of the pages of the samples passed (and of all
+    /// of them after a wrap), so that resident memory stays flat on a dataset of any size.
+    private func releasePassedPages() {
+        guard position < released || position - released >= Self.releaseEvery else { return }
+        let upTo = position < released ? header.samples : position
+        labels.release(before: upTo)
+        dense.release(before: upTo * 4 * CriteoLineParser.denseFeatures)
+        for file in rowFiles { file.release(before: upTo * 4) }
+        released = position
     }
 
     public func firstSamples(_ count: Int) throws -> ClickBatch {
