@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Models
 
 @main
 struct MPITrain: ParsableCommand {
@@ -40,7 +41,8 @@ struct MPITrain: ParsableCommand {
             // Help and version requests: ArgumentParser prints them.
             exit(withError: error)
         }
-        if error is MPIError || error is SelfTestFailure || error is CommandError {
+        // Errors one rank alone meets are printed by that rank; the others, the same on every rank, by the first.
+        if error is MPIError || error is SelfTestFailure || error is CommandError || (error as? DatasetError)?.foundByOneRank == true {
             JobReport.error("\(error)")
         } else if JobReport.launchRank == 0 {
             // Parse and validation errors are the same on every rank: the first rank speaks.

@@ -78,6 +78,30 @@ import Testing
         }
     }
 
+    /// A bad row in one rank's slice is parsed by that rank alone, which names it; skipped, every
+    /// rank agrees on the samples and the run matches one rank's.
+    @Test func aBadRowIsNamedByTheRankThatParsesIt() throws {
+        try Self.withData(400) { directory, tsv in
+            var lines = try String(contentsOfFile: tsv, encoding: .utf8).split(separator: "\n").map(String.init)
+            // Line 107 is the 97th training sample (every 10th line held out): the 33rd of the
+            // second batch of 64, so rank 1's of two.
+            lines[106] = "1\t2\t3"
+            let bad = directory.appendingPathComponent("bad.tsv").path
+            try (lines.joined(separator: "\n") + "\n").write(toFile: bad, atomically: true, encoding: .utf8)
+            let run = ["dlrm", "--data", "criteo", "--data-path", bad, "--steps", "4", "--batch-size", "64"] + Self.model
+            let failed = try MPIRun.mpitrain(run, ranks: 2)
+            #expect(failed.status != 0)
+            #expect(failed.stderr == "mpitrain: error: rank 1 of 2: \(bad):107: expected 40 tab-separated fields (label, 13 integers, 26 categoricals), found 3\n",
+                    "\(failed.stderr)")
+            let one = try MPIRun.mpitrain(run + ["--on-bad-row", "skip"])
+            let two = try MPIRun.mpitrain(run + ["--on-bad-row", "skip"], ranks: 2)
+            #expect(one.status == 0 && two.status == 0, "\(one.stderr) \(two.stderr)")
+            let (a, b) = (DLRMCommandTests.trajectory(one), DLRMCommandTests.trajectory(two))
+            #expect(zip(a.losses, b.losses).allSatisfy { abs($0 - $1) < 1e-4 } && a.auc == b.auc, "\(a) against \(b)")
+            #expect(two.stderr.components(separatedBy: "skipped \(bad):107:").count == 2, "one warning, from rank 0: \(two.stderr)")
+        }
+    }
+
     @Test func testFilesAreTheHeldOutSet() throws {
         try Self.withData(1000) { directory, tsv in
             let test = directory.appendingPathComponent("day_23.tsv").path

@@ -4,6 +4,8 @@ public struct DatasetError: Error, Hashable, CustomStringConvertible, Sendable {
     public let path: String
     public let line: Int
     public let reason: String
+    /// Found by one rank alone (a bad row in its slice of a batch), so that rank must say so.
+    public var foundByOneRank = false
 
     public init(path: String, line: Int, reason: String) {
         self.path = path

@@ -45,9 +45,9 @@ public protocol ClickBatchReader: AnyObject, Sendable {
 }
 
 /// Streams Criteo TSV from plain or gzip files, or standard input, in constant memory (see
-/// `CriteoLineParser` for the layout). Every rank scans every line, which is cheap (memchr
-/// and a check), so that all ranks agree on which lines are samples; each fully parses only
-/// the samples of its own slice, and the held-out ones.
+/// `CriteoLineParser` for the layout). Every rank finds every line end (memchr) but parses
+/// only the samples of its own slice and the held-out ones it collects; when bad rows are
+/// skipped it also checks every other line, so that all ranks agree on which are samples.
 public final class CriteoTSVReader: ClickBatchReader, @unchecked Sendable {
     public static let denseFeatures = CriteoLineParser.denseFeatures
     public static let categoricalFeatures = CriteoLineParser.categoricalFeatures
@@ -66,6 +66,10 @@ public final class CriteoTSVReader: ClickBatchReader, @unchecked Sendable {
 
     private let lines: LineStream
     private let parser: CriteoLineParser
+    /// Whether every line is checked, parsed or not: when bad rows are skipped, all ranks must
+    /// agree on which lines are samples. When a bad row ends the run, a line of another rank's
+    /// slice is passed over unread, and only the rank that parses a bad row reports it.
+    private var checksEveryLine: Bool { onBadRow == .skip }
     /// Samples (good lines) so far in this pass, held out or not, and training samples alone.
     private var samplesInPass = 0, trainingInPass = 0
 
@@ -125,15 +129,19 @@ public final class CriteoTSVReader: ClickBatchReader, @unchecked Sendable {
                     continue
                 }
                 let held = holdoutEvery > 0 && (samplesInPass + 1) % holdoutEvery == 0
-                let reason: String?
-                if held {
-                    reason = epoch == 0 ? heldOut.append { parser.parse(line, into: $0) } : parser.parse(line, into: nil)
-                } else {
-                    reason = parser.parse(line, into: mine.contains(k) ? slot(k - mine.lowerBound) : nil)
+                let owned = !held && mine.contains(k)
+                var reason: String?
+                if held && epoch == 0 && heldOut.count < heldOut.limit {
+                    reason = heldOut.append { parser.parse(line, into: $0) }
+                } else if owned {
+                    reason = parser.parse(line, into: slot(k - mine.lowerBound))
+                } else if checksEveryLine {
+                    reason = parser.parse(line, into: nil)
                 }
                 if let reason {
-                    let error = DatasetError(path: lines.displayPath, line: lines.line,
+                    var error = DatasetError(path: lines.displayPath, line: lines.line,
                                              reason: lines.unterminated ? reason + " (the data ends mid-line, without a newline)" : reason)
+                    error.foundByOneRank = owned && slice.ranks > 1 && !checksEveryLine
                     if onBadRow == .fail { throw error }
                     skippedRows += 1
                     onSkip(error)
