@@ -378,9 +378,10 @@ struct DLRMCommand: ParsableCommand {
         }
         let inputs = try DataInputs(dataPath)
         let testInputs = testFiles.isEmpty ? nil : try DataInputs(testFiles)
-        if world.size > 1, inputs.isStandardInput || testInputs?.isStandardInput == true {
-            throw CommandError("standard input reaches only rank 0 under mpirun: give files to \(world.size) ranks, "
-                               + "or write it once with `mpitrain data preprocess --data-path - --out DIR` and train on --data criteo-bin")
+        if world.size > 1, inputs.readsOnce || testInputs?.readsOnce == true {
+            throw CommandError("standard input and pipes are read by one process, and under mpirun standard input reaches only rank 0: "
+                               + "give files to \(world.size) ranks, or write the data once with `mpitrain data preprocess --data-path - --out DIR` "
+                               + "and train on --data criteo-bin")
         }
         let every = holdoutEvery ?? (testInputs == nil ? 10 : 0)
         let holdOut: ClickFiles.HoldOut = testInputs.map { .inputs($0) } ?? (every > 0 ? .every(every) : .none)

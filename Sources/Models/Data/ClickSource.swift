@@ -177,7 +177,7 @@ public final class ClickFiles: CustomStringConvertible {
     }
 
     public var description: String {
-        let what = format == .tsv ? "Criteo TSV \(inputs)" + (inputs.isStandardInput ? " (read once)" : "") : "preprocessed Criteo \(inputs)"
+        let what = format == .tsv ? "Criteo TSV \(inputs)" + (inputs.readsOnce ? " (read once)" : "") : "preprocessed Criteo \(inputs)"
         let held: String = switch holdOut {
         case .none: "nothing held out"
         case .every(let n): "every \(n)th sample held out"

@@ -31,6 +31,15 @@ public struct DataInputs: Sendable, Equatable, CustomStringConvertible {
     /// Standard input: read once, never rewound.
     public var isStandardInput: Bool { paths == ["-"] }
 
+    /// Whether an input is a pipe, a device or standard input, which can be read only once
+    /// and by one process (`/dev/stdin`, `<(zcat day_0.gz)`, a FIFO).
+    public var readsOnce: Bool {
+        isStandardInput || paths.contains { path in
+            var status = stat()
+            return stat(path, &status) == 0 && status.st_mode & S_IFMT != S_IFREG && status.st_mode & S_IFMT != S_IFDIR
+        }
+    }
+
     public var description: String {
         if isStandardInput { return "standard input" }
         if paths.count <= 3 { return paths.joined(separator: ", ") }
@@ -49,10 +58,11 @@ public struct DataInputs: Sendable, Equatable, CustomStringConvertible {
 
 /// The lines of a sequence of files, front to back, each without its line end (and a trailing
 /// carriage return); a file's last line may lack its newline. Tracks the file and line number
-/// of the current line for errors. `restart` goes back to the first file, except on standard
-/// input, which is read once.
+/// of the current line for errors. `restart` goes back to the first file, except when an
+/// input is a pipe or standard input, which are read once.
 final class LineStream {
     let inputs: DataInputs
+    private let readsOnce: Bool
     private(set) var fileIndex = 0
     /// 1-based number of the current line in its file.
     private(set) var line = 0
@@ -67,6 +77,7 @@ final class LineStream {
 
     init(_ inputs: DataInputs, bufferBytes: Int = 1 << 20) throws(DatasetError) {
         self.inputs = inputs
+        readsOnce = inputs.readsOnce
         buffer = .allocate(byteCount: max(bufferBytes, 1 << 12), alignment: 64)
         stream = try openByteStream(inputs.paths[0])
     }
@@ -99,9 +110,9 @@ final class LineStream {
         }
     }
 
-    /// Back to the first line of the first file. False on standard input, which cannot be reread.
+    /// Back to the first line of the first file. False on a pipe or standard input, which cannot be reread.
     func restart() throws(DatasetError) -> Bool {
-        guard !inputs.isStandardInput else { return false }
+        guard !readsOnce else { return false }
         fileIndex = 0
         try open(0)
         return true
