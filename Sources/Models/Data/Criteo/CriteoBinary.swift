@@ -107,12 +107,14 @@ public enum CriteoBinary {
         + (0..<CriteoLineParser.categoricalFeatures).map { (rowsFile($0), 4) }
 }
 
-/// A file mapped read-only into memory.
+/// A file mapped into memory, read-only unless `writable`.
 final class MappedFile: @unchecked Sendable {
+    let path: String
     let bytes: UnsafeRawBufferPointer
 
-    init(_ path: String) throws(DatasetError) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    init(_ path: String, writable: Bool = false) throws(DatasetError) {
+        self.path = path
+        let descriptor = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
         guard descriptor >= 0 else { throw DatasetError(path: path, line: 0, reason: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         var status = stat()
@@ -122,10 +124,23 @@ final class MappedFile: @unchecked Sendable {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
-        let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0)
+        let address = mmap(nil, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, descriptor, 0)
         guard let address, address != MAP_FAILED else { throw DatasetError(path: path, line: 0, reason: "cannot map: \(String(cString: strerror(errno)))") }
         bytes = UnsafeRawBufferPointer(start: address, count: size)
         madvise(address, size, MADV_SEQUENTIAL)
+    }
+
+    deinit { if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) } }
+
+    /// The bytes of a writable mapping.
+    var mutableBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(mutating: bytes) }
+
+    /// Writes a writable mapping's changes back to its file.
+    func flush() throws(DatasetError) {
+        guard let base = bytes.baseAddress else { return }
+        guard msync(UnsafeMutableRawPointer(mutating: base), bytes.count, MS_SYNC) == 0 else {
+            throw DatasetError(path: path, line: 0, reason: "cannot write back: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Drops this process's pages of the bytes before `offset` (they stay in the page cache):
@@ -136,12 +151,10 @@ final class MappedFile: @unchecked Sendable {
         guard end > 0, let base = bytes.baseAddress else { return }
         madvise(UnsafeMutableRawPointer(mutating: base), end, MADV_DONTNEED)
     }
-
-    deinit { if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) } }
 }
 
 /// Reads a preprocessed dataset (`CriteoBinary`) through memory maps: a sample is found by
-/// arithmetic, so each rank touches only its slice of every batch, and skipping is free.
+/// arithmetic, so each rank touches only its slice of every batch, and skipping reads nothing.
 /// Samples are held out and collected exactly as `CriteoTSVReader` does, so the same lines
 /// make the same batches in either form.
 public final class CriteoBinaryReader: ClickBatchReader, @unchecked Sendable {

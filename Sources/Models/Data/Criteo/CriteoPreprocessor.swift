@@ -102,32 +102,21 @@ public struct CriteoPreprocessor {
     /// times get rows 1... in order of first appearance, the rest row 0. Returns the table's rows.
     private func renumber(_ path: String, counts: [UInt32: Int], minCount: Int) throws -> Int {
         var ids: [UInt32: Int32] = [:]
-        let descriptor = open(path, O_RDWR | O_CLOEXEC)
-        guard descriptor >= 0 else { throw DatasetError(path: path, line: 0, reason: "cannot reopen: \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        var status = stat()
-        fstat(descriptor, &status)
-        let size = Int(status.st_size)
-        if size > 0 {
-            guard let address = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), address != MAP_FAILED else {
-                throw DatasetError(path: path, line: 0, reason: "cannot map: \(String(cString: strerror(errno)))")
+        let file = try MappedFile(path, writable: true)
+        let values = file.mutableBytes.bindMemory(to: Int32.self)
+        for i in values.indices {
+            let raw = UInt32(bitPattern: values[i])
+            if counts[raw, default: 0] < minCount {
+                values[i] = 0
+            } else if let id = ids[raw] {
+                values[i] = id
+            } else {
+                let id = Int32(ids.count + 1)
+                ids[raw] = id
+                values[i] = id
             }
-            defer { munmap(address, size) }
-            let values = address.assumingMemoryBound(to: Int32.self)
-            for i in 0..<(size / 4) {
-                let raw = UInt32(bitPattern: values[i])
-                if counts[raw, default: 0] < minCount {
-                    values[i] = 0
-                } else if let id = ids[raw] {
-                    values[i] = id
-                } else {
-                    let id = Int32(ids.count + 1)
-                    ids[raw] = id
-                    values[i] = id
-                }
-            }
-            guard msync(address, size, MS_SYNC) == 0 else { throw DatasetError(path: path, line: 0, reason: "cannot write back: \(String(cString: strerror(errno)))") }
         }
+        try file.flush()
         return ids.count + 1
     }
 
