@@ -102,6 +102,7 @@ struct GNNCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let trace { try OutputPaths.checkFile(trace, "trace") }
         let graph = try loadGraph()
         try checkGNNFits(graph, layers: layers, hidden: hidden)
         var config = GNNConfig(inputWidth: graph.featureCount, classes: graph.classCount)

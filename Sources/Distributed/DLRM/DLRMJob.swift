@@ -391,4 +391,29 @@ public struct RankPhases: Codable, Sendable {
     public var denseCPUMilliseconds: Double
     /// Waiting for this rank's slice of the batch (reading it, or for the thread that reads ahead).
     public var dataMilliseconds: Double
+
+    public init(embeddingMilliseconds: Double, communicationMilliseconds: Double, denseMilliseconds: Double,
+                embeddingCPUMilliseconds: Double, denseCPUMilliseconds: Double, dataMilliseconds: Double) {
+        self.embeddingMilliseconds = embeddingMilliseconds
+        self.communicationMilliseconds = communicationMilliseconds
+        self.denseMilliseconds = denseMilliseconds
+        self.embeddingCPUMilliseconds = embeddingCPUMilliseconds
+        self.denseCPUMilliseconds = denseCPUMilliseconds
+        self.dataMilliseconds = dataMilliseconds
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case embeddingMilliseconds, communicationMilliseconds, denseMilliseconds, embeddingCPUMilliseconds, denseCPUMilliseconds, dataMilliseconds
+    }
+
+    /// Also reads the phases of earlier builds, which did not time the data (0 then).
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        embeddingMilliseconds = try container.decode(Double.self, forKey: .embeddingMilliseconds)
+        communicationMilliseconds = try container.decode(Double.self, forKey: .communicationMilliseconds)
+        denseMilliseconds = try container.decode(Double.self, forKey: .denseMilliseconds)
+        embeddingCPUMilliseconds = try container.decode(Double.self, forKey: .embeddingCPUMilliseconds)
+        denseCPUMilliseconds = try container.decode(Double.self, forKey: .denseCPUMilliseconds)
+        dataMilliseconds = try container.decodeIfPresent(Double.self, forKey: .dataMilliseconds) ?? 0
+    }
 }
