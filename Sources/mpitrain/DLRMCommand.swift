@@ -104,8 +104,12 @@ struct DLRMCommand: ParsableCommand {
     @Option(help: "Save a checkpoint every N steps (0: only at the end).")
     var checkpointEvery = 0
 
-    @Flag(help: "Resume from the newest complete checkpoint in --checkpoint-dir (any plan or rank count).")
-    var resume = false
+    @Option(defaultAsFlag: DLRMJob.ResumePolicy.always, parsing: .next,
+            help: "Resume from the newest intact checkpoint in --checkpoint-dir (any plan or rank count); `--resume auto` starts fresh when there is none yet, as a requeued job wants.")
+    var resume: DLRMJob.ResumePolicy?
+
+    @Option(help: "Keep only the newest K complete checkpoints in --checkpoint-dir, removing older ones after each save (0: keep all).")
+    var keepCheckpoints = 0
 
     @Option(help: "Sketch every lookup request; every N steps report lost and duplicated requests, hot rows and reuse bins (0: off).")
     var sketchEvery = 0
@@ -152,8 +156,10 @@ struct DLRMCommand: ParsableCommand {
         if plan != nil && planAlgo != nil { throw ValidationError("--plan and --plan-algo exclude each other") }
         guard planRefine >= 0 else { throw ValidationError("--plan-refine must be at least 0") }
         if planRefine > 0 && planAlgo == nil { throw ValidationError("--plan-refine needs --plan-algo") }
-        if (resume || checkpointEvery > 0) && checkpointDir == nil { throw ValidationError("--resume and --checkpoint-every need --checkpoint-dir") }
-        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be at least 0") }
+        if (resume != nil || checkpointEvery > 0 || keepCheckpoints > 0) && checkpointDir == nil {
+            throw ValidationError("--resume, --checkpoint-every and --keep-checkpoints need --checkpoint-dir")
+        }
+        guard checkpointEvery >= 0, keepCheckpoints >= 0 else { throw ValidationError("--checkpoint-every and --keep-checkpoints must be at least 0") }
         guard sketchEvery >= 0, topK >= 0 else { throw ValidationError("--sketch-every and --top-k must be at least 0") }
         if injectFaults != nil && sketchEvery == 0 { throw ValidationError("--inject-faults needs --sketch-every") }
         if replanEvery > 0 && (sketchEvery == 0 || replanEvery % sketchEvery != 0 || checkpointDir == nil) {
@@ -236,7 +242,10 @@ struct DLRMCommand: ParsableCommand {
             case .resumed(let path, let step, let skipped):
                 guard root else { break }
                 for (damaged, problem) in skipped { JobReport.warning("\(damaged): damaged checkpoint, passed over (\(problem))") }
-                print("resumed from \(path) at step \(step)")
+                print("resumed from \(path) at step \(step)"
+                      + (step >= steps ? "; --steps \(steps) is already reached: nothing to train, evaluating the checkpoint" : ""))
+            case .startedFresh(let directory):
+                if root { print("no checkpoint in \(directory) yet: starting at step 0") }
             case .progress(let progress):
                 let line = String(format: "step %6d/%d  loss %.5f  %8.0f samples/s  lr %.4g  ETA %.0f s", progress.step, steps, progress.loss,
                                   progress.samplesPerSecond, progress.learningRate, progress.etaSeconds)
@@ -279,14 +288,18 @@ struct DLRMCommand: ParsableCommand {
         }
         if let summary {
             if let ended = summary.dataEndedAtStep { print("the data ended after step \(ended) of \(steps) (read once); training stopped there") }
-            print(String(format: "final: train loss %.5f (last %d steps); held-out ", summary.trainLoss, summary.lastWindowSteps)
-                  + Self.describe(summary.heldOut)
-                  + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", summary.samplesPerSecond, summary.trainSeconds,
-                           summary.dataSeconds)
-                  + " (data wait " + (summary.dataShareByRank.count > 1 ? "per rank " : "")
-                  + summary.dataShareByRank.map { String(format: "%.1f%%", 100 * $0) }.joined(separator: ", ") + " of step time)"
-                  + source.skippedSuffix
-                  + (summary.skippedSteps > 0 ? "; \(summary.skippedSteps) steps skipped for a non-finite loss" : ""))
+            if summary.stepsTrained == 0 {
+                print("final: nothing trained; held-out " + Self.describe(summary.heldOut))
+            } else {
+                print(String(format: "final: train loss %.5f (last %d steps); held-out ", summary.trainLoss, summary.lastWindowSteps)
+                      + Self.describe(summary.heldOut)
+                      + String(format: "; %.0f samples/s training (%.2f s), data %.2f s apart", summary.samplesPerSecond, summary.trainSeconds,
+                               summary.dataSeconds)
+                      + " (data wait " + (summary.dataShareByRank.count > 1 ? "per rank " : "")
+                      + summary.dataShareByRank.map { String(format: "%.1f%%", 100 * $0) }.joined(separator: ", ") + " of step time)"
+                      + source.skippedSuffix
+                      + (summary.skippedSteps > 0 ? "; \(summary.skippedSteps) steps skipped for a non-finite loss" : ""))
+            }
             if let bytes = summary.bytesSentPerStep {
                 print("bytes sent per training step, all ranks: " + bytes.map { "\($0.kind) \(ByteCount($0.bytes))" }.joined(separator: ", "))
             }
@@ -305,7 +318,8 @@ struct DLRMCommand: ParsableCommand {
         settings.evalSamples = evalSamples
         settings.checkpointDirectory = checkpointDir
         settings.checkpointEvery = checkpointEvery
-        settings.resume = resume
+        settings.resume = resume ?? .never
+        settings.keepCheckpoints = keepCheckpoints
         settings.trace = trace != nil
         settings.replanEvery = replanEvery
         settings.replanGain = replanGain

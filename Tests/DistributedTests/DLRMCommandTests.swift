@@ -196,6 +196,29 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/step-6"))
     }
 
+    /// A requeued job: `--resume auto` starts fresh once and resumes after, `--keep-checkpoints`
+    /// leaves the newest, and a resume past `--steps` says so instead of training nothing silently.
+    @Test func requeuedRunsStartFreshThenResumeAndPruneOldCheckpoints() throws {
+        try withTemporaryDirectory("requeue") { directory in
+            let checkpoints = directory.appendingPathComponent("ckpt").path
+            let base = ["dlrm", "--batch-size", "64", "--print-every", "10", "--eval-samples", "256", "--checkpoint-dir", checkpoints,
+                        "--checkpoint-every", "10", "--keep-checkpoints", "2", "--resume", "auto"]
+            let first = try MPIRun.mpitrain(base + ["--steps", "30"])
+            #expect(first.status == 0 && first.stdout.contains("no checkpoint in \(checkpoints) yet: starting at step 0"), "\(first.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoints).sorted() == ["step-20", "step-30"])
+            let second = try MPIRun.mpitrain(base + ["--steps", "50"], ranks: 2)
+            #expect(second.status == 0 && second.stdout.contains("resumed from \(checkpoints)/step-30 at step 30"), "\(second.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoints).sorted() == ["step-40", "step-50"])
+            let past = try MPIRun.mpitrain(base + ["--steps", "20"])
+            #expect(past.status == 0 && past.stdout.contains("resumed from \(checkpoints)/step-50 at step 50; --steps 20 is already reached: nothing to train"),
+                    "\(past.stdout)")
+            #expect(past.lines(startingWith: "final: nothing trained; held-out").count == 1, "\(past.stdout)")
+            let empty = directory.appendingPathComponent("empty").path
+            let required = try MPIRun.mpitrain(["dlrm", "--steps", "5", "--checkpoint-dir", empty, "--resume"])
+            #expect(required.status != 0 && required.stderr == "mpitrain: error: \(empty): no complete checkpoint to resume from\n", "\(required.stderr)")
+        }
+    }
+
     @Test func batchThatDoesNotSplitOverRanksStopsWithOneLine() throws {
         let run = try MPIRun.mpitrain(["dlrm", "--steps", "1", "--batch-size", "100"], ranks: 3)
         #expect(run.status != 0)

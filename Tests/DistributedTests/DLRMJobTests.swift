@@ -21,7 +21,7 @@ import Testing
         settings.evalSamples = 2048
         settings.checkpointDirectory = checkpoints
         settings.checkpointEvery = every
-        settings.resume = resume
+        settings.resume = resume ? .always : .never
         return try DLRMJob(world: world, config: config, specs: specs, task: task, plan: .roundRobin(specs, ranks: world.size),
                            source: source, settings: settings)
     }

@@ -152,6 +152,17 @@ public enum DLRMCheckpoint {
         complete(in: directory).first
     }
 
+    /// Removes all but the `keeping` newest complete checkpoints in `directory` (on one rank).
+    /// Called after a save, so the newest, just written and checked by its writers, stays.
+    public static func prune(in directory: String, keeping: Int) throws {
+        precondition(keeping >= 1)
+        for old in complete(in: directory).dropFirst(keeping) {
+            do { try FileManager.default.removeItem(atPath: old.path) } catch {
+                throw ConfigError("\(old.path): cannot remove an old checkpoint (\(error.localizedDescription))")
+            }
+        }
+    }
+
     /// `resume`, newest candidate first.
     private static func resumeNewestIntact(into trainer: ShardedDLRM, run: RunIdentity, directory: String) throws -> Resumption {
         var skipped: [(path: String, problem: String)] = []

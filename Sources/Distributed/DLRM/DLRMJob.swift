@@ -27,8 +27,10 @@ public final class DLRMJob {
         public var checkpointDirectory: String?
         /// Steps between checkpoints (0: only at the end); needs `checkpointDirectory`.
         public var checkpointEvery = 0
-        /// Start from the newest complete checkpoint in `checkpointDirectory`.
-        public var resume = false
+        /// Whether the run starts from the newest intact checkpoint in `checkpointDirectory`.
+        public var resume = ResumePolicy.never
+        /// Complete checkpoints kept after each save, newest first (0: all).
+        public var keepCheckpoints = 0
         /// Record every rank's step phases for a trace.
         public var trace = false
         public var audit: LookupAudit?
@@ -49,6 +51,16 @@ public final class DLRMJob {
             self.schedule = schedule
             self.seed = seed
         }
+    }
+
+    /// When a run starts from a checkpoint.
+    public enum ResumePolicy: String, CaseIterable, Sendable {
+        /// Never: the run starts at step 0.
+        case never
+        /// Always: a directory without a checkpoint is an error.
+        case always
+        /// When there is one: a requeued job starts fresh the first time and resumes after.
+        case auto
     }
 
     /// What to do with a step whose global loss is NaN or infinite: its update is never applied.
@@ -110,6 +122,8 @@ public final class DLRMJob {
     public enum Event {
         /// Resumed from the checkpoint at `path`, after passing over the damaged ones in `skipped`.
         case resumed(path: String, step: Int, skipped: [(path: String, problem: String)])
+        /// `ResumePolicy.auto` found no checkpoint in `directory`: the run starts at step 0.
+        case startedFresh(directory: String)
         case progress(Progress)
         /// A lookup audit report (rank 0 only).
         case lookups(LookupReport)
@@ -178,11 +192,15 @@ public final class DLRMJob {
         let batchSize = settings.batchSize
         var steps = settings.steps
         var firstStep = 0
-        if settings.resume, let directory = settings.checkpointDirectory {
-            let resumed = try DLRMCheckpoint.resume(into: trainer, run: run, directory: directory)
-            firstStep = resumed.step
-            try JobDeadline.busy("reading the data") { try source.skip(steps: firstStep, size: batchSize) }
-            try report(.resumed(path: resumed.path, step: firstStep, skipped: resumed.skipped))
+        if settings.resume != .never, let directory = settings.checkpointDirectory {
+            if settings.resume == .auto && DLRMCheckpoint.newest(in: directory) == nil {
+                try report(.startedFresh(directory: directory))
+            } else {
+                let resumed = try DLRMCheckpoint.resume(into: trainer, run: run, directory: directory)
+                firstStep = resumed.step
+                try JobDeadline.busy("reading the data") { try source.skip(steps: min(firstStep, steps), size: batchSize) }
+                try report(.resumed(path: resumed.path, step: firstStep, skipped: resumed.skipped))
+            }
         }
         var trainSeconds = 0.0, dataSeconds = 0.0, windowDataSeconds = 0.0
         var traffic = TrafficReport()
@@ -220,6 +238,9 @@ public final class DLRMJob {
             if let directory = settings.checkpointDirectory,
                (settings.checkpointEvery > 0 && done % settings.checkpointEvery == 0) || done == steps {
                 try DLRMCheckpoint.save(trainer, step: done, run: run, directory: directory)
+                if settings.keepCheckpoints > 0 {
+                    try world.agreeing { if world.rank == 0 { try DLRMCheckpoint.prune(in: directory, keeping: settings.keepCheckpoints) } }
+                }
             }
             if settings.replanEvery > 0, done % settings.replanEvery == 0, done < steps, let directory = settings.checkpointDirectory {
                 try replan(measured: lastLookups, step: done, directory: directory, report: report)

@@ -61,6 +61,7 @@ extension Interaction: ExpressibleByArgument {}
 extension DenseOptimizer.Kind: ExpressibleByArgument {}
 extension BadRowPolicy: ExpressibleByArgument {}
 extension DLRMJob.NonFiniteLossPolicy: ExpressibleByArgument {}
+extension DLRMJob.ResumePolicy: ExpressibleByArgument {}
 extension IndexDistribution: ExpressibleByArgument {
     public init?(argument: String) { try? self.init(parsing: argument) }
 }
