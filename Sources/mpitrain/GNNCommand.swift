@@ -175,7 +175,7 @@ struct GNNCommand: ParsableCommand {
                 throw ConfigError("epoch \(report.epoch): the training loss is \(report.loss.isNaN ? "NaN" : "\(report.loss)") (lr \(lr)); stopped (a lower --lr may help)")
             }
             reports.append(report)
-            try sink?.write(report)
+            try sink?.write(report, kind: "epoch")
             if world.isRoot && ((epoch + 1) % reportEvery == 0 || epoch == 0 || epoch + 1 == epochs) {
                 print(GNNReportFormat.line(report))
             }

@@ -17,7 +17,13 @@ import Testing
         #expect(run.lines(startingWith: "final: train loss").count == 1)
         let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n")
         #expect(records.count == 4)
-        #expect(records.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
+        let objects = records.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == records.count)
+        #expect(objects.map { $0["kind"] as? String } == ["train", "eval", "train", "eval"])
+        let clock = ISO8601DateFormatter()
+        clock.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let times = objects.compactMap { ($0["time"] as? String).flatMap(clock.date(from:)) }
+        #expect(times.count == records.count && times == times.sorted() && abs(times[0].timeIntervalSinceNow) < 60, "\(records)")
     }
 
     /// The loss of every reported step and the final held-out AUC (3 decimals) of a run.

@@ -5,6 +5,8 @@ final class MetricsSink {
     private var handle: FileHandle?
     private let path: String
     private let encoder: JSONEncoder
+    /// Wall-clock time, e.g. 2026-12-07T06:53:09.308Z.
+    private let clock = ISO8601DateFormatter()
 
     /// Checks that `path` can be written, before the run starts; the file is created (and a
     /// previous run's truncated) only by the first record, so a run that fails before it has
@@ -14,10 +16,13 @@ final class MetricsSink {
         self.path = path
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        clock.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     }
 
-    func write<T: Encodable>(_ record: T) throws {
-        var data = try encoder.encode(record)
+    /// Appends `record` as one line, with the wall-clock `time` (ISO 8601, UTC) and, for
+    /// records that carry none, a `kind`.
+    func write<T: Encodable>(_ record: T, kind: String? = nil) throws {
+        var data = try encoder.encode(Stamped(record: record, kind: kind, time: clock.string(from: Date())))
         data.append(0x0a)
         try open().write(data)
     }
@@ -33,4 +38,20 @@ final class MetricsSink {
     }
 
     deinit { try? handle?.close() }
+}
+
+/// A record with its time and kind beside its own fields, in one JSON object.
+private struct Stamped<Record: Encodable>: Encodable {
+    let record: Record
+    let kind: String?
+    let time: String
+
+    private enum Key: String, CodingKey { case kind, time }
+
+    func encode(to encoder: Encoder) throws {
+        try record.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(time, forKey: .time)
+        if let kind { try container.encode(kind, forKey: .kind) }
+    }
 }
