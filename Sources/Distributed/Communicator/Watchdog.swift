@@ -25,6 +25,9 @@ final class Watchdog: Sendable {
     static let answerAfter: Duration = .seconds(1)
     /// How long a roll call waits for answers.
     static let rollCallGrace: Duration = .seconds(3)
+    /// A pause of the watching thread (which wakes every 20 ms) this long means the process
+    /// itself was stopped.
+    static let stoppedGap: Duration = .seconds(1)
 
     private struct Armed {
         var call: StaticString
@@ -71,8 +74,16 @@ final class Watchdog: Sendable {
     }
 
     private func watch() {
+        var lastTick = ContinuousClock.now
         while true {
             let now = ContinuousClock.now
+            if now - lastTick > Self.stoppedGap {
+                // This process was stopped (SIGSTOP, a debugger) and has just been let go, as
+                // mpirun does before ending a job: the time it lost is not its peers' to answer
+                // for, so its wait starts again rather than accuse them.
+                armed.withLock { if let timeout = $0?.timeout { $0?.deadline = now.advanced(by: timeout) } }
+            }
+            lastTick = now
             let state = armed.withLock { $0 }
             // The channel stays locked while this thread talks on it, so that `closeRollCall`
             // (before MPI_Finalize or an exit) waits for the talk to end.
