@@ -27,14 +27,18 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPUShim", path: "Sources/CPUShim"),
         .target(name: "Models", dependencies: ["BLASShim", "METISShim", "CPUShim", "ZlibShim"]),
-        .target(name: "Sharding", dependencies: ["Models"], resources: [.copy("Resources")]),
+        // The shipped cost models in Sources/Sharding/Resources are found at run time by
+        // ShippedResources (beside the binary, an install prefix, MPITRAIN_RESOURCES), not bundled.
+        .target(name: "Sharding", dependencies: ["Models"], exclude: ["Resources"]),
         .target(name: "Distributed", dependencies: ["MPIShim", "CPUShim", "Models", "Sharding"]),
         .executableTarget(
             name: "mpitrain",
             dependencies: [
                 "Distributed", "Models", "Sharding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            plugins: ["BuildInfo"]),
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
         .testTarget(name: "ShardingTests", dependencies: ["Sharding", "Models", "TestSupport"]),

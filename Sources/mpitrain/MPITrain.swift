@@ -1,4 +1,5 @@
 import ArgumentParser
+import BLASShim
 import Distributed
 import Foundation
 import Models
@@ -9,6 +10,7 @@ struct MPITrain: ParsableCommand {
         commandName: "mpitrain",
         abstract: "Train DLRM and deep GNNs across MPI ranks, and plan where embedding tables go.",
         discussion: "Run one rank directly, or many with `./launch run -n N -- <command> ...` (mpirun).",
+        version: versionText,
         subcommands: [
             BenchCommand.self,
             CostsCommand.self,
@@ -57,6 +59,19 @@ struct MPITrain: ParsableCommand {
         JobReport.exit(code: code == .success ? 1 : code.rawValue)
     }
 }
+
+/// `mpitrain --version`: the commit built, how, and the MPI and BLAS libraries loaded.
+private let versionText = """
+    mpitrain commit \(BuildInfo.commit)\(BuildInfo.localChanges ? " with local changes" : ""), \(buildConfiguration) build
+    MPI: \(MPIRuntime.libraryVersion)
+    BLAS: \(String(cString: openblas_get_config()))
+    """
+
+#if DEBUG
+private let buildConfiguration = "debug"
+#else
+private let buildConfiguration = "release"
+#endif
 
 /// A failure of a command, already worded for the user.
 struct CommandError: Error, CustomStringConvertible {

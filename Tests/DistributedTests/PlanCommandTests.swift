@@ -42,6 +42,54 @@ import Testing
         }
     }
 
+    /// A binary copied away from its build finds the shipped cost models beside itself, then
+    /// under its install prefix, and `MPITRAIN_RESOURCES` overrides both; a missing one names
+    /// every place searched. A damaged model in a place proves which place was read.
+    @Test func shippedResourcesAreFoundBesideTheBinaryUnderItsPrefixOrWhereTheEnvironmentSays() throws {
+        try withTemporaryDirectory("resources") { directory in
+            let binary = directory.appendingPathComponent("bin/mpitrain")
+            try FileManager.default.createDirectory(at: binary.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: try MPIRun.executable(), to: binary)
+            let shipped = MPIRun.repositoryRoot.appendingPathComponent("Sources/Sharding/Resources")
+            func place(_ path: String, damagedModel: Bool) throws -> URL {
+                let place = directory.appendingPathComponent(path)
+                try FileManager.default.createDirectory(at: place, withIntermediateDirectories: true)
+                for name in try FileManager.default.contentsOfDirectory(atPath: shipped.path) {
+                    try FileManager.default.copyItem(at: shipped.appendingPathComponent(name), to: place.appendingPathComponent(name))
+                }
+                if damagedModel { try Data("{}".utf8).write(to: place.appendingPathComponent("neuroshard-cost-model.json")) }
+                return place
+            }
+            let plan = ["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
+                        "--ranks", "4", "--memory", "192MiB", "--algo", "neuroshard"]
+            func run(_ environment: [String: String] = [:]) throws -> MPIRun.Outcome {
+                try MPIRun.run(binary, plan, environment: environment, timeLimit: 60)
+            }
+            let prefix = try place("share/mpitrain", damagedModel: true)
+            #expect(try run().stderr.contains(prefix.appendingPathComponent("neuroshard-cost-model.json").path))
+            let beside = try place("bin/mpitrain-resources", damagedModel: true)
+            #expect(try run().stderr.contains(beside.appendingPathComponent("neuroshard-cost-model.json").path))
+            let chosen = try place("chosen", damagedModel: false)
+            let planned = try run(["MPITRAIN_RESOURCES": chosen.path])
+            #expect(planned.status == 0 && planned.stdout.hasPrefix("plan: neuroshard, 11 tables on 4 ranks"), "\(planned.stderr)")
+            let missing = try run(["MPITRAIN_RESOURCES": directory.appendingPathComponent("none").path])
+            #expect(missing.status == 1)
+            #expect(missing.stderr == "mpitrain: error: no all-to-all calibration (comm-*.json) found: searched "
+                    + "\(directory.path)/none (MPITRAIN_RESOURCES); set MPITRAIN_RESOURCES to a directory that holds the shipped "
+                    + "files, or install with `./launch install PREFIX`\n")
+        }
+    }
+
+    /// `--version` names the commit, the build and the libraries the binary runs on.
+    @Test func versionNamesTheCommitAndTheLibraries() throws {
+        let run = try MPIRun.mpitrain(["--version"])
+        let lines = run.stdout.split(separator: "\n")
+        #expect(run.status == 0 && lines.count == 3, "\(run.stdout)\(run.stderr)")
+        #expect(lines.first?.range(of: #"^mpitrain commit ([0-9a-f]{12}|unknown)( with local changes)?, (release|debug) build$"#,
+                                   options: .regularExpression) != nil, "\(run.stdout)")
+        #expect(lines.dropFirst().first?.hasPrefix("MPI: ") == true && lines.last?.hasPrefix("BLAS: ") == true)
+    }
+
     /// A heavy-tailed pool's tasks may hold tables larger than a rank, which every planner cuts by rows.
     @Test func heavyTailedTasksHoldTablesLargerThanARank() throws {
         try withTemporaryDirectory("heavy-tasks") { directory in

@@ -21,15 +21,18 @@ public enum JobReport {
         return 1
     }
 
-    /// True when a launcher (mpirun, mpiexec, srun) started this process.
-    public static var isLaunched: Bool {
+    /// True when a launcher (mpirun, mpiexec, srun) started this process. Read once, before MPI
+    /// starts: a process started alone becomes an MPI singleton whose start-up sets the PMIx
+    /// variables a launcher would have.
+    public static let isLaunched: Bool = {
         let environment = ProcessInfo.processInfo.environment
         return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"].contains { environment[$0] != nil }
-    }
+    }()
 
     /// True when standard output is a terminal someone watches, so a progress line may redraw
-    /// in place. Under mpirun it is never taken as one: mpirun gives ranks a pseudo-terminal
-    /// even when its own output goes to a file.
+    /// in place: a process started alone, writing to a terminal. Under mpirun it is never taken
+    /// as one, even with one rank: mpirun gives ranks a pseudo-terminal even when its own output
+    /// goes to a file.
     public static var printsToTerminal: Bool { !isLaunched && isatty(STDOUT_FILENO) != 0 }
 
     /// Prints `mpitrain: error: <message>` on standard error, naming the rank in a multi-rank job.

@@ -32,6 +32,16 @@ public enum MPIRuntime {
         return try result.get()
     }
 
+    /// The MPI library's own name and version (`MPI_Get_library_version`, callable before
+    /// MPI starts), its first line, e.g. "Open MPI v4.1.4, package: Debian OpenMPI, ...".
+    public static var libraryVersion: String {
+        var text = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
+        var length: Int32 = 0
+        guard MPI_Get_library_version(&text, &length) == MPI_SUCCESS else { return "unknown MPI library" }
+        let version = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return version.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown MPI library"
+    }
+
     /// True between the first `world()` and `finalize()`.
     public static var isActive: Bool { phase.load(ordering: .acquiring) == Phase.active.rawValue }
 

@@ -46,12 +46,11 @@ public struct CommunicationCostModel: Sendable {
         self.init(tables: tables, allreduceTables: allreduceTables)
     }
 
-    /// The calibration that ships with MPITrain (`Sources/Sharding/Resources/comm-*.json`).
+    /// The calibration that ships with MPITrain (`comm-*.json` of `ShippedResources`).
     public static func shipped() throws(PlanError) -> CommunicationCostModel {
-        let paths = Bundle.module.paths(forResourcesOfType: "json", inDirectory: nil)
-            .filter { URL(fileURLWithPath: $0).lastPathComponent.hasPrefix("comm-") }.sorted()
-        guard !paths.isEmpty else { throw PlanError("no all-to-all calibration ships with this build") }
-        return try CommunicationCostModel(reports: paths)
+        try CommunicationCostModel(reports: ShippedResources.files(kind: "all-to-all calibration (comm-*.json)") {
+            $0.hasPrefix("comm-") && $0.hasSuffix(".json")
+        })
     }
 
     /// Milliseconds for an all-to-all in which this rank sends `bytes` over `ranks` ranks. A

@@ -78,6 +78,6 @@ public struct SpeedReference: Codable, Sendable {
 
     /// The reference measured on this machine that ships with MPITrain.
     public static func shipped() throws(PlanError) -> SpeedReference {
-        try read(VersionedFile.shipped("speed-reference", kind: "speed reference"))
+        try read(ShippedResources.file("speed-reference", kind: "speed reference"))
     }
 }

@@ -76,7 +76,7 @@ public final class DreamShardModel {
 
     /// The model trained on this machine that ships with MPITrain.
     public static func shipped() throws(PlanError) -> DreamShardModel {
-        try read(VersionedFile.shipped("dreamshard-model", kind: "DreamShard model"))
+        try read(ShippedResources.file("dreamshard-model", kind: "DreamShard model"))
     }
 }
 

@@ -318,6 +318,6 @@ public final class NeuroShardCostModel {
 
     /// The model trained on this machine that ships with MPITrain.
     public static func shipped() throws(PlanError) -> NeuroShardCostModel {
-        try read(VersionedFile.shipped("neuroshard-cost-model", kind: "NeuroShard cost model"))
+        try read(ShippedResources.file("neuroshard-cost-model", kind: "NeuroShard cost model"))
     }
 }

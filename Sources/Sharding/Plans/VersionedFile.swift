@@ -1,8 +1,7 @@
 import Foundation
 import Models
 
-/// Model files: JSON with a `formatVersion` that is checked before anything else is decoded,
-/// and the ones trained on this machine that ship in the package's resources.
+/// Model files: JSON with a `formatVersion` that is checked before anything else is decoded.
 enum VersionedFile {
     private struct Version: Decodable { let formatVersion: Int }
 
@@ -22,13 +21,5 @@ enum VersionedFile {
         } catch {
             throw PlanError("\(path): not a \(kind) (\(JSONProblem.describe(error)))")
         }
-    }
-
-    /// The path of the shipped resource `name`.json; `kind` names it in the error.
-    static func shipped(_ name: String, kind: String) throws(PlanError) -> String {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "json") else {
-            throw PlanError("no \(kind) ships with this build")
-        }
-        return url.path
     }
 }
