@@ -236,6 +236,8 @@ struct DLRMCommand: ParsableCommand {
             }
         }
         let sink = try root ? metrics.map { try MetricsSink(path: $0) } : nil
+        try sink?.write(RunConfiguration(self, ranks: world.size, extra: PlanRecord(plan: placement, predicted: predicted,
+                                                                                   predictedBy: prediction?.source)))
         let live = root && JobReport.printsToTerminal
         let summary = try job.run { event in
             switch event {
@@ -287,6 +289,7 @@ struct DLRMCommand: ParsableCommand {
             if root { print("wrote \(trace)") }
         }
         if let summary {
+            try sink?.write(FinalRecord(summary))
             if let ended = summary.dataEndedAtStep { print("the data ended after step \(ended) of \(steps) (read once); training stopped there") }
             if summary.stepsTrained == 0 {
                 print("final: nothing trained; held-out " + Self.describe(summary.heldOut))
@@ -427,4 +430,35 @@ private struct EvalRecord: Encodable {
     let kind = "eval"
     let step: Int
     let metrics: BinaryMetrics
+}
+
+/// The plan a run trained on and, when a cost model was at hand, its predicted cost per rank.
+private struct PlanRecord: Encodable {
+    let plan: ShardingPlan
+    let predicted: PlanCost?
+    let predictedBy: String?
+}
+
+/// The run's end: what `final:` prints.
+private struct FinalRecord: Encodable {
+    let kind = "final"
+    let stepsTrained: Int
+    let trainLoss: Double
+    let heldOut: BinaryMetrics
+    let samplesPerSecond: Double
+    let trainSeconds: Double
+    let dataShareByRank: [Double]
+    let dataEndedAtStep: Int?
+    let skippedSteps: Int
+
+    init(_ summary: DLRMJob.Summary) {
+        stepsTrained = summary.stepsTrained
+        trainLoss = summary.trainLoss
+        heldOut = summary.heldOut
+        samplesPerSecond = summary.samplesPerSecond
+        trainSeconds = summary.trainSeconds
+        dataShareByRank = summary.dataShareByRank
+        dataEndedAtStep = summary.dataEndedAtStep
+        skippedSteps = summary.skippedSteps
+    }
 }

@@ -166,6 +166,7 @@ struct GNNCommand: ParsableCommand {
             }
         }
         let sink = try world.isRoot ? metrics.map { try MetricsSink(path: $0) } : nil
+        try sink?.write(RunConfiguration(self, ranks: world.size, extra: LayoutRecord(distributed?.layout)))
         var reports: [GNNEpochReport] = []
         for epoch in 0..<epochs {
             JobDeadline.enter(step: epoch + 1)
@@ -290,3 +291,16 @@ extension GNNArchitecture: ExpressibleByArgument {}
 extension GraphPartitioner: ExpressibleByArgument {}
 extension GNNStage.StaleGradients: ExpressibleByArgument {}
 extension DistributedGNNTrainer.ChunkOrder: ExpressibleByArgument {}
+
+/// How a distributed run laid the model and the graph over its ranks.
+private struct LayoutRecord: Encodable {
+    let stages: Int?
+    let partitions: Int?
+    let chunks: Int?
+
+    init(_ layout: GNNLayout?) {
+        stages = layout?.stages
+        partitions = layout?.partitions
+        chunks = layout?.chunks
+    }
+}

@@ -9,21 +9,40 @@ import Testing
     @Test func trainsAndWritesMetrics() throws {
         let metrics = FileManager.default.temporaryDirectory.appendingPathComponent("dlrm-\(UUID().uuidString).jsonl").path
         defer { try? FileManager.default.removeItem(atPath: metrics) }
-        let run = try MPIRun.mpitrain(["dlrm", "--steps", "40", "--batch-size", "64", "--print-every", "20", "--eval-every", "20",
-                                       "--eval-samples", "512", "--metrics", metrics])
+        let arguments = ["dlrm", "--steps", "40", "--batch-size", "64", "--print-every", "20", "--eval-every", "20",
+                         "--eval-samples", "512", "--metrics", metrics, "--plan-algo", "greedy-lookup"]
+        let run = try MPIRun.mpitrain(arguments)
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.lines(startingWith: "step").count == 2)
+        #expect(run.lines(startingWith: "step     ").count == 2)
         #expect(run.lines(startingWith: "eval").count == 2)
         #expect(run.lines(startingWith: "final: train loss").count == 1)
         let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n")
-        #expect(records.count == 4)
+        #expect(records.count == 6)
         let objects = records.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(objects.count == records.count)
-        #expect(objects.map { $0["kind"] as? String } == ["train", "eval", "train", "eval"])
+        #expect(objects.map { $0["kind"] as? String } == ["config", "train", "eval", "train", "eval", "final"])
+        // The configuration: the command line, every option with the value it ran with, the plan and its prediction.
+        let config = objects[0], options = config["options"] as? [String: Any] ?? [:]
+        #expect(config["command"] as? String == "dlrm" && config["arguments"] as? [String] == arguments && config["ranks"] as? Int == 1)
+        #expect(options["steps"] as? Int == 40 && options["batch-size"] as? Int == 64 && options["lr"] as? Double == 0.2)
+        #expect(options["arch-mlp-bot"] as? String == "13-64-16" && options["plan-algo"] as? String == "greedy-lookup")
+        #expect(options["plan"] is NSNull && options["test-files"] as? [String] == [] && options["random-pooling"] as? Bool == false)
+        #expect((config["plan"] as? [String: Any])?["algorithm"] as? String == "greedy-lookup")
+        #expect(((config["predicted"] as? [String: Any])?["ranks"] as? [Any])?.count == 1)
+        #expect(objects[5]["stepsTrained"] as? Int == 40)
         let clock = ISO8601DateFormatter()
         clock.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let times = objects.compactMap { ($0["time"] as? String).flatMap(clock.date(from:)) }
         #expect(times.count == records.count && times == times.sorted() && abs(times[0].timeIntervalSinceNow) < 60, "\(records)")
+    }
+
+    /// On a terminal, a run started alone redraws its progress line in place (through `script`,
+    /// which gives it a pseudo-terminal); under a launcher it never does.
+    @Test func progressRedrawsInPlaceOnATerminal() throws {
+        let command = "OPENBLAS_NUM_THREADS=1 '\(try MPIRun.executable().path)' dlrm --steps 40 --batch-size 64 --print-every 10 --eval-samples 512"
+        let run = try MPIRun.run(URL(fileURLWithPath: "/usr/bin/script"), ["-qec", command, "/dev/null"], environment: [:], timeLimit: 60)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.components(separatedBy: "\rstep ").count == 5, "\(run.stdout.debugDescription)")
     }
 
     /// The loss of every reported step and the final held-out AUC (3 decimals) of a run.

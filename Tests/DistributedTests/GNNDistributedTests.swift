@@ -22,8 +22,10 @@ struct GNNDistributedTests {
         let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", String(epochs), "--metrics", metrics.path] + extra, ranks: ranks)
         guard run.status == 0 else { throw HarnessError("gnn \(extra) on \(ranks) ranks: exit \(run.status): \(run.stderr)") }
         let lines = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
-        #expect(lines.allSatisfy { $0.contains("\"kind\":\"epoch\"") && $0.contains("\"time\":") }, "\(lines.first ?? "")")
-        return try lines.map { try JSONDecoder().decode(Epoch.self, from: Data($0.utf8)) }
+        #expect(lines.first?.contains("\"kind\":\"config\"") == true && lines.first?.contains("\"ranks\":\(ranks)") == true)
+        let epochs = lines.dropFirst()
+        #expect(epochs.allSatisfy { $0.contains("\"kind\":\"epoch\"") && $0.contains("\"time\":") }, "\(lines.first ?? "")")
+        return try epochs.map { try JSONDecoder().decode(Epoch.self, from: Data($0.utf8)) }
     }
 
     static let model = ["--layers", "4", "--hidden", "16", "--dropout", "0.5"]

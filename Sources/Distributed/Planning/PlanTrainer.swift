@@ -109,14 +109,15 @@ public struct PlanTrainer {
             let last = stderr.split(separator: "\n").last(where: { !$0.isEmpty }).map(String.init) ?? "no message"
             throw ConfigError("training the \(plan.algorithm) plan on \(task.ranks) ranks failed (status \(process.terminationStatus)): \(last)")
         }
+        struct Kind: Decodable { let kind: String }
         struct Record: Decodable {
-            let kind: String
             let samplesPerSecond: Double?
             let ranks: [RankPhases]?
         }
-        let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").map {
-            try JSONDecoder().decode(Record.self, from: Data($0.utf8))
-        }.filter { $0.kind == "train" }
+        // Each kind of record has fields of its own (a config's `ranks` is a count): the kind first.
+        let records = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").map { Data($0.utf8) }
+            .filter { try JSONDecoder().decode(Kind.self, from: $0).kind == "train" }
+            .map { try JSONDecoder().decode(Record.self, from: $0) }
         let windows = steps / window
         guard records.count == 2 * windows, records.allSatisfy({ $0.samplesPerSecond != nil && $0.ranks?.count == task.ranks }) else {
             throw ConfigError("\(metrics): expected \(2 * windows) training reports of \(task.ranks) ranks, found \(records.count)")
