@@ -284,10 +284,7 @@ struct DLRMCommand: ParsableCommand {
                 try sink?.write(EvalRecord(step: step, metrics: metrics))
             }
         }
-        if let trace {
-            try job.trainer.trace.write(to: trace, comm: world, process: "mpitrain dlrm on \(world.size) ranks")
-            if root { print("wrote \(trace)") }
-        }
+        if let trace, root { print("wrote \(trace)") }
         if let summary {
             try sink?.write(FinalRecord(summary))
             if let ended = summary.dataEndedAtStep { print("the data ended after step \(ended) of \(steps) (read once); training stopped there") }
@@ -323,7 +320,7 @@ struct DLRMCommand: ParsableCommand {
         settings.checkpointEvery = checkpointEvery
         settings.resume = resume ?? .never
         settings.keepCheckpoints = keepCheckpoints
-        settings.trace = trace != nil
+        settings.trace = trace
         settings.replanEvery = replanEvery
         settings.replanGain = replanGain
         settings.nonFiniteLoss = nanPolicy

@@ -93,6 +93,7 @@ struct GNNCommand: ParsableCommand {
         if mode == .hybrid && stages == nil { throw ValidationError("--mode hybrid needs --stages") }
         if let stages, stages < 1 { throw ValidationError("--stages must be at least 1") }
         if stages != nil && mode != .hybrid { throw ValidationError("--stages goes with --mode hybrid") }
+        if trace != nil && mode == .single { throw ValidationError("--trace records the phases of --mode pipeline, graph or hybrid; --mode single has none") }
         try checkGNNShape(layers: [layers], hidden: hidden, chunks: chunks)
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in 0..<1, not \(dropout)") }
         guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, not \(lr)") }
@@ -144,7 +145,7 @@ struct GNNCommand: ParsableCommand {
             let stageCount = switch mode { case .pipeline: world.size; case .graph: 1; default: stages! }
             let trainer = try DistributedGNNTrainer(
                 config: config, graph: graph, world: world, stages: stageCount, chunks: mode == .graph ? 1 : chunks,
-                partitioner: partitioner, staleGradients: staleGradients, trace: trace != nil)
+                partitioner: partitioner, staleGradients: staleGradients, trace: PhaseTrace(enabled: trace != nil))
             trainer.chunkOrder = chunkOrder
             trainer.warmupEpochs = warmupEpochs
             distributed = trainer
@@ -165,6 +166,10 @@ struct GNNCommand: ParsableCommand {
                                       testAccuracy: test, seconds: seconds, bytesSent: sent)
             }
         }
+        if let distributed, let trace {
+            try distributed.trace.start(writingTo: trace, comm: world, title: "mpitrain gnn --mode \(mode.rawValue) on \(world.size) ranks",
+                                        stepName: "epoch")
+        }
         let sink = try world.isRoot ? metrics.map { try MetricsSink(path: $0) } : nil
         try sink?.write(RunConfiguration(self, ranks: world.size, extra: LayoutRecord(distributed?.layout)))
         var reports: [GNNEpochReport] = []
@@ -177,13 +182,14 @@ struct GNNCommand: ParsableCommand {
             }
             reports.append(report)
             try sink?.write(report, kind: "epoch")
+            try distributed?.trace.flush(comm: world)
             if world.isRoot && ((epoch + 1) % reportEvery == 0 || epoch == 0 || epoch + 1 == epochs) {
                 print(GNNReportFormat.line(report))
             }
         }
         if world.isRoot { print(GNNReportFormat.summary(reports)) }
         if let distributed, let trace {
-            try distributed.trace.write(to: trace, comm: world, process: "mpitrain gnn --mode \(mode.rawValue)")
+            try distributed.trace.finish(comm: world)
             if world.isRoot { print("wrote \(trace)") }
         }
     }

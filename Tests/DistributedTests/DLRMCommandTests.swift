@@ -137,22 +137,68 @@ import Testing
         #expect(alone.status != 0 && alone.stderr.contains("--plan-refine needs --plan-algo"), "\(alone.stderr)")
     }
 
+    /// One event of a Chrome trace in its JSON array format.
+    struct TraceEvent: Decodable {
+        let name: String
+        let ph: String
+        let pid: Int
+        let cat: String?
+        let args: [String: Value]?
+
+        enum Value: Decodable {
+            case number(Int), text(String)
+            init(from decoder: Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let number = try? container.decode(Int.self) { self = .number(number) } else { self = .text(try container.decode(String.self)) }
+            }
+        }
+
+        var step: Int? { if case .number(let step)? = args?["step"] { step } else { nil } }
+        var processName: String? { if name == "process_name", case .text(let text)? = args?["name"] { text } else { nil } }
+
+        /// The events of a trace file; one cut short by a crash (no closing bracket, or a line
+        /// cut in half) is read up to its last whole event, as the trace viewers read it.
+        static func read(_ path: String) throws -> [TraceEvent] {
+            var text = try String(contentsOfFile: path, encoding: .utf8)
+            if !text.hasSuffix("]\n") { text = String(text[..<text.range(of: "}},\n", options: .backwards)!.upperBound].dropLast(2)) + "]" }
+            return try JSONDecoder().decode([TraceEvent].self, from: Data(text.utf8))
+        }
+    }
+
+    /// The trace loads as one process per rank, named by rank and host, with every phase's
+    /// category and step.
     @Test func traceShowsEveryRanksPhases() throws {
         try withTemporaryDirectory("dlrm-trace") { directory in
             let trace = directory.appendingPathComponent("trace.json").path
-            let run = try MPIRun.mpitrain(["dlrm", "--steps", "3", "--batch-size", "64", "--eval-samples", "64", "--trace", trace], ranks: 2)
+            let run = try MPIRun.mpitrain(["dlrm", "--steps", "3", "--batch-size", "64", "--eval-samples", "64", "--print-every", "2",
+                                           "--trace", trace], ranks: 2)
             #expect(run.status == 0, "\(run.stderr)")
-            struct Trace: Decodable {
-                struct Event: Decodable { let name: String; let ph: String; let tid: Int }
-                let traceEvents: [Event]
-            }
-            let events = try JSONDecoder().decode(Trace.self, from: Data(contentsOf: URL(fileURLWithPath: trace))).traceEvents
+            // Strict JSON once the run is complete.
+            let events = try JSONDecoder().decode([TraceEvent].self, from: Data(contentsOf: URL(fileURLWithPath: trace)))
+            let names = events.compactMap(\.processName)
+            #expect(names.count == 2 && names.enumerated().allSatisfy { $1.hasPrefix("rank \($0) on ") }, "\(names)")
             for rank in 0..<2 {
-                let phases = events.filter { $0.tid == rank && $0.ph == "X" }
+                let phases = events.filter { $0.pid == rank && $0.ph == "X" }
                 // Three training steps, then one evaluation batch (a lookup without a backward).
-                #expect(phases.filter { $0.name == "embedding forward" }.count == 4)
-                #expect(phases.filter { $0.name == "wait output all-to-all" }.count == 4)
-                #expect(phases.filter { $0.name == "allreduce MLP gradients" }.count == 3)
+                #expect(phases.filter { $0.name == "embedding forward" }.map(\.step) == [1, 2, 3, 3])
+                #expect(phases.filter { $0.name == "wait output all-to-all" }.allSatisfy { $0.cat == "wait" })
+                #expect(phases.filter { $0.name == "allreduce MLP gradients" && $0.cat == "communication" }.map(\.step) == [1, 2, 3])
+            }
+        }
+    }
+
+    /// A run killed midway leaves the trace of the steps flushed before it died.
+    @Test func aKilledRunLeavesALoadableTrace() throws {
+        try withTemporaryDirectory("dlrm-trace-killed") { directory in
+            let trace = directory.appendingPathComponent("trace.json").path
+            let run = try MPIRun.mpitrain(["dlrm", "--steps", "100000", "--batch-size", "64", "--print-every", "10", "--trace", trace],
+                                          ranks: 2, fault: MPIRun.Fault(when: { $0.contains("step     30/") }, rank: 1))
+            #expect(run.status != 0)
+            let events = try TraceEvent.read(trace)
+            #expect(events.compactMap(\.processName).count == 2)
+            for rank in 0..<2 {
+                let steps = Set(events.filter { $0.pid == rank && $0.ph == "X" }.compactMap(\.step))
+                #expect(steps.isSuperset(of: 1...30), "rank \(rank): \(steps.sorted())")
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Distributed GNN modes against single-rank training on the same generated graph.
@@ -79,12 +80,32 @@ struct GNNDistributedTests {
         #expect(run.stdout.contains("final: test"))
     }
 
+    /// A 4-rank pipeline's trace: four named processes, each holding its own layers' forward
+    /// and backward of every chunk in every epoch.
+    @Test func pipelineTraceShowsEveryStageAsAProcess() throws {
+        try withTemporaryDirectory("gnn-trace") { directory in
+            let trace = directory.appendingPathComponent("trace.json").path
+            let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "2", "--hidden", "8", "--layers", "4", "--mode", "pipeline",
+                                                                  "--chunks", "3", "--trace", trace], ranks: 4, timeLimit: 60)
+            #expect(run.status == 0, "\(run.stderr)")
+            let events = try DLRMCommandTests.TraceEvent.read(trace)
+            #expect(events.compactMap(\.processName).count == 4)
+            for rank in 0..<4 {
+                let forward = events.filter { $0.pid == rank && $0.name == "forward" }
+                #expect(Set(forward.compactMap { if case .number(let layer)? = $0.args?["layer"] { layer } else { nil } }) == [rank])
+                #expect(Set(forward.compactMap { if case .number(let epoch)? = $0.args?["epoch"] { epoch } else { nil } }) == [1, 2])
+                #expect(Set(forward.compactMap { if case .number(let chunk)? = $0.args?["chunk"] { chunk } else { nil } }) == [0, 1, 2])
+            }
+        }
+    }
+
     @Test(arguments: [
         (["--mode", "pipeline", "--layers", "2"], 3, "3 pipeline stages for 2 layers: each stage needs at least one layer"),
         (["--mode", "hybrid", "--stages", "3"], 4, "4 ranks do not split into 3 stages of equal size"),
         (["--mode", "hybrid"], 2, "--mode hybrid needs --stages"),
         (["--model", "gcnii", "--layers", "2"], 1, "gcnii needs at least 3 layers"),
         (["--mode", "single"], 2, "--mode single runs on one rank"),
+        (["--trace", "/tmp/trace.json"], 1, "--trace records the phases of --mode pipeline, graph or hybrid; --mode single has none"),
         (["--nodes", "1000000000000"], 1, "--nodes 1000000000000 with --features 24 and --degree 8.0 needs about"),
         (["--degree", "nan"], 1, "--degree must be a positive number below --nodes, not nan"),
         (["--classes", "0"], 1, "--nodes and --classes must be at least 2"),

@@ -52,7 +52,7 @@ public struct GNNBenchmark {
     /// Epochs in one distributed mode on every rank; the row is complete on every rank.
     public func distributed(_ mode: String, stages: Int, chunks: Int, on world: Communicator) throws -> Row {
         let trainer = try DistributedGNNTrainer(config: config, graph: graph, world: world, stages: stages, chunks: chunks,
-                                                partitioner: .metis, staleGradients: .deferred, trace: false)
+                                                partitioner: .metis, staleGradients: .deferred)
         _ = try trainer.trainEpoch(0)
         var times: [Double] = []
         var bytes: UInt64 = 0

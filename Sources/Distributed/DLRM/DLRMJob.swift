@@ -31,8 +31,8 @@ public final class DLRMJob {
         public var resume = ResumePolicy.never
         /// Complete checkpoints kept after each save, newest first (0: all).
         public var keepCheckpoints = 0
-        /// Record every rank's step phases for a trace.
-        public var trace = false
+        /// Where every rank's step phases are written as a trace, as the run goes.
+        public var trace: String?
         public var audit: LookupAudit?
         /// Steps between re-plans from the audit's measured reuse (0: never); needs
         /// `checkpointDirectory`, an audit and a `Replanning`.
@@ -166,6 +166,8 @@ public final class DLRMJob {
     let replanning: Replanning?
     public private(set) var plan: ShardingPlan
     public private(set) var trainer: ShardedDLRM
+    /// Every rank's phases, kept across re-plans (which replace the trainer).
+    public let trace: PhaseTrace
 
     /// Builds this rank's part of the model placed by `plan` (validated on every rank by the
     /// coordinator) over the tables `specs`; `replanning` is needed on rank 0 only.
@@ -182,7 +184,8 @@ public final class DLRMJob {
         self.settings = settings
         self.replanning = replanning
         self.plan = plan
-        trainer = try Self.trainer(world: world, config: config, specs: specs, plan: plan, settings: settings)
+        trace = PhaseTrace(enabled: settings.trace != nil)
+        trainer = try Self.trainer(world: world, config: config, specs: specs, plan: plan, settings: settings, trace: trace)
     }
 
     /// Runs every step, reporting to `report` as it goes; returns the summary on rank 0. Data
@@ -227,6 +230,7 @@ public final class DLRMJob {
                 windowSteps = 0
                 windowSkipped = 0
                 windowDataSeconds = 0
+                try trace.flush(comm: world)
             }
             if let monitor = trainer.monitor, monitor.reportsAfter(step: done - 1) {
                 let start = ContinuousClock.now
@@ -252,6 +256,7 @@ public final class DLRMJob {
             }
         }
 
+        if let path = settings.trace { try trace.start(writingTo: path, comm: world, title: "mpitrain dlrm on \(world.size) ranks") }
         var step = firstStep
         while step < steps {
             JobDeadline.enter(step: step + 1)
@@ -271,6 +276,7 @@ public final class DLRMJob {
             }
             start = ContinuousClock.now
             trainer.monitor?.begin(step: step)
+            trace.step = step + 1
             let trafficBefore = world.traffic()
             let loss = try trainer.trainStep(batch, learningRate: settings.schedule.rate(at: step))
             traffic = traffic + (world.traffic() - trafficBefore)
@@ -300,6 +306,7 @@ public final class DLRMJob {
         let dataShares = try world.gatherv([dataSeconds / max(dataSeconds + trainSeconds, 1e-12)], root: 0)
         // The last step evaluated already; a run resumed at its end has not.
         if steps <= firstStep { lastEvaluation = try evaluate(source.heldOut(count: settings.evalSamples)) }
+        try trace.finish(comm: world)
         guard let final = lastEvaluation else { return nil }
         let trained = max(steps - firstStep, 0)
         return Summary(trainLoss: lastWindowLoss, lastWindowSteps: lastWindowSteps, heldOut: final, stepsTrained: trained,
@@ -337,10 +344,10 @@ public final class DLRMJob {
 
     /// A trainer for `plan`, with the settings' threads and lookup monitor.
     private static func trainer(world: Communicator, config: DLRMConfig, specs: [TableSpec], plan: ShardingPlan,
-                                settings: Settings) throws -> ShardedDLRM {
+                                settings: Settings, trace: PhaseTrace) throws -> ShardedDLRM {
         let trainer = try ShardedDLRM(world: world, config: config, shardsByRank: plan.shardsByRank(tables: specs),
                                       replicatedTables: plan.replicatedTables(tables: specs), embeddingOptimizer: settings.embeddingOptimizer,
-                                      denseOptimizer: settings.denseOptimizer, seed: settings.seed, trace: settings.trace)
+                                      denseOptimizer: settings.denseOptimizer, seed: settings.seed, trace: trace)
         trainer.embeddingThreads = settings.threads
         if let audit = settings.audit {
             trainer.monitor = try LookupMonitor(every: audit.every, tableRows: config.tables.map(\.rows), countedTables: trainer.countedTables,
@@ -393,7 +400,7 @@ public final class DLRMJob {
         if let decision { try report(.replan(decision)) }
         guard next != current else { return }
         if DLRMCheckpoint.newest(in: directory)?.step != step { try DLRMCheckpoint.save(trainer, step: step, run: run, directory: directory) }
-        let resharded = try Self.trainer(world: world, config: config, specs: specs, plan: next, settings: settings)
+        let resharded = try Self.trainer(world: world, config: config, specs: specs, plan: next, settings: settings, trace: trace)
         try DLRMCheckpoint.load(into: resharded, run: run, directory: directory, step: step)
         trainer = resharded
         plan = next

@@ -69,7 +69,7 @@ public final class ShardedDLRM {
     /// of `config` starts from.
     public init(world: Communicator, config: DLRMConfig, shardsByRank: [[EmbeddingShardSpec]], replicatedTables: [Int] = [],
                 embeddingOptimizer: EmbeddingOptimizer = .sgd, denseOptimizer: DenseOptimizer.Kind = .sgd, seed: UInt64,
-                trace: Bool = false) throws(ConfigError) {
+                trace: PhaseTrace = PhaseTrace(enabled: false)) throws(ConfigError) {
         guard shardsByRank.count == world.size else {
             throw ConfigError("the placement names \(shardsByRank.count) ranks; the job has \(world.size)")
         }
@@ -102,7 +102,7 @@ public final class ShardedDLRM {
             }
         }
         self.world = world
-        self.trace = PhaseTrace(enabled: trace)
+        self.trace = trace
         self.config = config
         self.shardsByRank = shardsByRank
         self.replicatedTables = replicatedTables
@@ -180,7 +180,7 @@ public final class ShardedDLRM {
     public func trainStep(_ local: ClickBatch, learningRate: Float) throws -> Double {
         let rows = local.count, global = rows * world.size
         let bags = try local.dense.withUnsafeBufferPointer { dense in
-            try lookUp(local) { trace.phase("bottom MLP") { model.forwardBottom(dense: dense.baseAddress!, rows: rows) } }
+            try lookUp(local) { trace.phase("bottom MLP", .compute) { model.forwardBottom(dense: dense.baseAddress!, rows: rows) } }
         }
         model.parameters.zeroGradients()
         resize(&pooledGradient, rows * pooledWidth)
@@ -188,7 +188,7 @@ public final class ShardedDLRM {
             local.labels.withUnsafeBufferPointer { labels in
                 pooled.withUnsafeBufferPointer { pooled in
                     pooledGradient.withUnsafeMutableBufferPointer { gradient in
-                        trace.phase("interaction, top MLP, backward") {
+                        trace.phase("interaction, top MLP, backward", .compute) {
                             model.forwardTop(pooled: pooled.baseAddress!, rows: rows)
                             return model.backward(dense: dense.baseAddress!, pooled: pooled.baseAddress!, labels: labels.baseAddress!,
                                                   rows: rows, divisor: global, pooledGradient: gradient.baseAddress!)
@@ -197,21 +197,21 @@ public final class ShardedDLRM {
                 }
             }
         }
-        if !holdsWholeModel { try trace.phase("gradient all-to-all") { try returnGradients(rows: rows) } }
-        try trace.phase("allreduce MLP gradients") {
+        if !holdsWholeModel { try trace.phase("gradient all-to-all", .communication) { try returnGradients(rows: rows) } }
+        try trace.phase("allreduce MLP gradients", .communication) {
             try communicationTimer.measure {
                 try world.allreduce(UnsafeMutableBufferPointer(start: model.parameters.gradients, count: model.parameters.count), .sum)
                 loss = try world.allreduce(loss, .sum)
             }
         }
         guard loss.isFinite else { return loss }
-        trace.phase("MLP update") { model.denseOptimizer.update(model.parameters, learningRate: learningRate) }
-        trace.phase("embedding backward and update") {
+        trace.phase("MLP update", .update) { model.denseOptimizer.update(model.parameters, learningRate: learningRate) }
+        trace.phase("embedding backward and update", .update) {
             (holdsWholeModel ? pooledGradient : ownerGradient).withUnsafeBufferPointer { gradient in
                 embeddings.backwardAndUpdate(bags, outputGradient: gradient.baseAddress!, learningRate: learningRate)
             }
         }
-        if let replicas { try trace.phase("replicated tables: gradient sum and update") { try updateReplicas(replicas, rows: rows, learningRate: learningRate) } }
+        if let replicas { try trace.phase("replicated tables: gradient sum and update", .update) { try updateReplicas(replicas, rows: rows, learningRate: learningRate) } }
         return loss
     }
 
@@ -239,7 +239,7 @@ public final class ShardedDLRM {
         localBags = replicas == nil ? nil : local.bags
         if holdsWholeModel {
             resize(&pooled, rows * pooledWidth)
-            trace.phase("embedding forward") { pooled.withUnsafeMutableBufferPointer { embeddings.forward(local.bags, into: $0.baseAddress!) } }
+            trace.phase("embedding forward", .compute) { pooled.withUnsafeMutableBufferPointer { embeddings.forward(local.bags, into: $0.baseAddress!) } }
             if let monitor {
                 for t in 0..<local.bags.features {
                     monitor.count(local.bags.indices[Int(local.bags.offsets[t * rows])..<Int(local.bags.offsets[(t + 1) * rows])], table: t)
@@ -248,10 +248,10 @@ public final class ShardedDLRM {
             overlapped()
             return local.bags
         }
-        let bags = try trace.phase("input all-to-all") { try communicationTimer.measure { try exchangeBags(local.bags) } }
+        let bags = try trace.phase("input all-to-all", .communication) { try communicationTimer.measure { try exchangeBags(local.bags) } }
         let width = outputWidths[world.rank]
         resize(&ownerOutput, bags.batchSize * width)
-        trace.phase("embedding forward") { ownerOutput.withUnsafeMutableBufferPointer { embeddings.forward(bags, into: $0.baseAddress!) } }
+        trace.phase("embedding forward", .compute) { ownerOutput.withUnsafeMutableBufferPointer { embeddings.forward(bags, into: $0.baseAddress!) } }
         // Owner rows r·rows ..< (r+1)·rows belong to rank r.
         let sendChunks = Chunks(counts: [Int](repeating: rows * width, count: ranks))
         let recvChunks = Chunks(counts: outputWidths.map { rows * $0 })
@@ -264,7 +264,7 @@ public final class ShardedDLRM {
                 overlapped()
                 let resumed = ContinuousClock.now
                 try exchange.wait()
-                trace.record("wait output all-to-all", since: resumed)
+                trace.record("wait output all-to-all", .wait, since: resumed)
                 communicationTimer.add(started - start + (ContinuousClock.now - resumed))
             }
         }
@@ -275,7 +275,7 @@ public final class ShardedDLRM {
                 scatterColumns(from: source.baseAddress!, chunks: recvChunks, rows: rows, into: target.baseAddress!, toPooled: true)
             }
         }
-        if let replicas { trace.phase("replicated tables forward") { lookUpReplicas(replicas, local.bags) } }
+        if let replicas { trace.phase("replicated tables forward", .compute) { lookUpReplicas(replicas, local.bags) } }
         return bags
     }
 

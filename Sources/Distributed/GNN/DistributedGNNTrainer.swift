@@ -30,7 +30,7 @@ public final class DistributedGNNTrainer {
     /// Builds the layout on rank 0 (partitioning is deterministic, but one source is safer),
     /// broadcasts the node order, and builds this rank's stage.
     public init(config: GNNConfig, graph original: Graph, world: Communicator, stages: Int, chunks: Int,
-                partitioner: GraphPartitioner, staleGradients: GNNStage.StaleGradients, trace: Bool) throws {
+                partitioner: GraphPartitioner, staleGradients: GNNStage.StaleGradients, trace: PhaseTrace = PhaseTrace(enabled: false)) throws {
         try config.validate()
         guard world.size % stages == 0 else {
             throw ConfigError("\(world.size) ranks do not split into \(stages) stages of equal size")
@@ -54,7 +54,7 @@ public final class DistributedGNNTrainer {
         halo = HaloPlan(layout: layout, graph: graph, partition: partitionIndex)
         trainCount = graph.roles.filter { $0 == .train }.count
         chunkPosition = (0..<Int32(chunks)).map { $0 }
-        self.trace = PhaseTrace(enabled: trace)
+        self.trace = trace
     }
 
     /// Rows this partition reads from the other partitions of its stage.
@@ -75,6 +75,7 @@ public final class DistributedGNNTrainer {
     public func trainEpoch(_ epoch: Int) throws -> (loss: Double, accuracy: Double, bytesSent: UInt64) {
         let before = bytesSent
         let exact = epoch < warmupEpochs
+        trace.step = epoch + 1
         let order = chunkSchedule(epoch, exact: exact)
         stage.beginEpoch(epoch, training: true)
         dropRemoteStaleGradients()
@@ -84,18 +85,18 @@ public final class DistributedGNNTrainer {
         for (position, rows) in order.enumerated() {
             try receiveInput(rows: rows, tag: position, epochTag: epoch)
             for l in stage.layers {
-                trace.phase("forward L\(l) chunk \(position)") { stage.prepare(l, rows: rows) }
+                trace.phase("forward", .compute, layer: l, chunk: position) { stage.prepare(l, rows: rows) }
                 if layout.partitions > 1 && stage.config.aggregates(l) {
-                    try trace.phase("halo L\(l) chunk \(position)") { try exchangeHalo(l, chunks: chunks(at: position, exact: exact)) }
+                    try trace.phase("halo", .communication, layer: l, chunk: position) { try exchangeHalo(l, chunks: chunks(at: position, exact: exact)) }
                 }
-                trace.phase("forward L\(l) chunk \(position)") { stage.compute(l, rows: rows) }
+                trace.phase("forward", .compute, layer: l, chunk: position) { stage.compute(l, rows: rows) }
             }
             if let next = nextRank {
                 outgoing.append(try send(rows: rows, width: stage.outputWidth, to: next, tag: position, in: &sends) { buffer in
                     stage.copyOutput(rows: rows, into: buffer)
                 })
             } else {
-                let result = trace.phase("loss chunk \(position)") { stage.loss(rows: rows, trainCount: trainCount) }
+                let result = trace.phase("loss", .compute, chunk: position) { stage.loss(rows: rows, trainCount: trainCount) }
                 loss += result.loss
                 correct += result.correct
                 counted += result.counted
@@ -103,7 +104,7 @@ public final class DistributedGNNTrainer {
         }
         for (position, rows) in order.enumerated().reversed() {
             if let next = nextRank {
-                try trace.phase("wait gradient chunk \(position)") {
+                try trace.phase("wait gradient", .wait, chunk: position) {
                     try receive(rows: rows, width: stage.outputWidth, from: next, tag: 1_000_000 + position) { buffer in
                         stage.setOutputGradient(rows: rows, from: buffer)
                     }
@@ -111,16 +112,16 @@ public final class DistributedGNNTrainer {
             }
             for l in stage.layers.reversed() {
                 rowPositions.withUnsafeBufferPointer { positions in
-                    trace.phase("backward L\(l) chunk \(position)") {
+                    trace.phase("backward", .compute, layer: l, chunk: position) {
                         stage.backward(l, rows: rows, chunkOf: exact ? nil : positions.baseAddress, chunk: Int32(position))
                     }
                 }
                 if layout.partitions > 1 && stage.config.aggregates(l) {
-                    try trace.phase("halo gradient L\(l) chunk \(position)") {
+                    try trace.phase("halo gradient", .communication, layer: l, chunk: position) {
                         try exchangeHaloGradient(l, chunks: chunks(at: position, exact: exact), position: position, exact: exact)
                     }
                 }
-                trace.phase("backward L\(l) chunk \(position)") { stage.finish(l, rows: rows) }
+                trace.phase("backward", .compute, layer: l, chunk: position) { stage.finish(l, rows: rows) }
             }
             if let previous = previousRank {
                 outgoing.append(try send(rows: rows, width: stage.inputWidth, to: previous, tag: 1_000_000 + position, in: &sends) { buffer in
@@ -128,14 +129,14 @@ public final class DistributedGNNTrainer {
                 })
             }
         }
-        try trace.phase("wait sends") { try sends.waitAll() }
+        try trace.phase("wait sends", .wait) { try sends.waitAll() }
         withExtendedLifetime(outgoing) {}
         if layout.partitions > 1 {
-            try trace.phase("allreduce gradients") {
+            try trace.phase("allreduce gradients", .communication) {
                 try stage.withGradients { gradients in try stageGroup.allreduce(&gradients, .sum) }
             }
         }
-        trace.phase("step") { stage.step() }
+        trace.phase("step", .update) { stage.step() }
         let sent = bytesSent - before
         let totals = try world.allreduce([loss, Double(correct), Double(counted), Double(sent)], .sum)
         return (totals[0], totals[1] / max(totals[2], 1), UInt64(totals[3]))
@@ -198,7 +199,7 @@ public final class DistributedGNNTrainer {
 
     private func receiveInput(rows: Range<Int>, tag: Int, epochTag: Int) throws {
         guard let previous = previousRank else { return }
-        try trace.phase("wait input") {
+        try trace.phase("wait input", .wait, chunk: tag) {
             try receive(rows: rows, width: stage.inputWidth, from: previous, tag: tag) { buffer in
                 stage.setInput(rows: rows, from: buffer)
             }
