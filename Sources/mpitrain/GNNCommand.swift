@@ -79,7 +79,7 @@ struct GNNCommand: ParsableCommand {
     var epochs: Int = 200
 
     @Option(help: "Print a line every N epochs.")
-    var reportEvery: Int = 10
+    var printEvery: Int = 10
 
     @Option(help: "Seed for weights, dropout and generated data.")
     var seed: UInt64 = 0
@@ -88,7 +88,7 @@ struct GNNCommand: ParsableCommand {
     var metrics: String?
 
     func validate() throws {
-        guard epochs >= 1, reportEvery >= 1 else { throw ValidationError("--epochs and --report-every must be at least 1") }
+        guard epochs >= 1, printEvery >= 1 else { throw ValidationError("--epochs and --print-every must be at least 1") }
         guard chunks >= 1, warmupEpochs >= 0 else { throw ValidationError("--chunks must be at least 1 and --warmup-epochs at least 0") }
         if mode == .hybrid && stages == nil { throw ValidationError("--mode hybrid needs --stages") }
         if let stages, stages < 1 { throw ValidationError("--stages must be at least 1") }
@@ -183,7 +183,7 @@ struct GNNCommand: ParsableCommand {
             reports.append(report)
             try sink?.write(report, kind: "epoch")
             try distributed?.trace.flush(comm: world)
-            if world.isRoot && ((epoch + 1) % reportEvery == 0 || epoch == 0 || epoch + 1 == epochs) {
+            if world.isRoot && ((epoch + 1) % printEvery == 0 || epoch == 0 || epoch + 1 == epochs) {
                 print(GNNReportFormat.line(report))
             }
         }

@@ -29,7 +29,7 @@ struct MPITrain: ParsableCommand {
     /// finalising so that mpirun stops the others instead of leaving them waiting.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(FlagAliases.rewrite(Array(CommandLine.arguments.dropFirst())))
             try command.run()
             try MPIRuntime.finalize()
         } catch {
@@ -50,6 +50,7 @@ struct MPITrain: ParsableCommand {
             // Parse and validation errors are the same on every rank: the first rank speaks.
             var message = fullMessage(for: error).split(separator: "\n", omittingEmptySubsequences: true).first ?? "invalid arguments"
             if message.hasPrefix("Error: ") { message = message.dropFirst("Error: ".count) }
+            message = Substring(FlagAliases.suggestingSubcommand(String(message), arguments: Array(CommandLine.arguments.dropFirst())))
             FileHandle.standardError.write(Data("mpitrain: error: \(message)\n".utf8))
         } else {
             // The silent ranks give the first one time to print: mpirun ends every rank as soon

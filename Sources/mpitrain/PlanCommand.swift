@@ -149,10 +149,10 @@ struct PlanCommand: ParsableCommand {
         var memory: String
 
         @Option(help: "Global batch size the costs are for.")
-        var batch = 512
+        var batchSize = 512
 
         @Option(help: "Planner: \(PlannerCatalog.names.joined(separator: ", ")).")
-        var algo = "neuroshard"
+        var planAlgo = "neuroshard"
 
         @Option(help: "Embedding optimizer whose state counts toward memory: sgd or adagrad.")
         var optimizer: EmbeddingOptimizer = .sgd
@@ -164,10 +164,10 @@ struct PlanCommand: ParsableCommand {
         var measure = false
 
         @Option(help: "Refine the plan with up to N cost-oracle measurements: moves off the slowest rank, each kept only when the oracle confirms it (0: off).")
-        var refine = 0
+        var planRefine = 0
 
-        @Option(help: "With --refine: stop refining after this many seconds.")
-        var refineSeconds: Double?
+        @Option(help: "With --plan-refine: stop refining after this many seconds.")
+        var planRefineSeconds: Double?
 
         @Option(help: "Write the plan (JSON) here.")
         var out: String?
@@ -184,29 +184,29 @@ struct PlanCommand: ParsableCommand {
 
         func validate() throws {
             guard (1...65536).contains(ranks) else { throw ValidationError("--ranks must be in 1...65536, found \(ranks)") }
-            guard (1...(1 << 30)).contains(batch) else { throw ValidationError("--batch must be in 1...\(1 << 30), found \(batch)") }
+            guard (1...(1 << 30)).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...\(1 << 30), found \(batchSize)") }
             if export != .native && out == nil { throw ValidationError("--export \(export.rawValue) needs --out") }
-            guard refine >= 0 else { throw ValidationError("--refine must be at least 0") }
-            if let refineSeconds, !(refineSeconds > 0) { throw ValidationError("--refine-seconds must be positive") }
+            guard planRefine >= 0 else { throw ValidationError("--plan-refine must be at least 0") }
+            if let planRefineSeconds, !(planRefineSeconds > 0) { throw ValidationError("--plan-refine-seconds must be positive") }
         }
 
         func run() throws {
             let task = PlanningTask(tables: try TableSpecFile.read(tables), ranks: ranks, memoryPerRank: try ByteCount(parsing: memory).bytes,
-                                    batchSize: batch, optimizer: optimizer, dataParallelBytes: try types.dataParallelBytes())
+                                    batchSize: batchSize, optimizer: optimizer, dataParallelBytes: try types.dataParallelBytes())
             let communication = try models.communication()
-            let planner = try PlannerCatalog.planner(named: algo, seed: seed, communication: communication, models: models.learned)
+            let planner = try PlannerCatalog.planner(named: planAlgo, seed: seed, communication: communication, models: models.learned)
             let start = ContinuousClock.now
             var plan = try planner.plan(task)
             let searchSeconds = (ContinuousClock.now - start).seconds
             try plan.validate(tables: task.tables, memoryPerRank: task.memoryPerRank, optimizer: optimizer)
-            let (predictor, source) = try PlanReport.predictor(models, batch: batch, communication: communication, planner: algo,
+            let (predictor, source) = try PlanReport.predictor(models, batch: batchSize, communication: communication, planner: planAlgo,
                                                                optimizer: optimizer)
-            let oracle = measure || refine > 0 ? try self.oracle.oracle(batchSize: batch, communication: communication, seed: seed) : nil
-            print("plan: \(algo), \(task.tables.count) tables on \(ranks) ranks, \(ByteCount(task.memoryPerRank)) per rank, batch \(batch); "
+            let oracle = measure || planRefine > 0 ? try self.oracle.oracle(batchSize: batchSize, communication: communication, seed: seed) : nil
+            print("plan: \(planAlgo), \(task.tables.count) tables on \(ranks) ranks, \(ByteCount(task.memoryPerRank)) per rank, batch \(batchSize); "
                   + String(format: "searched in %.3f s", searchSeconds))
             var measured = measure ? try oracle?.cost(of: plan, tables: task.tables) : nil
-            if let oracle, refine > 0 {
-                let outcome = try PlanRefinement(task: task, predictor: predictor, budget: refine, timeLimit: refineSeconds.map { .seconds($0) }) {
+            if let oracle, planRefine > 0 {
+                let outcome = try PlanRefinement(task: task, predictor: predictor, budget: planRefine, timeLimit: planRefineSeconds.map { .seconds($0) }) {
                     try oracle.costs(of: $0, tables: task.tables)
                 }.refine(plan)
                 print(PlanReport.refinement(outcome))
@@ -242,7 +242,7 @@ struct PlanCommand: ParsableCommand {
         var train = 0
 
         @Option(help: "Also refine the learned planners' plans with up to N cost-oracle measurements each, and evaluate them beside the raw ones as <name>+refined (0: off).")
-        var refine = 0
+        var planRefine = 0
 
         @Option(help: "With --train: the launcher's words before the mpitrain executable, {ranks} for the rank count (default: `launch run -n {ranks} --` of the clone this mpitrain was built in, else `mpirun -n {ranks}`).")
         var launcher: String?
@@ -251,13 +251,13 @@ struct PlanCommand: ParsableCommand {
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
             guard train >= 0 else { throw ValidationError("--train must be at least 0") }
-            guard refine >= 0 else { throw ValidationError("--refine must be at least 0") }
+            guard planRefine >= 0 else { throw ValidationError("--plan-refine must be at least 0") }
         }
 
         func run() throws {
             let tasks = try comparison.readTasks()
             let learned = Set(comparison.planners).subtracting(PlannerCatalog.heuristics)
-            let evaluation = try comparison.evaluation(repeats: repeats, trainer: trainer, refining: refine > 0 ? (learned, refine) : nil)
+            let evaluation = try comparison.evaluation(repeats: repeats, trainer: trainer, refining: planRefine > 0 ? (learned, planRefine) : nil)
             let names = evaluation.names
             var results: [PlanEvaluation.Result] = []
             for (t, task) in tasks.enumerated() {

@@ -36,6 +36,32 @@ import Testing
         #expect(times.count == records.count && times == times.sorted() && abs(times[0].timeIntervalSinceNow) < 60, "\(records)")
     }
 
+    /// The DLRM reference's flags train the same run as MPITrain's; one with no meaning here
+    /// says what to use instead; a subcommand's old name for a flag still works; near misses
+    /// get a suggestion.
+    @Test func referenceFlagsOldNamesAndNearMisses() throws {
+        let ours = try MPIRun.mpitrain(["dlrm", "--batch-size", "64", "--steps", "20", "--print-every", "10", "--lr", "0.1",
+                                        "--data", "synthetic", "--seed", "3", "--eval-samples", "512"])
+        let reference = try MPIRun.mpitrain(["dlrm", "--mini-batch-size", "64", "--num-batches=20", "--print-freq", "10", "--learning-rate", "0.1",
+                                             "--data-generation", "random", "--numpy-rand-seed", "3", "--loss-function", "bce",
+                                             "--round-targets", "True", "--print-time", "--eval-samples", "512"])
+        #expect(ours.status == 0 && reference.status == 0, "\(reference.stderr)")
+        #expect(Self.trajectory(ours).losses.count == 2 && Self.trajectory(reference).losses == Self.trajectory(ours).losses)
+        for (arguments, message) in [
+            (["dlrm", "--use-gpu"], "--use-gpu has no meaning here: MPITrain trains on CPUs; drop it"),
+            (["dlrm", "--loss-function", "mse"], "--loss-function mse: dlrm trains with binary cross-entropy only; only --loss-function bce is accepted"),
+            (["dlrm", "--save-model", "m.pt"], "--save-model has no meaning here: --checkpoint-dir DIR (with --checkpoint-every N)"),
+            (["dlrm", "--stpes", "3"], "Unknown option '--stpes'. Did you mean '--steps'?"),
+            (["plann"], "Unexpected argument 'plann'; did you mean 'plan'?"),
+        ] {
+            let run = try MPIRun.mpitrain(arguments)
+            #expect(run.status != 0 && run.stderr == "mpitrain: error: \(message)\n", "\(arguments): \(run.stderr)")
+        }
+        let old = try MPIRun.mpitrain(["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
+                                       "--ranks", "4", "--memory", "192MiB", "--algo", "greedy-size", "--batch", "256"])
+        #expect(old.stdout.hasPrefix("plan: greedy-size, 11 tables on 4 ranks, 192.0 MiB per rank, batch 256;"), "\(old.stderr)")
+    }
+
     /// On a terminal, a run started alone redraws its progress line in place (through `script`,
     /// which gives it a pseudo-terminal); under a launcher it never does.
     @Test func progressRedrawsInPlaceOnATerminal() throws {

@@ -6,7 +6,7 @@ import Testing
 /// deadline. The job must end, or go on, and say which rank and what, in one line.
 @Suite struct FaultTests {
     static let dlrm = ["dlrm", "--steps", "1000000", "--print-every", "100", "--batch-size", "256"]
-    static let gnn = ["gnn", "--mode", "pipeline", "--epochs", "1000000", "--report-every", "1", "--layers", "4", "--hidden", "16"]
+    static let gnn = ["gnn", "--mode", "pipeline", "--epochs", "1000000", "--print-every", "1", "--layers", "4", "--hidden", "16"]
         + GNNDistributedTests.graph
 
     /// A rank killed mid-run: mpirun ends the job, and `launch` names the rank and the signal.

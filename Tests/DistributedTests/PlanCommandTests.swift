@@ -31,7 +31,7 @@ import Testing
         try withTemporaryDirectory("plan-cli") { directory in
             let pool = directory.appendingPathComponent("pool.json").path, plan = directory.appendingPathComponent("plan.json").path
             #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "24", "--out", pool]).status == 0)
-            let run = try MPIRun.mpitrain(["plan", "--tables", pool, "--ranks", "3", "--memory", "4GiB", "--algo", "greedy-lookup",
+            let run = try MPIRun.mpitrain(["plan", "--tables", pool, "--ranks", "3", "--memory", "4GiB", "--plan-algo", "greedy-lookup",
                                            "--measure", "--out", plan])
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.lines(startingWith: "plan: greedy-lookup, 24 tables on 3 ranks").count == 1, "\(run.stdout)")
@@ -61,7 +61,7 @@ import Testing
                 return place
             }
             let plan = ["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
-                        "--ranks", "4", "--memory", "192MiB", "--algo", "neuroshard"]
+                        "--ranks", "4", "--memory", "192MiB", "--plan-algo", "neuroshard"]
             func run(_ environment: [String: String] = [:]) throws -> MPIRun.Outcome {
                 try MPIRun.run(binary, plan, environment: environment, timeLimit: 60)
             }
@@ -179,12 +179,12 @@ import Testing
             func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
             let tasks = try Self.smallTasks(1, in: directory)
             #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "12", "--seed", "5", "--out", path("twelve.json")]).status == 0)
-            let refined = try MPIRun.mpitrain(["plan", "--tables", path("twelve.json"), "--ranks", "2", "--memory", "4GiB", "--batch", "128",
-                                               "--algo", "round-robin", "--refine", "8", "--oracle-conditions", "concurrent", "--out", path("plan.json")])
+            let refined = try MPIRun.mpitrain(["plan", "--tables", path("twelve.json"), "--ranks", "2", "--memory", "4GiB", "--batch-size", "128",
+                                               "--plan-algo", "round-robin", "--plan-refine", "8", "--oracle-conditions", "concurrent", "--out", path("plan.json")])
             #expect(refined.status == 0, "\(refined.stderr)")
             #expect(refined.lines(startingWith: "refined: ").first?.contains(" oracle measurements") == true, "\(refined.stdout)")
             try ShardingPlan.read(path("plan.json")).validate(tables: try TableSpecFile.read(path("twelve.json")), ranks: 2, memoryPerRank: 4 << 30)
-            let eval = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "neuroshard,greedy-size", "--refine", "4",
+            let eval = try MPIRun.mpitrain(["plan", "eval", "--tasks", tasks, "--algos", "neuroshard,greedy-size", "--plan-refine", "4",
                                             "--oracle-conditions", "concurrent"])
             #expect(eval.lines(startingWith: " neuroshard+refined ").count == 1, "\(eval.stdout)\(eval.stderr)")
             let headroom = try MPIRun.mpitrain(["plan", "headroom", "--tasks", tasks, "--algos", "round-robin,greedy-size", "--budget", "6",
@@ -198,8 +198,8 @@ import Testing
             #expect(results.count == 1 && Set(results[0].costs.keys) == ["round-robin", "greedy-size", PlanHeadroom.found])
             #expect(results[0].measurements <= 6)
             for (arguments, message) in [(["plan", "headroom", "--tasks", tasks, "--budget", "0"], "--budget and --patience must be at least 1"),
-                                         (["plan", "--tables", path("twelve.json"), "--ranks", "2", "--memory", "4GiB", "--refine=-1"],
-                                          "--refine must be at least 0")] {
+                                         (["plan", "--tables", path("twelve.json"), "--ranks", "2", "--memory", "4GiB", "--plan-refine=-1"],
+                                          "--plan-refine must be at least 0")] {
                 let bad = try MPIRun.mpitrain(arguments)
                 #expect(bad.status != 0 && bad.stderr.contains(message), "\(bad.stderr)")
             }
@@ -231,7 +231,7 @@ import Testing
                                              "--epochs", "20", "--out", path("model.json")])
             #expect(train.lines(startingWith: "median absolute error on 3 held-out sets: ").count == 1, "\(train.stdout)\(train.stderr)")
             #expect(train.lines(startingWith: "median absolute error on 8 sets of unseen tables: ").count == 1, "\(train.stdout)")
-            let plan = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--batch", "256",
+            let plan = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--batch-size", "256",
                                             "--cost-model", path("model.json")])
             #expect(plan.lines(startingWith: "plan: neuroshard, 40 tables on 2 ranks").count == 1, "\(plan.stdout)\(plan.stderr)")
             // Refinement draws 4-rank tasks of 30-60 tables, so it needs a larger pool.
@@ -258,11 +258,11 @@ import Testing
                                              "--cost-steps", "20", "--policy-batches", "2", "--episodes", "3", "--out", path("model.json")])
             #expect(train.status == 0, "\(train.stderr)")
             #expect(train.lines(startingWith: "trained in ").first?.contains("on 4 measured plans") == true, "\(train.stdout)")
-            let plan = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--algo", "dreamshard",
+            let plan = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--plan-algo", "dreamshard",
                                             "--dreamshard-model", path("model.json"), "--out", path("plan.json")])
             #expect(plan.lines(startingWith: "plan: dreamshard, 60 tables on 2 ranks").count == 1, "\(plan.stdout)\(plan.stderr)")
             try ShardingPlan.read(path("plan.json")).validate(tables: try TableSpecFile.read(path("pool.json")), ranks: 2, memoryPerRank: 4 << 30)
-            let tight = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "1MiB", "--algo", "dreamshard",
+            let tight = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "1MiB", "--plan-algo", "dreamshard",
                                              "--dreamshard-model", path("model.json")])
             #expect(tight.status != 0)
             #expect(tight.stderr.hasPrefix("mpitrain: error: the 60 tables need ") && tight.stderr.hasSuffix("; 2 ranks of 1.0 MiB hold 2.0 MiB\n"),
@@ -270,7 +270,7 @@ import Testing
             let text = try String(contentsOfFile: path("model.json"), encoding: .utf8)
             try Data(text.replacingOccurrences(of: "\"formatVersion\" : \(DreamShardModel.formatVersion)", with: "\"formatVersion\" : 9").utf8)
                 .write(to: URL(fileURLWithPath: path("old.json")))
-            let old = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--algo", "dreamshard",
+            let old = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--plan-algo", "dreamshard",
                                            "--dreamshard-model", path("old.json")])
             #expect(old.status != 0)
             #expect(old.stderr == "mpitrain: error: \(path("old.json")): DreamShard model format version 9; this build reads version \(DreamShardModel.formatVersion)\n")
@@ -293,7 +293,7 @@ import Testing
         (["--memory", "1e10TiB"], "memory '1e10TiB': expected a positive size up to 1 PiB, such as 2GiB, 512MiB or 1000000"),
         (["--memory", "1GiB", "--ranks", "1000000000000"], "--ranks must be in 1...65536, found 1000000000000"),
         (["--memory", "1KiB"], "table pool1 (5.0 MiB) fits on no rank, nor cut by rows over up to 2 ranks: they have 2.0 KiB free in all, 5.0 MiB short"),
-        (["--memory", "1GiB", "--algo", "magic"], "no planner 'magic' (" + PlannerCatalog.names.joined(separator: ", ") + ")"),
+        (["--memory", "1GiB", "--plan-algo", "magic"], "no planner 'magic' (" + PlannerCatalog.names.joined(separator: ", ") + ")"),
         (["--memory", "1GiB", "--measure", "--oracle-rounds", "0"], "--oracle-rounds must be in 1...10000, found 0"),
         (["--memory", "1GiB", "--measure", "--oracle-builds", "1000000000000"], "--oracle-builds must be in 1...1000, found 1000000000000"),
     ])
@@ -302,7 +302,7 @@ import Testing
             let pool = directory.appendingPathComponent("pool.json").path, plan = directory.appendingPathComponent("plan.json").path
             #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "5", "--out", pool]).status == 0)
             try Data("keep".utf8).write(to: URL(fileURLWithPath: plan))
-            let run = try MPIRun.mpitrain(["plan", "--tables", pool, "--ranks", "2", "--algo", "greedy-dim", "--out", plan] + arguments)
+            let run = try MPIRun.mpitrain(["plan", "--tables", pool, "--ranks", "2", "--plan-algo", "greedy-dim", "--out", plan] + arguments)
             #expect(run.status != 0)
             #expect(run.stderr == "mpitrain: error: \(message)\n")
             #expect(try String(contentsOfFile: plan, encoding: .utf8) == "keep", "a failed run replaced the output file")
