@@ -62,8 +62,9 @@ struct CostsCommand: ParsableCommand {
             let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: CommunicationCostModel(tables: [:]), seed: seed)
             let start = ContinuousClock.now
             var reported = 0
+            let eta = ETA(total: count)
             let data = NeuroShardCostModel.collect(from: heldOut ? test : train, count: count, oracle: oracle, seed: seed) { done in
-                if done / 100 > reported { reported = done / 100; print("measured \(done)/\(count) sets"); fflush(nil) }
+                if done / 100 > reported { reported = done / 100; print("measured \(done)/\(count) sets, \(eta.text(done: done))"); fflush(nil) }
             }
             try JSONFile.write(data, to: out)
             print(String(format: "measured %d shard sets at batch %d in %.0f s; wrote %@", count, batchSize,
@@ -178,6 +179,7 @@ struct CostsCommand: ParsableCommand {
             model.train(dataset.records, epochs: epochs, seed: seed)
             print([pad("round", 5), pad("plans", 5), pad("predicted ms", 12), pad("measured ms", 11), pad("median error", 12), pad("records", 7)]
                 .joined(separator: " "))
+            let eta = ETA(total: rounds)
             for round in 0..<rounds {
                 let own = try model.measureOwnPlans(roundTasks[round], communication: communication, oracle: oracle)
                 dataset.records += own.records
@@ -186,7 +188,7 @@ struct CostsCommand: ParsableCommand {
                        pad(fixed(own.predicted.reduce(0, +) / Double(max(own.predicted.count, 1))), 12),
                        pad(fixed(own.measured.reduce(0, +) / Double(max(own.measured.count, 1))), 11),
                        pad(errors.isEmpty ? "-" : String(format: "%.1f%%", 100 * errors[errors.count / 2]), 12),
-                       pad("\(dataset.records.count)", 7)].joined(separator: " "))
+                       pad("\(dataset.records.count)", 7), eta.text(done: round + 1)].joined(separator: " "))
                 fflush(nil)
                 model = NeuroShardCostModel(batchSize: dataset.batchSize, seed: seed)
                 model.train(dataset.records, epochs: epochs, seed: seed)

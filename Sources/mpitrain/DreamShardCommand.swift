@@ -137,9 +137,10 @@ struct DreamShardCommand: ParsableCommand {
                   + "\(iterations) iterations of \(measuredPlans) measured plans, \(costSteps) cost steps, \(policyBatches)x\(episodes) episodes")
             print([pad("iter", 4), pad("measured ms", 11), pad("cost loss", 9), pad("predicted ms", 12), pad("entropy", 7), pad("dead ends", 9)]
                 .joined(separator: " "))
+            let eta = ETA(total: iterations)
             let model = try training.train(tasks: drawn, measure: oracle) { p in
                 print([pad("\(p.iteration + 1)", 4), pad(fixed(p.meanMeasured), 11), pad(String(format: "%.4f", p.costLoss), 9),
-                       pad(fixed(p.meanPredicted), 12), pad(String(format: "%.3f", p.entropy), 7), pad("\(p.deadEnds)", 9)].joined(separator: " "))
+                       pad(fixed(p.meanPredicted), 12), pad(String(format: "%.3f", p.entropy), 7), pad("\(p.deadEnds)", 9), eta.text(done: p.iteration + 1)].joined(separator: " "))
                 fflush(nil)
             }
             try model.write(to: out)

@@ -260,10 +260,11 @@ struct PlanCommand: ParsableCommand {
             let evaluation = try comparison.evaluation(repeats: repeats, trainer: trainer, refining: planRefine > 0 ? (learned, planRefine) : nil)
             let names = evaluation.names
             var results: [PlanEvaluation.Result] = []
+            let eta = ETA(total: tasks.count)
             for (t, task) in tasks.enumerated() {
                 let mine = try evaluation.evaluate(task, index: t)
                 results += mine
-                print("task \(t + 1)/\(tasks.count): " + mine.map { result in
+                print("task \(t + 1)/\(tasks.count) (\(eta.text(done: t + 1))): " + mine.map { result in
                     guard let cost = result.measuredMilliseconds else { return "\(result.algorithm) infeasible" }
                     return String(format: "%@ %.2f", result.algorithm, cost)
                         + (result.trained.map { String(format: " (trained %.2f)", $0.stepMilliseconds) } ?? "")
@@ -317,12 +318,13 @@ struct PlanCommand: ParsableCommand {
             let tasks = try comparison.readTasks(), names = comparison.planners
             let headroom = try PlanHeadroom(evaluation: try comparison.evaluation(repeats: repeats), budget: budget, patience: patience)
             var results: [PlanHeadroom.Task] = []
+            let eta = ETA(total: tasks.count)
             for (t, task) in tasks.enumerated() {
                 let result = try headroom.run(task, index: t)
                 results.append(result)
                 let found = result.costs[PlanHeadroom.found]! ?? 0
-                print(String(format: "task %d/%d: found %.2f ms from %@'s plan in %d %@ (%d measurements, %.0f s; %@); ", t + 1, tasks.count,
-                             found, result.start, result.steps.count, result.steps.count == 1 ? "move" : "moves", result.measurements, result.seconds, result.stopped)
+                print(String(format: "task %d/%d (%@): found %.2f ms from %@'s plan in %d %@ (%d measurements, %.0f s; %@); ", t + 1, tasks.count,
+                             eta.text(done: t + 1), found, result.start, result.steps.count, result.steps.count == 1 ? "move" : "moves", result.measurements, result.seconds, result.stopped)
                       + names.map { name in (result.costs[name] ?? nil).map { String(format: "%@ %+.1f%%", name, 100 * ($0 / found - 1)) } ?? "\(name) infeasible" }
                         .joined(separator: ", "))
                 fflush(nil)

@@ -125,6 +125,7 @@ import Testing
             for name in ["round-robin", "greedy-size", "torchrec-perf"] {
                 #expect(run.lines(startingWith: String(repeating: " ", count: 18 - name.count) + name).count == 1, "\(run.stdout)")
             }
+            #expect(run.lines(startingWith: "task 1/2 (ETA ").count == 1 && run.lines(startingWith: "task 2/2 (ETA 0 s): ").count == 1, "\(run.stdout)")
             #expect(run.lines(startingWith: "2 tasks, 2 placed by some planner, ").count == 1, "\(run.stdout)")
             #expect(run.stdout.contains("all placed"), "\(run.stdout)")
             // Both clocks' spreads, from the same rounds.
@@ -190,7 +191,7 @@ import Testing
             let headroom = try MPIRun.mpitrain(["plan", "headroom", "--tasks", tasks, "--algos", "round-robin,greedy-size", "--budget", "6",
                                                 "--repeats", "2", "--oracle-conditions", "concurrent", "--json", path("headroom.json")])
             #expect(headroom.status == 0, "\(headroom.stderr)")
-            #expect(headroom.lines(startingWith: "task 1/1: found ").count == 1, "\(headroom.stdout)")
+            #expect(headroom.lines(startingWith: "task 1/1 (ETA 0 s): found ").count == 1, "\(headroom.stdout)")
             #expect(headroom.lines(startingWith: "       greedy-size ").count == 1, "\(headroom.stdout)")
             #expect(headroom.lines(startingWith: "oracle repeat spread: ").first?.hasSuffix("concurrent oracle, per-thread CPU time scaled by its yardstick") == true,
                     "\(headroom.stdout)")
