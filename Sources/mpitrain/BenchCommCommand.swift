@@ -35,6 +35,7 @@ struct BenchCommCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let json { try OutputPaths.checkFile(json, "JSON file") }
         let world = try MPIRuntime.world()
         var benchmark = CommunicationBenchmark()
         benchmark.operations = ops

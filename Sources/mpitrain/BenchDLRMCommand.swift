@@ -38,6 +38,7 @@ struct BenchDLRMCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let json { try OutputPaths.checkFile(json, "JSON file") }
         let blasThreads = configureThreads(threads)
         let setups = try configs.map { try DLRMBenchmark.Setup.named($0) }
         if let ranks { return try runScaling(setups, rankCounts: try DLRMConfig.parseSizes(ranks, separator: ",", name: "--ranks"),

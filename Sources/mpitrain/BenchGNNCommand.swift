@@ -42,6 +42,7 @@ struct BenchGNNCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let json { try OutputPaths.checkFile(json, "JSON file") }
         let world = try MPIRuntime.world()
         let graph = csbm.generator(seed: seed).generate()
         try checkGNNFits(graph, layers: layers.max()!, hidden: hidden)

@@ -25,6 +25,7 @@ struct CostsCommand: ParsableCommand {
         }
 
         func run() throws {
+            try OutputPaths.checkFile(out, "speed reference")
             let start = ContinuousClock.now
             let reference = SpeedReference.measure(rounds: rounds)
             try reference.write(to: out)
@@ -58,6 +59,7 @@ struct CostsCommand: ParsableCommand {
         @OptionGroup var oracleOptions: PlanCommand.OracleOptions
 
         func run() throws {
+            try OutputPaths.checkFile(out, "records file")
             let (train, test) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
             let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: CommunicationCostModel(tables: [:]), seed: seed)
             let start = ContinuousClock.now
@@ -95,6 +97,7 @@ struct CostsCommand: ParsableCommand {
         var out: String
 
         func run() throws {
+            try OutputPaths.checkFile(out, "cost model")
             let dataset = try NeuroShardCostModel.Dataset.read(data)
             guard dataset.records.count >= 10 else { throw PlanError("\(data): \(dataset.records.count) records; at least 10 are needed") }
             let unseenRecords = try unseen.map { path throws(PlanError) in
@@ -166,6 +169,7 @@ struct CostsCommand: ParsableCommand {
         }
 
         func run() throws {
+            for path in [out] + [dataOut].compactMap({ $0 }) { try OutputPaths.checkFile(path, "output") }
             var dataset = try NeuroShardCostModel.Dataset.read(data)
             let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
             let communication = try CommunicationCostModel.shipped()

@@ -113,6 +113,7 @@ struct DreamShardCommand: ParsableCommand {
         }
 
         func run() throws {
+            try OutputPaths.checkFile(out, "DreamShard model")
             let (train, _) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
             let shapes = try shapes()
             let drawnByShape = try shapes.enumerated().map { i, shape in

@@ -191,6 +191,7 @@ struct PlanCommand: ParsableCommand {
         }
 
         func run() throws {
+            if let out { try OutputPaths.checkFile(out, "plan") }
             let task = PlanningTask(tables: try TableSpecFile.read(tables), ranks: ranks, memoryPerRank: try ByteCount(parsing: memory).bytes,
                                     batchSize: batchSize, optimizer: optimizer, dataParallelBytes: try types.dataParallelBytes())
             let communication = try models.communication()
@@ -255,6 +256,7 @@ struct PlanCommand: ParsableCommand {
         }
 
         func run() throws {
+            if let json { try OutputPaths.checkFile(json, "JSON file") }
             let tasks = try comparison.readTasks()
             let learned = Set(comparison.planners).subtracting(PlannerCatalog.heuristics)
             let evaluation = try comparison.evaluation(repeats: repeats, trainer: trainer, refining: planRefine > 0 ? (learned, planRefine) : nil)
@@ -315,6 +317,7 @@ struct PlanCommand: ParsableCommand {
         }
 
         func run() throws {
+            if let json { try OutputPaths.checkFile(json, "JSON file") }
             let tasks = try comparison.readTasks(), names = comparison.planners
             let headroom = try PlanHeadroom(evaluation: try comparison.evaluation(repeats: repeats), budget: budget, patience: patience)
             var results: [PlanHeadroom.Task] = []

@@ -309,4 +309,24 @@ import Testing
             #expect(try String(contentsOfFile: plan, encoding: .utf8) == "keep", "a failed run replaced the output file")
         }
     }
+
+    /// Long commands check where they will write before they start, not after minutes of work.
+    @Test(arguments: [
+        ["costs", "collect", "--pool", "POOL", "--count", "100000", "--out", "MISSING/records.json"],
+        ["costs", "reference", "--out", "MISSING/reference.json"],
+        ["dreamshard", "train", "--pool", "POOL", "--out", "MISSING/model.json"],
+        ["plan", "eval", "--tasks", "POOL", "--json", "MISSING/eval.json"],
+        ["bench", "dlrm", "--json", "MISSING/bench.json"],
+    ])
+    func anUnwritableOutputStopsBeforeTheWork(arguments: [String]) throws {
+        try withTemporaryDirectory("outputs") { directory in
+            let pool = directory.appendingPathComponent("pool.json").path, missing = directory.appendingPathComponent("missing").path
+            #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "5", "--out", pool]).status == 0)
+            let run = try MPIRun.mpitrain(arguments.map { $0.replacingOccurrences(of: "POOL", with: pool).replacingOccurrences(of: "MISSING", with: missing) },
+                                          timeLimit: 20)
+            #expect(run.status != 0 && run.seconds < 10)
+            #expect(run.stderr.hasPrefix("mpitrain: error: \(missing)/") && run.stderr.contains(": cannot write the ")
+                    && run.stderr.hasSuffix("there (no directory \(missing))\n"), "\(run.stderr)")
+        }
+    }
 }
