@@ -2,6 +2,7 @@ import ArgumentParser
 import Distributed
 import Models
 import Foundation
+import Sharding
 
 /// `mpitrain bench comm`: latency and bandwidth of the collectives, OSU style.
 struct BenchCommCommand: ParsableCommand {
@@ -59,11 +60,17 @@ struct BenchCommCommand: ParsableCommand {
                   + pad(fixed(row.maxMicroseconds), 12) + pad(fixed(row.bandwidthMBps), 12) + pad(String(row.iterations), 7))
         }
         let overhead = try benchmark.measureOverhead(on: world)
+        let hosts = try world.gatherv(Array(try world.processorName().utf8), root: 0)
         if world.isRoot {
             print("\nswift layer overhead, 8-byte allreduce: MPI_Allreduce \(fixed(overhead.rawMicroseconds)) µs, "
                   + "Communicator.allreduce \(fixed(overhead.wrappedMicroseconds)) µs (medians)")
             if let json {
-                let report = Report(ranks: world.size, host: try world.processorName(), rows: rows, overhead: overhead)
+                var hardware = HardwareFingerprint.current
+                let hostCount = Set((0..<world.size).map { Array(hosts![$0]) }).count
+                hardware.mpiLibrary = MPIRuntime.libraryVersion
+                hardware.transport = hostCount == 1 ? "shared memory" : "network, \(hostCount) hosts"
+                hardware.ranksPerHost = world.size / hostCount
+                let report = Report(ranks: world.size, host: try world.processorName(), rows: rows, overhead: overhead, hardware: hardware)
                 try JSONFile.write(report, to: json)
                 print("wrote \(json)")
             }
@@ -75,6 +82,7 @@ struct BenchCommCommand: ParsableCommand {
         let host: String
         let rows: [CommunicationBenchmark.Row]
         let overhead: CommunicationBenchmark.Overhead
+        let hardware: HardwareFingerprint
     }
 }
 

@@ -129,6 +129,7 @@ struct CostsCommand: ParsableCommand {
             if let unseenError, let unseenRecords {
                 print(String(format: "median absolute error on %d sets of unseen tables: %.1f%%", unseenRecords.count, 100 * unseenError))
             }
+            model.hardware = dataset.hardware
             try model.write(to: out, heldOutMedianError: testError, unseenTablesMedianError: unseenError)
             print("wrote \(out)")
         }
@@ -197,6 +198,7 @@ struct CostsCommand: ParsableCommand {
                 model = NeuroShardCostModel(batchSize: dataset.batchSize, seed: seed)
                 model.train(dataset.records, epochs: epochs, seed: seed)
             }
+            model.hardware = dataset.hardware
             try model.write(to: out, heldOutMedianError: nil, unseenTablesMedianError: nil)
             if let dataOut { try JSONFile.write(dataset, to: dataOut) }
             print("wrote \(out)")

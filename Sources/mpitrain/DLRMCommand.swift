@@ -82,10 +82,11 @@ struct DLRMCommand: ParsableCommand {
         let task = PlanningTask(tables: specs, ranks: world.size,
                                 memoryPerRank: memoryPerRank ?? specs.reduce(0) { $0 + $1.bytes(columns: $1.dim, optimizer: model.embeddingOptimizer) },
                                 batchSize: training.batchSize, optimizer: model.embeddingOptimizer, dataParallelBytes: try planning.shardingTypes.dataParallelBytes())
-        var searchSeconds = 0.0, refinement: String?
+        var searchSeconds = 0.0, refinement: String?, hardwareNotes: [String] = []
         let placement = try world.coordinatePlan(tables: specs, memoryPerRank: memoryPerRank, optimizer: model.embeddingOptimizer) {
             if let plan = planning.plan { return try ShardingPlan.read(plan) }
             guard let planAlgo = planning.planAlgo else { return ShardingPlan.roundRobin(specs, ranks: world.size) }
+            hardwareNotes = try planning.planModels.hardwareNotes(planners: [planAlgo])
             let planner = try PlannerCatalog.planner(named: planAlgo, seed: training.seed, communication: try planning.planModels.communication(),
                                                      models: planning.planModels.learned)
             let start = ContinuousClock.now
@@ -120,6 +121,7 @@ struct DLRMCommand: ParsableCommand {
             print("data: \(source.description)")
             print("plan: \(planning.plan ?? placement.algorithm)" + (planning.planAlgo == nil ? "" : String(format: ", searched in %.3f s", searchSeconds))
                   + ", " + placement.summary(tables: specs))
+            for note in hardwareNotes { print(note) }
             if let refinement { print(refinement) }
             if planning.planAlgo != nil, let predicted, let prediction {
                 print(PlanReport.table(placement, task: task, predicted: predicted, predictedBy: prediction.source, measured: nil))

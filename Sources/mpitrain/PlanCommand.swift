@@ -38,6 +38,25 @@ struct PlanCommand: ParsableCommand {
         }
 
         var learned: LearnedModels { LearnedModels(neuroShard: neuroShard, dreamShard: dreamShard) }
+
+        @Flag(help: "Stop when a cost model or calibration the plan relies on was measured on another machine, or on an unknown one, instead of planning with it.")
+        var strictHardware = false
+
+        /// One line per cost artefact behind `planners`' plans and the predictions that was
+        /// measured on a machine unlike this one; with --strict-hardware, the first one is an error.
+        func hardwareNotes(planners: [String]) throws -> [String] {
+            var artefacts: [(kind: String, hardware: HardwareFingerprint?, remeasure: String)] = [
+                ("all-to-all calibration", try communication().hardware, "`mpitrain bench comm --json` (on each rank count)")]
+            if let model = try? neuroShard() {
+                artefacts.append(("NeuroShard cost model", model.hardware, "`mpitrain costs collect` then `costs train`"))
+            }
+            if planners.contains("dreamshard") {
+                artefacts.append(("DreamShard model", try dreamShard().provenance?.hardware, "`mpitrain dreamshard train`"))
+            }
+            let notes = artefacts.compactMap { HardwareFingerprint.note($0.kind, measuredOn: $0.hardware, remeasure: $0.remeasure) }
+            if strictHardware, let first = notes.first { throw PlanError(first + " (--strict-hardware)") }
+            return notes.map { "hardware: " + $0 }
+        }
     }
 
     /// The sharding types the heuristics may use beyond table-wise and row-wise.
@@ -195,6 +214,7 @@ struct PlanCommand: ParsableCommand {
             let task = PlanningTask(tables: try TableSpecFile.read(tables), ranks: ranks, memoryPerRank: try ByteCount(parsing: memory).bytes,
                                     batchSize: batchSize, optimizer: optimizer, dataParallelBytes: try types.dataParallelBytes())
             let communication = try models.communication()
+            let hardwareNotes = try models.hardwareNotes(planners: [planAlgo])
             let planner = try PlannerCatalog.planner(named: planAlgo, seed: seed, communication: communication, models: models.learned)
             let start = ContinuousClock.now
             var plan = try planner.plan(task)
@@ -205,6 +225,7 @@ struct PlanCommand: ParsableCommand {
             let oracle = measure || planRefine > 0 ? try self.oracle.oracle(batchSize: batchSize, communication: communication, seed: seed) : nil
             print("plan: \(planAlgo), \(task.tables.count) tables on \(ranks) ranks, \(ByteCount(task.memoryPerRank)) per rank, batch \(batchSize); "
                   + String(format: "searched in %.3f s", searchSeconds))
+            for note in hardwareNotes { print(note) }
             var measured = measure ? try oracle?.cost(of: plan, tables: task.tables) : nil
             if let oracle, planRefine > 0 {
                 let outcome = try PlanRefinement(task: task, predictor: predictor, budget: planRefine, timeLimit: planRefineSeconds.map { .seconds($0) }) {
@@ -258,6 +279,7 @@ struct PlanCommand: ParsableCommand {
         func run() throws {
             if let json { try OutputPaths.checkFile(json, "JSON file") }
             let tasks = try comparison.readTasks()
+            for note in try comparison.models.hardwareNotes(planners: comparison.planners) { print(note) }
             let learned = Set(comparison.planners).subtracting(PlannerCatalog.heuristics)
             let evaluation = try comparison.evaluation(repeats: repeats, trainer: trainer, refining: planRefine > 0 ? (learned, planRefine) : nil)
             let names = evaluation.names

@@ -80,6 +80,24 @@ import Testing
         }
     }
 
+    /// The dry run says which cost artefacts were measured on another machine or an unknown
+    /// one (the shipped files predate fingerprints); `--strict-hardware` refuses to plan on them.
+    @Test func foreignCostModelsAreNamedAndStrictHardwareRefusesThem() throws {
+        try withTemporaryDirectory("strict") { directory in
+            let plan = directory.appendingPathComponent("plan.json").path
+            let arguments = ["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
+                             "--ranks", "4", "--memory", "192MiB", "--plan-algo", "neuroshard", "--out", plan]
+            let lenient = try MPIRun.mpitrain(arguments)
+            #expect(lenient.status == 0 && lenient.lines(startingWith: "hardware: the NeuroShard cost model was measured on an unknown machine").count == 1,
+                    "\(lenient.stdout)")
+            try FileManager.default.removeItem(atPath: plan)
+            let strict = try MPIRun.mpitrain(arguments + ["--strict-hardware"])
+            #expect(strict.status == 1 && strict.stderr.hasPrefix("mpitrain: error: the all-to-all calibration was measured on an unknown machine")
+                    && strict.stderr.hasSuffix("remeasures it here (--strict-hardware)\n"), "\(strict.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: plan))
+        }
+    }
+
     /// `--version` names the commit, the build and the libraries the binary runs on.
     @Test func versionNamesTheCommitAndTheLibraries() throws {
         let run = try MPIRun.mpitrain(["--version"])

@@ -15,6 +15,8 @@ public struct CommunicationCostModel: Sendable {
     public private(set) var tables: [Int: Points]
     /// The same for allreduce; empty when the calibration has no allreduce rows.
     public private(set) var allreduceTables: [Int: Points]
+    /// The machine and MPI the reports were measured with (nil: reports from before fingerprints).
+    public private(set) var hardware: HardwareFingerprint?
 
     public init(tables: [Int: Points], allreduceTables: [Int: Points] = [:]) {
         self.tables = tables
@@ -28,8 +30,10 @@ public struct CommunicationCostModel: Sendable {
             struct Row: Decodable { let operation: String; let bytes: Double; let averageMicroseconds: Double }
             let ranks: Int
             let rows: [Row]
+            let hardware: HardwareFingerprint?
         }
         var tables: [Int: Points] = [:], allreduceTables: [Int: Points] = [:]
+        var fingerprint: HardwareFingerprint?
         for path in paths {
             let report: Report
             do { report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path))) }
@@ -42,8 +46,10 @@ public struct CommunicationCostModel: Sendable {
             guard alltoall.count >= 2 else { throw PlanError("\(path): fewer than two alltoall rows") }
             tables[report.ranks] = alltoall
             if allreduce.count >= 2 { allreduceTables[report.ranks] = allreduce }
+            fingerprint = fingerprint ?? report.hardware
         }
         self.init(tables: tables, allreduceTables: allreduceTables)
+        hardware = fingerprint
     }
 
     /// The calibration that ships with MPITrain (`comm-*.json` of `ShippedResources`).

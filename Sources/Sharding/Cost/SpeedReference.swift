@@ -21,6 +21,8 @@ public struct SpeedReference: Codable, Sendable {
     public var cpuMilliseconds: Double?
     /// Rounds that median was taken over.
     public var rounds: Int
+    /// The machine it was measured on (nil: a reference from before fingerprints).
+    public var hardware: HardwareFingerprint?
 
     public init(milliseconds: Double, cpuMilliseconds: Double?, rounds: Int) {
         self.milliseconds = milliseconds
@@ -60,8 +62,10 @@ public struct SpeedReference: Codable, Sendable {
             defer { _ = company.run() }
             return reference.run()
         }
-        return SpeedReference(milliseconds: median(times.map { $0.total(on: .wall) }), cpuMilliseconds: median(times.map { $0.total(on: .cpu) }),
-                              rounds: rounds)
+        var measured = SpeedReference(milliseconds: median(times.map { $0.total(on: .wall) }),
+                                      cpuMilliseconds: median(times.map { $0.total(on: .cpu) }), rounds: rounds)
+        measured.hardware = .measured()
+        return measured
     }
 
     public func write(to path: String) throws(PlanError) {

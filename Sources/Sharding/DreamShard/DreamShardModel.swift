@@ -14,6 +14,8 @@ public final class DreamShardModel {
         public var iterations: Int
         public var measuredPlans: Int
         public var seconds: Double
+        /// The machine its plans were measured on (nil: a model from before fingerprints).
+        public var hardware: HardwareFingerprint?
     }
 
     let normalisation: DreamShardFeatures.Normalisation

@@ -113,7 +113,7 @@ public struct DreamShardTraining: Sendable {
                               entropy: entropy, deadEnds: deadEnds))
         }
         model.provenance = .init(rankCounts: Array(Set(tasks.map(\.ranks))).sorted(), tasks: tasks.count, iterations: iterations,
-                                 measuredPlans: plans.count, seconds: (ContinuousClock.now - start).seconds)
+                                 measuredPlans: plans.count, seconds: (ContinuousClock.now - start).seconds, hardware: .measured())
         return model
     }
 

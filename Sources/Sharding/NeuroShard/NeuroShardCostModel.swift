@@ -78,11 +78,15 @@ public final class NeuroShardCostModel {
         /// The last-level cache of the machine that measured the records (nil: unknown, taken
         /// as this machine's).
         public var lastLevelCacheBytes: Int?
+        /// The machine that measured the records (nil: unknown).
+        public var hardware: HardwareFingerprint?
         public var records: [Record]
 
-        public init(batchSize: Int, lastLevelCacheBytes: Int? = MachineCaches.lastLevelBytes, records: [Record]) {
+        public init(batchSize: Int, lastLevelCacheBytes: Int? = MachineCaches.lastLevelBytes, hardware: HardwareFingerprint? = nil,
+                    records: [Record]) {
             self.batchSize = batchSize
             self.lastLevelCacheBytes = lastLevelCacheBytes
+            self.hardware = hardware
             self.records = records
         }
 
@@ -98,6 +102,9 @@ public final class NeuroShardCostModel {
     /// The last-level cache that a set's hot rows are compared with: this machine's, or in
     /// training, that of the machine that measured the records.
     public var lastLevelCacheBytes = MachineCaches.lastLevelBytes
+    /// The machine its training records were measured on (nil: a model from before
+    /// fingerprints, an unknown machine).
+    public var hardware: HardwareFingerprint?
     let parameters: ParameterBuffer
     let tableMLP: MLP
     /// Embedding to the table's own forward and backward log-milliseconds.
@@ -285,6 +292,7 @@ public final class NeuroShardCostModel {
         var parameters: [Float]
         var heldOutMedianError: Double?
         var unseenTablesMedianError: Double?
+        var hardware: HardwareFingerprint?
     }
 
     /// Writes the model with the errors measured for it: on held-out sets of its training
@@ -292,7 +300,7 @@ public final class NeuroShardCostModel {
     public func write(to path: String, heldOutMedianError: Double?, unseenTablesMedianError: Double?) throws(PlanError) {
         let file = File(formatVersion: Self.formatVersion, featureCount: Self.featureCount, batchSize: batchSize,
                         tableSizes: tableSizes, headSizes: headSizes, parameters: parameters.valueArray,
-                        heldOutMedianError: heldOutMedianError, unseenTablesMedianError: unseenTablesMedianError)
+                        heldOutMedianError: heldOutMedianError, unseenTablesMedianError: unseenTablesMedianError, hardware: hardware)
         do { try JSONFile.write(file, to: path) } catch { throw PlanError(error.description) }
     }
 
@@ -313,6 +321,7 @@ public final class NeuroShardCostModel {
         }
         guard file.parameters.allSatisfy(\.isFinite) else { throw PlanError("\(path): the cost model has parameters that are not finite numbers") }
         file.parameters.withUnsafeBufferPointer { model.parameters.values.update(from: $0.baseAddress!, count: $0.count) }
+        model.hardware = file.hardware
         return model
     }
 
