@@ -24,6 +24,8 @@ public struct LineChart: Sendable {
 
     static let height = 420.0
     static let left = 80.0, right = SVGCanvas.width - 24, bottom = height - 56
+    /// Most points per series drawn with visible markers.
+    static let visibleMarkers = 120
 
     /// Nil when no series has a point.
     public init?(title: String, xLabel: String, yLabel: String, series: [Series]) {
@@ -47,9 +49,11 @@ public struct LineChart: Sendable {
             let points = line.points.map { "\(SVGCanvas.pixels(x.pixel($0.x))),\(SVGCanvas.pixels(y.pixel($0.y)))" }
             canvas.element("polyline", ["points": points.joined(separator: " "), "fill": "none", "stroke": color, "stroke-width": "1.5",
                                         "data-series": line.name])
+            // Past a point every few pixels markers would hide the line: they stay, unpainted, for their tooltips.
+            let opacity = line.points.count > Self.visibleMarkers ? "0" : "1"
             for point in line.points {
                 canvas.element("circle", ["cx": SVGCanvas.pixels(x.pixel(point.x)), "cy": SVGCanvas.pixels(y.pixel(point.y)), "r": "2.5",
-                                          "fill": color, "data-series": line.name, "data-x": "\(point.x)", "data-y": "\(point.y)"],
+                                          "fill": color, "fill-opacity": opacity, "data-series": line.name, "data-x": "\(point.x)", "data-y": "\(point.y)"],
                                title: "\(line.name), \(xLabel) \(Self.format(point.x)): \(Self.format(point.y))")
             }
         }
