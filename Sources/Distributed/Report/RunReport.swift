@@ -18,7 +18,8 @@ public struct RunReport: Sendable {
     /// The run's key options, e.g. "--steps 1000 --batch-size 512".
     public let keyOptions: String
     public let charts: [Chart]
-    private let metrics: MetricsLog
+    private let config: MetricsLog.Config?
+    /// Where the charts come from, for the index page.
     private let sources: String
 
     /// Steps (or epochs) the schedule shows: a few, so that every phase stays readable.
@@ -36,8 +37,8 @@ public struct RunReport: Sendable {
             guard let schedule = Self.schedule(trace) else { throw ConfigError("\(tracePath): no timed phases (\"ph\": \"X\") to chart") }
             charts.append(schedule)
         }
-        self.metrics = metrics
         self.charts = charts
+        config = metrics.config
         let command = metrics.config?.command ?? (metrics.epochs.isEmpty ? "dlrm" : "gnn")
         let ranks = metrics.config?.ranks ?? metrics.train.map(\.ranks.count).max().flatMap { $0 > 0 ? $0 : nil }
             ?? trace.map { Set($0.phases.map(\.rank)).count }
@@ -78,11 +79,11 @@ public struct RunReport: Sendable {
             html += "<figure><object type=\"image/svg+xml\" data=\"\(e(chart.file))\">\(e(chart.file))</object>"
                 + "<figcaption>\(e(chart.caption)) (<a href=\"\(e(chart.file))\">\(e(chart.file))</a>)</figcaption></figure>\n"
         }
-        if let options = metrics.config?.options, !options.isEmpty {
+        if let options = config?.options, !options.isEmpty {
             html += "<details><summary>Options</summary><table>\n"
                 + options.map { "<tr><td><code>\(e($0.name))</code></td><td><code>\(e($0.value))</code></td></tr>\n" }.joined() + "</table></details>\n"
         }
-        if let plan = metrics.config?.plan { html += "<details><summary>Plan</summary><pre>\(e(plan))</pre></details>\n" }
+        if let plan = config?.plan { html += "<details><summary>Plan</summary><pre>\(e(plan))</pre></details>\n" }
         return html + "</body></html>\n"
     }
 
