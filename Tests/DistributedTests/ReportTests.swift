@@ -13,14 +13,15 @@ import Testing
     /// A two-rank dlrm run as `--metrics` writes it, with a config record, a sketch and a kind
     /// and a field of a later build, which the report passes over.
     static let dlrmMetrics = """
-        {"command":"dlrm","kind":"config","options":{"batchSize":512,"dataPath":["a.tsv","b.tsv"],"randomPooling":false,"seed":0,"steps":200},"plan":{"tables":[{"rank":1,"table":"t0"}]},"ranks":2,"time":"2026-12-07T07:00:00.000Z"}
-        {"kind":"train","learningRate":0.2,"loss":0.63,"predicted":[\(cost(0.05, 0.04, 0.02)),\(cost(0.06, 0.05, 0.03))],"ranks":[\(phases(0.05, 0.17, 0.33, 0.20)),\(phases(0.06, 0.25, 0.31, 0.21))],"samplesPerSecond":820000.5,"step":100,"time":"2026-12-07T07:00:01.000Z"}
+        {"arguments":["dlrm","--steps","200","--data-path","a.tsv","b b.tsv"],"command":"dlrm","kind":"config","options":{"batch-size":512,"data-path":["a.tsv","b b.tsv"],"plan":null,"random-pooling":false,"seed":0,"steps":200},"plan":{"tables":[{"rank":1,"table":"t0"}]},"predicted":{"ranks":[\(cost(0.05, 0.04, 0.02)),\(cost(0.06, 0.05, 0.03))]},"predictedBy":"neuroshard","ranks":2,"time":"2026-12-07T07:00:00.000Z","version":"abc1234"}
+        {"kind":"train","learningRate":0.2,"loss":0.63,"ranks":[\(phases(0.05, 0.17, 0.33, 0.20)),\(phases(0.06, 0.25, 0.31, 0.21))],"samplesPerSecond":820000.5,"step":100,"time":"2026-12-07T07:00:01.000Z"}
         {"kind":"eval","metrics":{"accuracy":0.77,"auc":0.832,"count":16384,"loss":0.486,"normalizedEntropy":0.73},"step":100,"time":"2026-12-07T07:00:01.100Z"}
         {"kind":"sketch","step":100,"healthy":true,"time":"2026-12-07T07:00:01.200Z"}
         {"kind":"checkpoint","path":"step-100","time":"2026-12-07T07:00:01.300Z"}
 
-        {"kind":"train","learningRate":0.2,"loss":0.52,"newField":{"x":[1,2]},"predicted":[\(cost(0.05, 0.04, 0.02)),\(cost(0.06, 0.05, 0.03))],"ranks":[\(phases(0.07, 0.19, 0.35, 0.22)),\(phases(0.08, 0.27, 0.33, 0.23))],"samplesPerSecond":790000.25,"step":200,"time":"2026-12-07T07:00:02.000Z"}
+        {"kind":"train","learningRate":0.2,"loss":0.52,"newField":{"x":[1,2]},"ranks":[\(phases(0.07, 0.19, 0.35, 0.22)),\(phases(0.08, 0.27, 0.33, 0.23))],"samplesPerSecond":790000.25,"step":200,"time":"2026-12-07T07:00:02.000Z"}
         {"kind":"eval","metrics":{"accuracy":0.78,"auc":0.8363,"count":16384,"loss":0.4775,"normalizedEntropy":0.72},"step":200,"time":"2026-12-07T07:00:02.100Z"}
+        {"kind":"final","stepsTrained":200,"trainLoss":0.52,"time":"2026-12-07T07:00:02.200Z"}
 
         """
 
@@ -78,8 +79,9 @@ import Testing
             let index = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
             #expect(index.contains("<h1>mpitrain dlrm on 2 ranks</h1>"))
             #expect(index.contains(#"<object type="image/svg+xml" data="predicted.svg">"#))
-            #expect(index.contains("<code>dataPath</code></td><td><code>a.tsv b.tsv</code>"))
-            #expect(index.contains("<code>randomPooling</code></td><td><code>false</code>"))
+            #expect(index.contains("<code>data-path</code></td><td><code>a.tsv b b.tsv</code>"))
+            #expect(index.contains("<code>random-pooling</code></td><td><code>false</code>") && !index.contains("<code>plan</code>"))
+            #expect(index.contains("Command line: <code>mpitrain dlrm --steps 200 --data-path a.tsv &#39;b b.tsv&#39;</code>; build abc1234."))
             #expect(index.contains("&quot;table&quot; : &quot;t0&quot;"), "the plan, escaped")
             #expect(index.contains("records from 2026-12-07T07:00:00.000Z to 2026-12-07T07:00:02.100Z"))
             for file in written where file.hasSuffix(".svg") { _ = try XMLDocument(data: Data(contentsOf: URL(fileURLWithPath: file))) }
@@ -94,20 +96,22 @@ import Testing
             }
             let metrics = try write(epochs.joined(separator: "\n") + "\n", "gnn.jsonl", in: directory)
             // Two pipeline ranks, one millisecond per epoch: rank 0 forwards chunk c of epoch e
-            // at 1000 e + 100 c µs, rank 1 right after it.
-            var events: [String] = [#"{"ph":"M","name":"process_name","pid":0,"args":{"name":"rank 0 on a"}}"#,
-                                    #"{"ph":"M","name":"process_name","pid":1,"args":{"name":"rank 1 on b"}}"#]
+            // at 1000 e + 100 c µs, rank 1 right after it; events as the trace writer puts them.
+            var events: [String] = [#"{"name":"process_labels","ph":"M","pid":0,"tid":0,"args":{"labels":"mpitrain gnn"}}"#,
+                                    #"{"name":"process_name","ph":"M","pid":0,"tid":0,"args":{"name":"rank 0 on a"}}"#,
+                                    #"{"name":"process_name","ph":"M","pid":1,"tid":0,"args":{"name":"rank 1 on b"}}"#]
             for epoch in 1...5 {
                 for chunk in 0..<2 {
                     for rank in 0..<2 {
-                        events.append(#"{"name":"forward L\#(rank) chunk \#(chunk)","cat":"gnn","ph":"X","pid":\#(rank),"tid":0,"#
-                                      + #""ts":\#(1000 * epoch + 100 * chunk + 100 * rank),"dur":90,"args":{"epoch":\#(epoch),"chunk":\#(chunk)}}"#)
+                        events.append(#"{"name":"forward","cat":"compute","ph":"X","pid":\#(rank),"tid":0,"ts":\#(1000 * epoch + 100 * chunk + 100 * rank),"#
+                                      + #""dur":90,"args":{"epoch":\#(epoch),"layer":\#(rank),"chunk":\#(chunk)}}"#)
                     }
                 }
             }
-            let arrayBody = "[\n" + events.map { $0 + ",\n" }.joined()
-            for (name, text) in [("closed.json", arrayBody + "]\n"), ("unclosed.json", arrayBody),
-                                 ("crashed.json", arrayBody + #"{"name":"forward L0 chunk 0","ph":"X","pi"#)] {
+            // The writer's commas come before each event; a writer may also put them after.
+            let written = "[\n" + events.joined(separator: ",\n")
+            for (name, text) in [("closed.json", written + "\n]\n"), ("unclosed.json", written), ("trailing-commas.json", "[\n" + events.map { $0 + ",\n" }.joined()),
+                                 ("crashed.json", written + ",\n" + #"{"name":"forward","ph":"X","pi"#)] {
                 let report = try RunReport(metrics: metrics, trace: write(text, name, in: directory))
                 #expect(report.charts.map(\.file) == ["epoch-accuracy.svg", "epoch-loss.svg", "schedule.svg"], "\(name)")
                 #expect(report.title == "mpitrain gnn on 2 ranks")
@@ -116,7 +120,7 @@ import Testing
                 let spans = try Self.elements("rect", in: schedule).filter { $0["data-category"] == "forward" }
                 #expect(spans.count == 12, "\(name): 3 epochs x 2 chunks x 2 ranks")
                 #expect(spans.map { Double($0["data-start"]!)! }.min() == 0 && spans.map { Double($0["data-length"]!)! }.allSatisfy { $0 == 0.09 })
-                #expect(spans.contains { $0.title == "rank 1 on b: forward L1 chunk 1, epoch 3, chunk 1, 0.090 ms from 1.200 ms" }, "\(name)")
+                #expect(spans.contains { $0.title == "rank 1 on b: forward, compute, epoch 3, layer 1, chunk 1, 0.090 ms from 1.200 ms" }, "\(name)")
                 let texts = try Self.elements("text", in: schedule).compactMap(\.text)
                 #expect(texts.contains("rank 0 on a") && texts.contains("rank 1 on b"))
             }
@@ -125,7 +129,7 @@ import Testing
         }
     }
 
-    /// Today's object format: one process, a thread per rank, phases without steps.
+    /// The object format of earlier builds: one process, a thread per rank, phases without steps.
     @Test func objectFormatTakesRanksFromThreads() throws {
         try withTemporaryDirectory("report-object-trace") { directory in
             var events = [#"{"ph":"M","name":"thread_name","pid":0,"tid":1,"args":{"name":"rank 1"}}"#]
@@ -220,8 +224,10 @@ import Testing
             #expect(run.status == 0, "\(run.stderr)")
             let report = try RunReport(metrics: metrics, trace: trace)
             #expect(report.charts.map(\.file) == ["loss.svg", "auc.svg", "throughput.svg", "phases.svg", "predicted.svg", "schedule.svg"])
+            #expect(report.title == "mpitrain dlrm on 1 rank")
+            #expect(report.keyOptions.hasPrefix("--data synthetic --steps 40 --batch-size 64"), "\(report.keyOptions)")
             #expect(try Self.elements("circle", in: chart("loss.svg", of: report)).map(\.point.x) == [10, 20, 30, 40, 20, 40])
-            #expect(try chart("schedule.svg", of: report).contains("Phases per rank over 3 cycles of rank 0&#39;s &#39;bottom MLP&#39;"))
+            #expect(try chart("schedule.svg", of: report).contains("Phases per rank over steps "))
         }
     }
 

@@ -10,11 +10,17 @@ public struct MetricsLog: Sendable {
     /// The run's settings, from the `config` record that opens the file.
     public struct Config: Sendable {
         public var command: String?
+        /// The command line as typed, after `mpitrain`.
+        public var arguments: [String]?
+        /// The build that ran.
+        public var version: String?
         public var ranks: Int?
         /// Options as text, in name order (arrays joined by spaces, flags `true` or `false`).
         public var options: [(name: String, value: String)] = []
         /// The plan, as indented JSON.
         public var plan: String?
+        /// Each rank's embedding and communication time per step as the plan's cost model predicts them.
+        public var predicted: [RankCost]?
     }
 
     /// A `train` record of `mpitrain dlrm`: means over the steps since the previous one.
@@ -24,10 +30,8 @@ public struct MetricsLog: Sendable {
         public var samplesPerSecond: Double?
         /// Each rank's phase times per step.
         public var ranks: [RankPhases]
-        /// Each rank's embedding and communication time per step as the plan's cost model predicts them.
-        public var predicted: [RankCost]?
 
-        private enum Key: String, CodingKey { case step, loss, samplesPerSecond, ranks, predicted }
+        private enum Key: String, CodingKey { case step, loss, samplesPerSecond, ranks }
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: Key.self)
@@ -35,7 +39,6 @@ public struct MetricsLog: Sendable {
             loss = c.lenient(.loss)
             samplesPerSecond = c.lenient(.samplesPerSecond)
             ranks = c.lenient(.ranks) ?? []
-            predicted = c.lenient(.predicted)
         }
     }
 
@@ -50,7 +53,7 @@ public struct MetricsLog: Sendable {
     public var eval: [Eval] = []
     /// The `epoch` records of `mpitrain gnn`.
     public var epochs: [GNNEpochReport] = []
-    /// The `time` of the first and last records read.
+    /// The `time` of the first and last records kept (the config record included).
     public var timeSpan: (first: String, last: String)?
 
     /// Reads the file at `path`.
@@ -63,7 +66,7 @@ public struct MetricsLog: Sendable {
             do { object = try JSONSerialization.jsonObject(with: line) } catch { throw Self.notJSON(error, in: line, path: path, firstLine: index + 1) }
             guard let record = object as? [String: Any] else { throw ConfigError("\(path):\(index + 1): not a JSON object") }
             switch record["kind"] as? String {
-            case "config": config = Config(record)
+            case "config": config = Config(record, predicted: (try? decoder.decode(Prediction.self, from: line))?.predicted?.ranks)
             case "train": if let train = try? decoder.decode(Train.self, from: line) { self.train.append(train) } else { continue }
             case "eval": if let eval = try? decoder.decode(Eval.self, from: line) { self.eval.append(eval) } else { continue }
             case "epoch": if let epoch = try? decoder.decode(GNNEpochReport.self, from: line) { epochs.append(epoch) } else { continue }
@@ -100,10 +103,19 @@ public struct MetricsLog: Sendable {
     }
 }
 
+/// The `predicted` cost of a config record.
+private struct Prediction: Decodable {
+    var predicted: PlanCost?
+}
+
 extension MetricsLog.Config {
-    /// Reads `command`, `ranks`, `options` and `plan`, whatever else the record holds.
-    init(_ record: [String: Any]) {
+    /// Reads the command, its arguments, the build, ranks, options and plan, whatever else the
+    /// record holds; `predicted` is its prediction, decoded apart.
+    init(_ record: [String: Any], predicted: [RankCost]?) {
+        self.predicted = predicted
         command = record["command"] as? String
+        arguments = record["arguments"] as? [String]
+        version = record["version"] as? String
         ranks = record["ranks"] as? Int
         func text(_ value: Any) -> String? {
             switch value {

@@ -74,6 +74,10 @@ public struct RunReport: Sendable {
 
             """
         if !keyOptions.isEmpty { html += "<p><code>\(e(keyOptions))</code></p>\n" }
+        if let arguments = config?.arguments {
+            html += "<p>Command line: <code>mpitrain \(e(arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")))</code>"
+                + (config?.version.map { "; build \(e($0))" } ?? "") + ".</p>\n"
+        }
         html += "<p>\(e(sources)) Hover over a point or bar for its values.</p>\n"
         for chart in charts {
             html += "<figure><object type=\"image/svg+xml\" data=\"\(e(chart.file))\">\(e(chart.file))</object>"
@@ -88,7 +92,7 @@ public struct RunReport: Sendable {
     }
 
     /// `mpitrain dlrm`'s charts: loss, AUC and throughput against the step, phase times per
-    /// rank, and the plan's predicted against measured costs when the records carry them.
+    /// rank, and the plan's predicted against measured costs when the config record carries a prediction.
     static func stepCharts(_ log: MetricsLog) -> [Chart] {
         func point(_ step: Int, _ value: Double?) -> (x: Double, y: Double)? { value.map { (Double(step), $0) } }
         var charts: [Chart?] = [
@@ -105,8 +109,8 @@ public struct RunReport: Sendable {
         ]
         let reports = log.train.filter { !$0.ranks.isEmpty }
         let ranks = 0..<(reports.map(\.ranks.count).max() ?? 0)
-        /// Rank `rank`'s mean of `value` over `reports`.
-        func mean(_ reports: [MetricsLog.Train], _ rank: Int, _ value: KeyPath<RankPhases, Double>) -> Double {
+        /// Rank `rank`'s mean of `value` over the reports.
+        func mean(_ rank: Int, _ value: KeyPath<RankPhases, Double>) -> Double {
             let values = reports.compactMap { rank < $0.ranks.count ? $0.ranks[rank][keyPath: value] : nil }
             return values.reduce(0, +) / Double(values.count)
         }
@@ -114,20 +118,18 @@ public struct RunReport: Sendable {
                                                                 ("dense", \.denseMilliseconds), ("data", \.dataMilliseconds)]
         charts.append(SpanChart.stacked(
             title: "Time per step by phase (mean of \(reports.count) reports)", xLabel: "milliseconds per step", unit: "ms",
-            bars: ranks.map { rank in ("rank \(rank)", phases.map { ($0, mean(reports, rank, $1)) }) }
+            bars: ranks.map { rank in ("rank \(rank)", phases.map { ($0, mean(rank, $1)) }) }
         ).map { Chart(file: "phases.svg", caption: "Each rank's wall time per step by phase: embedding lookups and updates, communication waits, "
                       + "the dense MLPs, and waiting for data; the mean over every report, with the step time at the bar's end.", svg: $0.svg) })
-        if let predicted = reports.last(where: { $0.predicted?.count == $0.ranks.count })?.predicted {
-            let measured = reports.filter { $0.predicted == predicted }
+        if let predicted = log.config?.predicted, predicted.count == ranks.count {
             charts.append(SpanChart.stacked(
                 title: "Predicted and measured embedding cost per step", xLabel: "milliseconds per step", unit: "ms",
                 bars: predicted.indices.flatMap { rank in [
                     ("rank \(rank) predicted", [("embedding", predicted[rank].forward + predicted[rank].backward), ("communication", predicted[rank].communication)]),
-                    ("rank \(rank) measured", [("embedding", mean(measured, rank, \.embeddingMilliseconds)),
-                                               ("communication", mean(measured, rank, \.communicationMilliseconds))]),
+                    ("rank \(rank) measured", [("embedding", mean(rank, \.embeddingMilliseconds)), ("communication", mean(rank, \.communicationMilliseconds))]),
                 ] }
-            ).map { Chart(file: "predicted.svg", caption: "The plan's predicted embedding and communication time per step for each rank, beside the "
-                          + "measured times (the mean over the \(measured.count) reports made under that prediction).", svg: $0.svg) })
+            ).map { Chart(file: "predicted.svg", caption: "The predicted embedding and communication time per step of each rank under the plan "
+                          + "the run started with, beside the measured times (the mean over every report).", svg: $0.svg) })
         }
         return charts.compactMap { $0 }
     }
@@ -154,9 +156,10 @@ public struct RunReport: Sendable {
             let label = trace.rankNames[rank] ?? "rank \(rank)"
             let spans = trace.phases.filter { $0.rank == rank && $0.start < window.end && $0.start + $0.duration > window.start }.map { phase in
                 let start = max(phase.start, window.start), end = min(phase.start + phase.duration, window.end)
-                let step = phase.step.map { ", \(trace.stepName ?? "step") \($0)" } ?? "", chunk = phase.chunk.map { ", chunk \($0)" } ?? ""
-                return SpanChart.Span(start: (start - window.start) / 1000, length: (end - start) / 1000, category: category(phase.name),
-                                      tooltip: "\(label): \(phase.name)\(step)\(chunk), "
+                let place = [phase.category, phase.step.map { "\(trace.stepName ?? "step") \($0)" }, phase.layer.map { "layer \($0)" },
+                             phase.chunk.map { "chunk \($0)" }].compactMap { $0 }.map { ", " + $0 }.joined()
+                return SpanChart.Span(start: (start - window.start) / 1000, length: (end - start) / 1000, category: phaseKind(phase.name),
+                                      tooltip: "\(label): \(phase.name)\(place), "
                                           + String(format: "%.3f ms from %.3f ms", phase.duration / 1000, (phase.start - window.start) / 1000))
             }
             return SpanChart.Row(label: label, spans: spans, note: nil)
@@ -168,8 +171,9 @@ public struct RunReport: Sendable {
         }
     }
 
-    /// A phase's kind, its colour: its name without numbered parts ("forward L1 chunk 2" is a "forward").
-    static func category(_ name: String) -> String {
+    /// What colours a phase: its name without the numbered parts that traces of earlier builds
+    /// put in it ("forward L1 chunk 2" is a "forward").
+    static func phaseKind(_ name: String) -> String {
         let words = name.split(separator: " ")
         let kept = words.indices.filter { i in
             !words[i].contains(where: \.isNumber) && !(i + 1 < words.count && words[i + 1].allSatisfy(\.isNumber))

@@ -9,11 +9,14 @@ public struct TraceLog: Sendable {
     public struct Phase: Sendable {
         public var rank: Int
         public var name: String
+        /// What it spends its time on ("compute", "communication", "wait", "update"), when the trace says.
+        public var category: String?
         /// Microseconds from the trace's origin.
         public var start: Double
         public var duration: Double
-        /// The step or epoch it belongs to, when the trace says.
+        /// The step or epoch it belongs to, and a pipelined GNN's layer and chunk, when the trace says.
         public var step: Int?
+        public var layer: Int?
         public var chunk: Int?
     }
 
@@ -45,8 +48,8 @@ public struct TraceLog: Sendable {
             }
             guard event.ph == "X", let name = event.name, let start = event.ts, let duration = event.dur,
                   start.isFinite, duration.isFinite, duration >= 0 else { continue }
-            phases.append(Phase(rank: rank, name: name, start: start, duration: duration,
-                                step: event.args?.step ?? event.args?.epoch, chunk: event.args?.chunk))
+            phases.append(Phase(rank: rank, name: name, category: event.cat, start: start, duration: duration,
+                                step: event.args?.step ?? event.args?.epoch, layer: event.args?.layer, chunk: event.args?.chunk))
             if stepName == nil, event.args?.step != nil || event.args?.epoch != nil { stepName = event.args?.step != nil ? "step" : "epoch" }
         }
     }
@@ -114,18 +117,20 @@ private struct Event: Decodable {
     struct Arguments: Decodable {
         var step: Int?
         var epoch: Int?
+        var layer: Int?
         var chunk: Int?
         var name: String?
 
-        private enum Key: String, CodingKey { case step, epoch, chunk, name }
+        private enum Key: String, CodingKey { case step, epoch, layer, chunk, name }
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: Key.self)
-            (step, epoch, chunk, name) = (c.lenient(.step), c.lenient(.epoch), c.lenient(.chunk), c.lenient(.name))
+            (step, epoch, layer, chunk, name) = (c.lenient(.step), c.lenient(.epoch), c.lenient(.layer), c.lenient(.chunk), c.lenient(.name))
         }
     }
 
     var name: String?
+    var cat: String?
     var ph: String?
     var pid: Int?
     var tid: Int?
@@ -133,11 +138,11 @@ private struct Event: Decodable {
     var dur: Double?
     var args: Arguments?
 
-    private enum Key: String, CodingKey { case name, ph, pid, tid, ts, dur, args }
+    private enum Key: String, CodingKey { case name, cat, ph, pid, tid, ts, dur, args }
 
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
-        (name, ph, pid, tid) = (c.lenient(.name), c.lenient(.ph), c.lenient(.pid), c.lenient(.tid))
+        (name, cat, ph, pid, tid) = (c.lenient(.name), c.lenient(.cat), c.lenient(.ph), c.lenient(.pid), c.lenient(.tid))
         (ts, dur, args) = (c.lenient(.ts), c.lenient(.dur), c.lenient(.args))
     }
 }
