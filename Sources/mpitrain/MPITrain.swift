@@ -19,6 +19,7 @@ struct MPITrain: ParsableCommand {
             DreamShardCommand.self,
             GNNCommand.self,
             PlanCommand.self,
+            ReportCommand.self,
             SelfTestCommand.self,
             SketchCommand.self,
             TablesCommand.self,
