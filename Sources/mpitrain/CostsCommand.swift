@@ -8,7 +8,7 @@ struct CostsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "costs",
         abstract: "Measure shard costs on this machine and train NeuroShard's cost model on them.",
-        subcommands: [Reference.self, Collect.self, Train.self, Refine.self])
+        subcommands: [Reference.self, Collect.self, Train.self, Refine.self, Calibrate.self])
 
     struct Reference: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -132,6 +132,78 @@ struct CostsCommand: ParsableCommand {
             model.hardware = dataset.hardware
             try model.write(to: out, heldOutMedianError: testError, unseenTablesMedianError: unseenError)
             print("wrote \(out)")
+        }
+    }
+
+    struct Calibrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move the shipped cost models to this machine within a time budget: re-time the speed reference, measure shard sets, fine-tune the NeuroShard model on them and write a cost set with this machine's fingerprint (use it with MPITRAIN_RESOURCES=DIR).")
+
+        @Option(help: "Wall time for the whole calibration: 300, 300s, 5m.")
+        var budget = "5m"
+
+        @Option(help: "Tables to draw shard sets from (from `tables pool`; default: a pool of 400 drawn with --seed).")
+        var pool: String?
+
+        @Option(help: "NeuroShard model to start from (default: the shipped one).")
+        var costModel: String?
+
+        @Option(help: "Seed of the pool, the split and the sets.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Write the cost set into this directory (replaced only once the new set is complete).")
+        var out: String
+
+        /// `--budget` in seconds.
+        func budgetSeconds() throws -> Double {
+            let units: [(suffix: String, seconds: Double)] = [("min", 60), ("m", 60), ("s", 1), ("h", 3600)]
+            let unit = units.first { budget.hasSuffix($0.suffix) }
+            guard let value = Double(budget.dropLast(unit?.suffix.count ?? 0)), value.isFinite, value > 0, value <= 86_400 * 7 else {
+                throw ValidationError("--budget '\(budget)': expected a positive time such as 300, 300s or 5m")
+            }
+            return value * (unit?.seconds ?? 1)
+        }
+
+        func validate() throws {
+            guard try budgetSeconds() >= 30 else { throw ValidationError("--budget \(budget): a calibration needs at least 30 s") }
+        }
+
+        func run() throws {
+            try OutputPaths.checkDirectory(out, "cost set")
+            try CostSet.checkReplaceable(out)
+            let seconds = try budgetSeconds(), start = ContinuousClock.now
+            let tables = try pool.map { try TableSpecFile.read($0) } ?? TablePool.generate(count: 400, seed: seed)
+            let modelPath = try costModel ?? ShippedResources.file("neuroshard-cost-model", kind: "NeuroShard cost model")
+            let batchSize = try NeuroShardCostModel.read(modelPath).batchSize
+            print("calibrating on \(HardwareFingerprint.current.summary), \(ETA.duration(seconds)) budget"); fflush(nil)
+            // A tenth of the budget re-times the speed reference that scales every measurement
+            // below (the rounds of `costs reference` take about 16 ms each).
+            let reference = SpeedReference.measure(rounds: max(50, Int(seconds * 0.1 / 0.016)))
+            print(String(format: "speed reference: median %.3f ms per-thread CPU time over %d rounds", reference.cpuMilliseconds ?? 0, reference.rounds))
+            fflush(nil)
+            let oracle = CostOracle(batchSize: batchSize, communication: CommunicationCostModel(tables: [:]), seed: seed,
+                                    speedReference: reference, conditions: .isolated, clock: .cpu)
+            let remaining = seconds - (ContinuousClock.now - start).seconds
+            var calibration = CostCalibration(budget: .seconds(max(remaining * 0.95, 1)), seed: seed)
+            let measuring = remaining * 0.95 * calibration.measuringShare
+            var reported = 0.0
+            let outcome = try calibration.run(modelAt: modelPath, pool: tables, oracle: oracle) { sets, spent in
+                guard spent - reported >= 30 || spent >= measuring else { return }
+                reported = spent
+                print("measured \(sets) shard sets, \(ETA.duration(max(measuring - spent, 0))) of measuring left"); fflush(nil)
+            }
+            print(String(format: "fine-tuned on %d sets; median per-rank error on %d held-out sets of unseen tables: %.1f%% -> %.1f%% "
+                         + "(costliest quarter %.1f%% -> %.1f%%)", outcome.tuning.records.count, outcome.heldOut.count,
+                         100 * outcome.before.all, 100 * outcome.after.all, 100 * outcome.before.costliest, 100 * outcome.after.costliest))
+            var measured = reference
+            measured.hardware = outcome.model.hardware
+            try CostSet.write(into: out) { directory in
+                try outcome.model.write(to: directory + "/neuroshard-cost-model.json", heldOutMedianError: outcome.after.all, unseenTablesMedianError: nil)
+                try measured.write(to: directory + "/speed-reference.json")
+                try JSONFile.write(outcome.tuning, to: directory + "/calibration-records.json")
+            }
+            print(String(format: "wrote %@ in %.0f s (the DreamShard model and the all-to-all calibrations copied as shipped)", out,
+                         (ContinuousClock.now - start).seconds))
         }
     }
 

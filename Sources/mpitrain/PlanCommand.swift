@@ -46,9 +46,9 @@ struct PlanCommand: ParsableCommand {
         /// measured on a machine unlike this one; with --strict-hardware, the first one is an error.
         func hardwareNotes(planners: [String]) throws -> [String] {
             var artefacts: [(kind: String, hardware: HardwareFingerprint?, remeasure: String)] = [
-                ("all-to-all calibration", try communication().hardware, "`mpitrain bench comm --json` (on each rank count)")]
+                ("all-to-all calibration", try communication().hardware, "`mpitrain bench comm --json DIR/comm-N.json` on N ranks")]
             if let model = try? neuroShard() {
-                artefacts.append(("NeuroShard cost model", model.hardware, "`mpitrain costs collect` then `costs train`"))
+                artefacts.append(("NeuroShard cost model", model.hardware, "`mpitrain costs calibrate --out DIR` (then MPITRAIN_RESOURCES=DIR)"))
             }
             if planners.contains("dreamshard") {
                 artefacts.append(("DreamShard model", try dreamShard().provenance?.hardware, "`mpitrain dreamshard train`"))

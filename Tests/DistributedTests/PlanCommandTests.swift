@@ -98,6 +98,39 @@ import Testing
         }
     }
 
+    /// A short calibration writes a whole cost set with this machine's fingerprint, which the
+    /// planners then use without a note; bad budgets and a directory of other files are refused.
+    @Test func calibrationWritesACostSetThePlannersUse() throws {
+        try withTemporaryDirectory("calibrate") { directory in
+            let set = directory.appendingPathComponent("set").path
+            let run = try MPIRun.mpitrain(["costs", "calibrate", "--budget", "45s", "--out", set], timeLimit: 120)
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(run.lines(startingWith: "fine-tuned on ").first?.contains("median per-rank error on ") == true, "\(run.stdout)")
+            let files = Set(try FileManager.default.contentsOfDirectory(atPath: set))
+            #expect(files.isSuperset(of: ["neuroshard-cost-model.json", "speed-reference.json", "dreamshard-model.json", "comm-2.json",
+                                          "calibration-records.json"]), "\(files)")
+            #expect(try NeuroShardCostModel.read(set + "/neuroshard-cost-model.json").hardware?.differences(from: .current) == [])
+            #expect(try SpeedReference.read(set + "/speed-reference.json").hardware?.streamCopyBytesPerSecond ?? 0 > 0)
+            let plan = try MPIRun.run(try MPIRun.executable(), ["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
+                                                                "--ranks", "4", "--memory", "192MiB", "--plan-algo", "neuroshard"],
+                                      environment: ["MPITRAIN_RESOURCES": set], timeLimit: 60)
+            #expect(plan.status == 0 && plan.lines(startingWith: "hardware: the NeuroShard").isEmpty, "\(plan.stdout)")
+            for (arguments, message) in [(["--budget", "0"], "--budget '0': expected a positive time such as 300, 300s or 5m"),
+                                         (["--budget=-5m"], "--budget '-5m': expected a positive time such as 300, 300s or 5m"),
+                                         (["--budget", "10s"], "--budget 10s: a calibration needs at least 30 s")] {
+                let bad = try MPIRun.mpitrain(["costs", "calibrate", "--out", set] + arguments, timeLimit: 60)
+                #expect(bad.status != 0 && bad.stderr.hasPrefix("mpitrain: error: \(message)"), "\(bad.stderr)")
+            }
+            #expect(try NeuroShardCostModel.read(set + "/neuroshard-cost-model.json").hardware != nil, "a failed calibration touched the set")
+            let other = directory.appendingPathComponent("other")
+            try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+            try Data("keep".utf8).write(to: other.appendingPathComponent("notes.txt"))
+            let refused = try MPIRun.mpitrain(["costs", "calibrate", "--out", other.path], timeLimit: 60)
+            #expect(refused.stderr == "mpitrain: error: \(other.path): holds other files; give a new directory or an earlier cost set to replace\n",
+                    "\(refused.stderr)")
+        }
+    }
+
     /// `--version` names the commit, the build and the libraries the binary runs on.
     @Test func versionNamesTheCommitAndTheLibraries() throws {
         let run = try MPIRun.mpitrain(["--version"])

@@ -43,3 +43,48 @@ public enum ShippedResources {
         try files(kind: "\(kind) (\(name).json)") { $0 == name + ".json" }[0]
     }
 }
+
+/// A directory of cost artefacts laid out as the shipped ones: what `costs calibrate` writes and
+/// `MPITRAIN_RESOURCES` points the planners at.
+public enum CostSet {
+    /// Throws unless `directory` is absent, empty or an earlier cost set: a set never replaces
+    /// a directory of other files.
+    public static func checkReplaceable(_ directory: String) throws(PlanError) {
+        if let present = try? FileManager.default.contentsOfDirectory(atPath: directory), !present.isEmpty,
+           !present.contains("neuroshard-cost-model.json") {
+            throw PlanError("\(directory): holds other files; give a new directory or an earlier cost set to replace")
+        }
+    }
+
+    /// Writes a set into `directory`: `write` fills a staging directory beside it, the shipped
+    /// files it did not write are copied in, and only then does the staging directory replace
+    /// `directory`. A failure on the way leaves `directory` as it was.
+    public static func write(into directory: String, _ write: (_ staging: String) throws -> Void) throws {
+        let manager = FileManager.default
+        try checkReplaceable(directory)
+        let target = URL(fileURLWithPath: directory).standardizedFileURL
+        let staging = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).partial-\(getpid())").path
+        try? manager.removeItem(atPath: staging)
+        try manager.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        do {
+            try write(staging)
+            for source in try ShippedResources.files(kind: "shipped cost files", matching: { $0.hasSuffix(".json") }) {
+                let name = URL(fileURLWithPath: source).lastPathComponent
+                if !manager.fileExists(atPath: staging + "/" + name) { try manager.copyItem(atPath: source, toPath: staging + "/" + name) }
+            }
+            let previous = staging + ".previous"
+            let replacing = manager.fileExists(atPath: directory)
+            if replacing { try manager.moveItem(atPath: directory, toPath: previous) }
+            do {
+                try manager.moveItem(atPath: staging, toPath: directory)
+            } catch {
+                if replacing { try? manager.moveItem(atPath: previous, toPath: directory) }
+                throw error
+            }
+            try? manager.removeItem(atPath: previous)
+        } catch {
+            try? manager.removeItem(atPath: staging)
+            throw error
+        }
+    }
+}
