@@ -119,10 +119,10 @@ public enum MPIRuntime {
         }
         let world = try Communicator(adopting: MPIShim_COMM_WORLD(), owned: false, name: "world")
         if provided >= Int32(MPI_THREAD_MULTIPLE) && world.size > 1 {
-            var duplicate: MPI_Comm? = MPIShim_COMM_NULL()
+            var duplicate: CommSlot = MPIShim_COMM_NULL()
             try check(MPI_Comm_dup(MPIShim_COMM_WORLD(), &duplicate), "MPI_Comm_dup")
             try check(MPI_Comm_set_errhandler(duplicate, MPIShim_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
-            Watchdog.shared.rollCall.withLock { $0 = RollCallChannel(comm: duplicate!, rank: world.rank, size: world.size) }
+            Watchdog.shared.rollCall.withLock { $0 = RollCallChannel(comm: unwrapHandle(duplicate)!, rank: world.rank, size: world.size) }
         }
         return world
     }
