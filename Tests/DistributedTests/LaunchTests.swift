@@ -213,6 +213,17 @@ struct LaunchTests {
         }
     }
 
+    /// Started as one of two by another MPI's launcher (PMI_SIZE is what MPICH's sets), this
+    /// build's MPI sees a world of one: the process says so and fails instead of training alone.
+    @Test func aLauncherOfAnotherMPIIsRefused() throws {
+        let run = try MPIRun.run(try MPIRun.executable(), ["selftest", "allreduce"],
+                                 environment: ["PMI_SIZE": "2", "PMI_RANK": "1", "OPENBLAS_NUM_THREADS": "1"], timeLimit: 30)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("the launcher started 2 processes but MPI sees 1; this mpitrain was built against another MPI than the launcher's"),
+                "\(run.stderr)")
+        #expect(!run.stdout.contains("ok allreduce"), "\(run.stdout)")
+    }
+
     /// Without MPITRAIN_BIN or a clone to build in, `run` takes mpitrain from PATH, and names
     /// every place it looked when there is none.
     @Test func withoutAClonesBuildRunTakesMpitrainFromPath() throws {
