@@ -203,13 +203,18 @@ struct LaunchTests {
     }
 
     /// A node with mpirun and a binary but no dpkg, apt-get or Swift: the job still runs.
+    /// Without mpirun, `run` says so.
     @Test func aRunNeedsOnlyMpirunAndTheBinary() throws {
         try withTemporaryDirectory("launch-node") { directory in
+            let binary = try MPIRun.executable().path
             let bin = try Self.commands(Self.runCommands, in: directory)
-            let run = try MPIRun.launch(["run", "-n", "2", "--", "selftest", "allreduce"],
-                                        environment: ["PATH": bin.path, "MPITRAIN_BIN": try MPIRun.executable().path])
+            let run = try MPIRun.launch(["run", "-n", "2", "--", "selftest", "allreduce"], environment: ["PATH": bin.path, "MPITRAIN_BIN": binary])
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.lines(startingWith: "ok allreduce rank ").count == 2, "\(run.stdout)")
+            let bare = try Self.commands(Self.runCommands.filter { $0 != "mpirun" }, in: directory.appendingPathComponent("bare"))
+            let refused = try MPIRun.launch(["run", "-n", "2", "--", "selftest"], environment: ["PATH": bare.path, "MPITRAIN_BIN": binary])
+            #expect(refused.status == 2)
+            #expect(refused.stderr == "launch: run: no mpirun on PATH (OpenMPI's openmpi-bin package has it)\n")
         }
     }
 
