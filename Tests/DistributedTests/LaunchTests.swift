@@ -179,7 +179,8 @@ struct LaunchTests {
         #expect(arguments == ["frobnicate"] || run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
     }
 
-    /// `install` with a built binary copies it and every shipped resource, unchanged.
+    /// `install` with a built binary copies it and every shipped resource, unchanged, and the
+    /// installed binary reads the resources there.
     @Test func installCopiesTheBinaryAndTheResources() throws {
         let binary = try MPIRun.executable()
         try withTemporaryDirectory("launch-install") { directory in
@@ -199,6 +200,13 @@ struct LaunchTests {
                                                           andPath: resources.appendingPathComponent(file).path), "\(file)")
             }
             #expect(run.stdout == "launch: installed \(prefix.path)/bin/mpitrain and \(shipped.count) files in \(prefix.path)/share/mpitrain\n")
+            // The installed binary reads the prefix's copies: a damaged one is named by its path there.
+            let model = share.appendingPathComponent("neuroshard-cost-model.json")
+            try "{".write(to: model, atomically: true, encoding: .utf8)
+            let planned = try MPIRun.run(installed, ["dlrm", "--steps", "2", "--plan-algo", "neuroshard"],
+                                         environment: ["OPENBLAS_NUM_THREADS": "1", "MPITRAIN_RESOURCES": ""], timeLimit: 60)
+            #expect(planned.status != 0)
+            #expect(planned.stderr.contains("\(model.path): not a cost model"), "\(planned.stderr)")
         }
     }
 
