@@ -1,5 +1,9 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// MPITRAIN_MPI=mpich builds against MPICH (pkg-config mpich); the default is OpenMPI (ompi-c).
+let mpich = ProcessInfo.processInfo.environment["MPITRAIN_MPI"] == "mpich"
 
 let package = Package(
     name: "MPITrain",
@@ -14,8 +18,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(
-            name: "MPIShim", path: "Sources/MPIShim", pkgConfig: "ompi-c",
-            providers: [.apt(["libopenmpi-dev"])]),
+            name: "MPIShim", path: "Sources/MPIShim", pkgConfig: mpich ? "mpich" : "ompi-c",
+            providers: [.apt([mpich ? "libmpich-dev" : "libopenmpi-dev"])]),
         .systemLibrary(
             name: "BLASShim", path: "Sources/BLASShim", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
@@ -30,7 +34,9 @@ let package = Package(
         // The shipped cost models in Sources/Sharding/Resources are found at run time by
         // ShippedResources (beside the binary, an install prefix, MPITRAIN_RESOURCES), not bundled.
         .target(name: "Sharding", dependencies: ["Models"], exclude: ["Resources"]),
-        .target(name: "Distributed", dependencies: ["MPIShim", "CPUShim", "Models", "Sharding"]),
+        .target(
+            name: "Distributed", dependencies: ["MPIShim", "CPUShim", "Models", "Sharding"],
+            swiftSettings: mpich ? [.define("MPICH")] : []),
         .executableTarget(
             name: "mpitrain",
             dependencies: [

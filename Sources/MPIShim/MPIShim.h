@@ -3,9 +3,10 @@
 
 #include <mpi.h>
 
-// OpenMPI defines its handles as casts of global addresses; Swift cannot import those macros,
-// so each handle the communicator uses is a one-line function. Integer macros (MPI_SUCCESS,
-// MPI_ERR_*, MPI_UNDEFINED, MPI_THREAD_*) import as they are and are not shimmed.
+// OpenMPI defines its handles as casts of global addresses, MPICH as casts of integers; Swift
+// cannot import either kind of macro, so each handle the communicator uses is a one-line
+// function. Integer macros (MPI_SUCCESS, MPI_ERR_*, MPI_UNDEFINED, MPI_THREAD_*) import as
+// they are and are not shimmed.
 
 // Communicators.
 static inline MPI_Comm MPIShim_COMM_WORLD(void) { return MPI_COMM_WORLD; }
@@ -26,6 +27,7 @@ static inline MPI_Op MPIShim_SUM(void) { return MPI_SUM; }
 static inline MPI_Op MPIShim_MAX(void) { return MPI_MAX; }
 static inline MPI_Op MPIShim_MIN(void) { return MPI_MIN; }
 static inline MPI_Op MPIShim_PROD(void) { return MPI_PROD; }
+static inline MPI_Op MPIShim_OP_NULL(void) { return MPI_OP_NULL; }
 
 // Error handlers: MPI_ERRORS_RETURN turns failures into return codes the Swift layer throws.
 static inline MPI_Errhandler MPIShim_ERRORS_RETURN(void) { return MPI_ERRORS_RETURN; }

@@ -76,36 +76,3 @@ struct CommunicatorTests {
         #expect(report.rows.allSatisfy { $0.averageMicroseconds > 0 })
     }
 }
-
-/// The launcher's choices for this environment and its refusals of bad input.
-@Suite(.serialized)
-struct LaunchTests {
-    @Test func dryRunShowsTheWholeMpirunLine() throws {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let run = try MPIRun.launch(["run", "-n", String(cores + 1), "--threads", "3", "--dry-run", "--", "bench", "comm"])
-        #expect(run.status == 0, "\(run.stderr)")
-        let line = run.stdout
-        #expect(line.contains("mpirun -n \(cores + 1) --bind-to none"))
-        #expect(line.contains("--oversubscribe"))
-        #expect(line.contains("-x OPENBLAS_NUM_THREADS=3"))
-        #expect(line.hasSuffix("mpitrain bench comm\n"))
-        #expect(line.contains("--allow-run-as-root") == (getuid() == 0))
-        let fits = try MPIRun.launch(["run", "-n", "1", "--dry-run", "--", "selftest"])
-        #expect(!fits.stdout.contains("--oversubscribe"))
-    }
-
-    @Test(arguments: [
-        (["run", "-n", "0", "--", "selftest"], "-n must be a whole number of ranks in 1...65536 (got '0')"),
-        (["run", "-n", "4294967298", "--", "selftest"], "-n must be a whole number of ranks in 1...65536 (got '4294967298')"),
-        (["run", "-n", "2", "--hostfile", "/dev/null", "--", "selftest"], "hostfile '/dev/null' names no host"),
-        (["run", "--", "selftest"], "-n N is required"),
-        (["run", "-n", "2", "--hostfile", "/no/such/hostfile", "--", "selftest"], "hostfile '/no/such/hostfile' does not exist"),
-        (["run", "-n", "2", "--frobnicate", "--", "selftest"], "unknown option '--frobnicate'"),
-        (["frobnicate"], "unknown command 'frobnicate'"),
-    ])
-    func badInputGivesOneLineAndNonZeroExit(arguments: [String], message: String) throws {
-        let run = try MPIRun.launch(arguments)
-        #expect(run.status != 0)
-        #expect(run.stderr.split(separator: "\n").last?.contains(message) == true, "\(run.stderr)")
-    }
-}

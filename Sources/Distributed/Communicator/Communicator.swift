@@ -36,7 +36,7 @@ public struct Communicator: @unchecked Sendable {
 
         deinit {
             if owned && MPIRuntime.isActive {
-                var comm: MPI_Comm? = raw
+                var comm: CommSlot = raw
                 _ = MPI_Comm_free(&comm)
             }
         }
@@ -90,11 +90,11 @@ public struct Communicator: @unchecked Sendable {
         guard let mpiKey = Int32(exactly: key) else {
             throw MPIError(call: "MPI_Comm_split", errorClass: MPI_ERR_ARG, reason: "MPI_ERR_ARG: key \(key) does not fit an int")
         }
-        var newComm: MPI_Comm? = MPIShim_COMM_NULL()
+        var newComm: CommSlot = MPIShim_COMM_NULL()
         try guarded("MPI_Comm_split") { () throws(MPIError) in
             try check(MPI_Comm_split(raw, mpiColor, mpiKey, &newComm), "MPI_Comm_split")
         }
-        guard let color, let newComm, newComm != MPIShim_COMM_NULL() else { return nil }
+        guard let color, let newComm = unwrapHandle(newComm), newComm != MPIShim_COMM_NULL() else { return nil }
         try check(MPI_Comm_set_errhandler(newComm, MPIShim_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
         var sub = try Communicator(adopting: newComm, owned: true, name: "\(name)/\(color)")
         sub.timeout = timeout

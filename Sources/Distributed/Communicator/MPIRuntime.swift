@@ -118,11 +118,18 @@ public enum MPIRuntime {
                            reason: "MPI_ERR_OTHER: thread level \(provided) provided, MPI_THREAD_FUNNELED needed")
         }
         let world = try Communicator(adopting: MPIShim_COMM_WORLD(), owned: false, name: "world")
+        // A launcher of another MPI (OpenMPI's mpirun for an MPICH build, or the reverse) makes
+        // each process a world of its own: N one-rank jobs instead of one job.
+        guard JobReport.launchSize == 1 || world.size == JobReport.launchSize else {
+            throw MPIError(call: "MPI_Init_thread", errorClass: MPI_ERR_OTHER,
+                           reason: "MPI_ERR_OTHER: the launcher started \(JobReport.launchSize) processes but MPI sees \(world.size); "
+                               + "this mpitrain was built against another MPI than the launcher's (OpenMPI and MPICH do not mix)")
+        }
         if provided >= Int32(MPI_THREAD_MULTIPLE) && world.size > 1 {
-            var duplicate: MPI_Comm? = MPIShim_COMM_NULL()
+            var duplicate: CommSlot = MPIShim_COMM_NULL()
             try check(MPI_Comm_dup(MPIShim_COMM_WORLD(), &duplicate), "MPI_Comm_dup")
             try check(MPI_Comm_set_errhandler(duplicate, MPIShim_ERRORS_RETURN()), "MPI_Comm_set_errhandler")
-            Watchdog.shared.rollCall.withLock { $0 = RollCallChannel(comm: duplicate!, rank: world.rank, size: world.size) }
+            Watchdog.shared.rollCall.withLock { $0 = RollCallChannel(comm: unwrapHandle(duplicate)!, rank: world.rank, size: world.size) }
         }
         return world
     }

@@ -4,7 +4,7 @@ import MPIShim
 /// unwaited is waited for when it goes out of scope, so its buffer is never written after it
 /// is freed.
 public struct Request: ~Copyable {
-    var raw: MPI_Request?
+    var raw: RequestSlot
     let communicator: Communicator
     let call: StaticString
     let peer: Int
@@ -13,7 +13,7 @@ public struct Request: ~Copyable {
     /// Count and displacement arrays MPI may read until a `v` collective completes.
     var retainedCounts: UnsafeMutablePointer<Int32>?
 
-    init(raw: MPI_Request?, communicator: Communicator, call: StaticString, peer: Int, receivedElementSize: Int,
+    init(raw: RequestSlot, communicator: Communicator, call: StaticString, peer: Int, receivedElementSize: Int,
          retainedCounts: UnsafeMutablePointer<Int32>? = nil) {
         self.raw = raw
         self.communicator = communicator
@@ -70,7 +70,7 @@ public struct Request: ~Copyable {
 
 /// Many requests waited for together (`MPI_Waitall`), e.g. one pipeline step's sends and receives.
 public struct RequestGroup: ~Copyable {
-    private var raws: [MPI_Request?] = []
+    private var raws: [RequestSlot] = []
     private var elementSizes: [Int] = []
     private var communicators: [Communicator] = []
     private var retainedCounts: [UnsafeMutablePointer<Int32>] = []

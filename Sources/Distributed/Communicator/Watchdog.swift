@@ -221,7 +221,7 @@ final class RollCallChannel: @unchecked Sendable {
     let size: Int
     /// Sends in flight with their buffers, completed by later polls; used by the watchdog
     /// thread only.
-    private var sending: [(request: MPI_Request?, buffer: UnsafeMutableBufferPointer<UInt8>)] = []
+    private var sending: [(request: RequestSlot, buffer: UnsafeMutableBufferPointer<UInt8>)] = []
 
     private static let askTag: Int32 = 1, answerTag: Int32 = 2
 
@@ -260,7 +260,7 @@ final class RollCallChannel: @unchecked Sendable {
         let bytes = status.encoded()
         let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
         _ = buffer.initialize(from: bytes)
-        var request: MPI_Request? = MPIShim_REQUEST_NULL()
+        var request: RequestSlot = MPIShim_REQUEST_NULL()
         _ = MPI_Isend(buffer.baseAddress, Int32(buffer.count), MPIShim_UINT8_T(), Int32(peer), tag, comm, &request)
         sending.append((request, buffer))
     }

@@ -12,14 +12,16 @@ extension ReduceOp {
     /// Element-wise addition mod p of UInt32 residues (`MPI_Op_create`, commutative); created on
     /// first use, after `MPI_Init`.
     static let modPrimeSum: ReduceOp = {
-        var op: MPI_Op?
+        var op: OpSlot = MPIShim_OP_NULL()
         let status = MPI_Op_create({ input, inout_, length, _ in
             guard let input, let inout_, let length else { return }
             let a = input.assumingMemoryBound(to: UInt32.self), b = inout_.assumingMemoryBound(to: UInt32.self)
             for i in 0..<Int(length.pointee) { b[i] = ModPrime.add(a[i], b[i]) }
         }, 1, &op)
-        precondition(status == MPI_SUCCESS && op != nil, "MPI_Op_create failed with code \(status)")
-        return ReduceOp(raw: op!, description: "sum mod p")
+        guard status == MPI_SUCCESS, let created = unwrapHandle(op), created != MPIShim_OP_NULL() else {
+            preconditionFailure("MPI_Op_create failed with code \(status)")
+        }
+        return ReduceOp(raw: created, description: "sum mod p")
     }()
 }
 
