@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Models
 import Sharding
@@ -154,6 +155,12 @@ struct CostsCommand: ParsableCommand {
         @Option(help: "Write the cost set into this directory (replaced only once the new set is complete).")
         var out: String
 
+        @Option(help: "Re-measure the all-to-all calibration on this many ranks (repeatable; default: keep the shipped ones).")
+        var ranks: [Int] = []
+
+        @Option(help: "With --ranks: the hosts to measure it across (as `launch run --hostfile` takes them).")
+        var hostfile: String?
+
         /// `--budget` in seconds.
         func budgetSeconds() throws -> Double {
             let units: [(suffix: String, seconds: Double)] = [("min", 60), ("m", 60), ("s", 1), ("h", 3600)]
@@ -166,6 +173,8 @@ struct CostsCommand: ParsableCommand {
 
         func validate() throws {
             guard try budgetSeconds() >= 30 else { throw ValidationError("--budget \(budget): a calibration needs at least 30 s") }
+            if let bad = ranks.first(where: { !(2...65536).contains($0) }) { throw ValidationError("--ranks \(bad): an all-to-all needs 2...65536 ranks") }
+            if hostfile != nil && ranks.isEmpty { throw ValidationError("--hostfile goes with --ranks") }
         }
 
         func run() throws {
@@ -176,6 +185,16 @@ struct CostsCommand: ParsableCommand {
             let modelPath = try costModel ?? ShippedResources.file("neuroshard-cost-model", kind: "NeuroShard cost model")
             let batchSize = try NeuroShardCostModel.read(modelPath).batchSize
             print("calibrating on \(HardwareFingerprint.current.summary), \(ETA.duration(seconds)) budget"); fflush(nil)
+            // Communication first: a host that cannot be reached stops the calibration before the long part.
+            let communication = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-calibrate-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: communication, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: communication) }
+            let jobs = JobLauncher(executable: JobLauncher.thisExecutable, hostfile: hostfile)
+            for count in ranks {
+                try jobs.run(["bench", "comm", "--ops", "alltoall", "--ops", "allreduce", "--max-size", "16777216",
+                              "--json", communication + "/comm-\(count).json"], ranks: count, what: "measuring the all-to-all calibration")
+                print("all-to-all calibration on \(count) ranks measured"); fflush(nil)
+            }
             // A tenth of the budget re-times the speed reference that scales every measurement
             // below (the rounds of `costs reference` take about 16 ms each).
             let reference = SpeedReference.measure(rounds: max(50, Int(seconds * 0.1 / 0.016)))
@@ -197,13 +216,14 @@ struct CostsCommand: ParsableCommand {
                          100 * outcome.before.all, 100 * outcome.after.all, 100 * outcome.before.costliest, 100 * outcome.after.costliest))
             var measured = reference
             measured.hardware = outcome.model.hardware
-            try CostSet.write(into: out) { directory in
+            let copied = try CostSet.write(into: out) { directory in
                 try outcome.model.write(to: directory + "/neuroshard-cost-model.json", heldOutMedianError: outcome.after.all, unseenTablesMedianError: nil)
                 try measured.write(to: directory + "/speed-reference.json")
                 try JSONFile.write(outcome.tuning, to: directory + "/calibration-records.json")
+                for count in ranks { try FileManager.default.copyItem(atPath: communication + "/comm-\(count).json", toPath: directory + "/comm-\(count).json") }
             }
-            print(String(format: "wrote %@ in %.0f s (the DreamShard model and the all-to-all calibrations copied as shipped)", out,
-                         (ContinuousClock.now - start).seconds))
+            print(String(format: "wrote %@ in %.0f s (as shipped: %@)", out, (ContinuousClock.now - start).seconds,
+                         copied.joined(separator: ", ")))
         }
     }
 

@@ -308,9 +308,8 @@ struct PlanCommand: ParsableCommand {
         /// The plan trainer of `--train`, launching this executable.
         var trainer: PlanTrainer? {
             guard train > 0 else { return nil }
-            let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
-            return PlanTrainer(steps: train, executable: executable, launcher: launcher.map { .words($0.split(separator: " ").map(String.init)) },
-                               seed: comparison.seed)
+            let jobs = JobLauncher(executable: JobLauncher.thisExecutable, launcher: launcher.map { .words($0.split(separator: " ").map(String.init)) })
+            return PlanTrainer(steps: train, jobs: jobs, seed: comparison.seed)
         }
     }
 

@@ -103,7 +103,7 @@ import Testing
     @Test func calibrationWritesACostSetThePlannersUse() throws {
         try withTemporaryDirectory("calibrate") { directory in
             let set = directory.appendingPathComponent("set").path
-            let run = try MPIRun.mpitrain(["costs", "calibrate", "--budget", "45s", "--out", set], timeLimit: 120)
+            let run = try MPIRun.mpitrain(["costs", "calibrate", "--budget", "45s", "--ranks", "2", "--out", set], timeLimit: 120)
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             #expect(run.lines(startingWith: "fine-tuned on ").first?.contains("median per-rank error on ") == true, "\(run.stdout)")
             let files = Set(try FileManager.default.contentsOfDirectory(atPath: set))
@@ -111,13 +111,18 @@ import Testing
                                           "calibration-records.json"]), "\(files)")
             #expect(try NeuroShardCostModel.read(set + "/neuroshard-cost-model.json").hardware?.differences(from: .current) == [])
             #expect(try SpeedReference.read(set + "/speed-reference.json").hardware?.streamCopyBytesPerSecond ?? 0 > 0)
+            #expect(try CommunicationCostModel(reports: [set + "/comm-2.json"]).hardware?.transport == "shared memory")
+            #expect(run.lines(startingWith: "wrote \(set) in ").first?.hasSuffix("(as shipped: comm-4.json, comm-8.json, dreamshard-model.json)") == true,
+                    "\(run.stdout)")
             let plan = try MPIRun.run(try MPIRun.executable(), ["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
                                                                 "--ranks", "4", "--memory", "192MiB", "--plan-algo", "neuroshard"],
                                       environment: ["MPITRAIN_RESOURCES": set], timeLimit: 60)
             #expect(plan.status == 0 && plan.lines(startingWith: "hardware: the NeuroShard").isEmpty, "\(plan.stdout)")
             for (arguments, message) in [(["--budget", "0"], "--budget '0': expected a positive time such as 300, 300s or 5m"),
                                          (["--budget=-5m"], "--budget '-5m': expected a positive time such as 300, 300s or 5m"),
-                                         (["--budget", "10s"], "--budget 10s: a calibration needs at least 30 s")] {
+                                         (["--budget", "10s"], "--budget 10s: a calibration needs at least 30 s"),
+                                         (["--ranks", "2", "--hostfile", directory.appendingPathComponent("nohosts").path],
+                                          "measuring the all-to-all calibration on 2 ranks failed (status 2): launch: run: hostfile ")] {
                 let bad = try MPIRun.mpitrain(["costs", "calibrate", "--out", set] + arguments, timeLimit: 60)
                 #expect(bad.status != 0 && bad.stderr.hasPrefix("mpitrain: error: \(message)"), "\(bad.stderr)")
             }

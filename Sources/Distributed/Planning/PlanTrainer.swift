@@ -33,46 +33,18 @@ public struct PlanTrainer {
         }
     }
 
-    /// How a training job is started.
-    public enum Launcher: Sendable {
-        /// `launch run -n {ranks} --` of the clone at this path, running `MPITRAIN_BIN`.
-        case launch(String)
-        /// Words before the executable, `{ranks}` standing for the rank count.
-        case words([String])
-    }
-
     public var steps: Int
     /// Steps per measured window (`steps` is rounded up to a whole number of windows).
     public var window: Int
-    /// The `mpitrain` to launch.
-    public var executable: String
-    public var launcher: Launcher
+    /// Starts the training jobs.
+    public var jobs: JobLauncher
     public var seed: UInt64
 
-    /// Launches `executable` through `launcher`; by default through `launch run -n {ranks} --`
-    /// of the clone the executable was built in, which knows the `mpirun` flags this machine
-    /// needs (oversubscription, root, no remote agent), else plain `mpirun -n {ranks}`.
-    public init(steps: Int, window: Int = 10, executable: String, launcher: Launcher? = nil, seed: UInt64) {
+    public init(steps: Int, window: Int = 10, jobs: JobLauncher, seed: UInt64) {
         self.window = max(1, min(window, steps))
         self.steps = (steps + self.window - 1) / self.window * self.window
-        self.executable = executable
-        self.launcher = launcher ?? Self.clone(of: executable).map { .launch($0.appendingPathComponent("launch").path) }
-            ?? .words(["mpirun", "-n", "{ranks}"])
+        self.jobs = jobs
         self.seed = seed
-    }
-
-    /// The clone holding `executable` under its `.build`: the nearest ancestor with an
-    /// executable `launch` beside `Package.swift`.
-    static func clone(of executable: String) -> URL? {
-        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        for _ in 0..<5 {
-            if FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("launch").path),
-               FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
-                return directory
-            }
-            directory.deleteLastPathComponent()
-        }
-        return nil
     }
 
     /// Trains `plan` for `task` (cat interaction, the task's batch and optimizer) and returns
@@ -85,30 +57,11 @@ public struct PlanTrainer {
         let metrics = directory.appendingPathComponent("metrics.jsonl").path
         try TableSpecFile.write(task.tables, to: tables)
         try plan.write(to: planPath)
-        let start = switch launcher {
-        case .launch(let launch): [launch, "run", "-n", "\(task.ranks)", "--"]
-        case .words(let words): words.map { $0.replacingOccurrences(of: "{ranks}", with: "\(task.ranks)") } + [executable]
-        }
-        let arguments = start + [
+        try jobs.run([
             "dlrm", "--tables", tables, "--plan", planPath, "--arch-interaction-op", "cat", "--batch-size", "\(task.batchSize)",
             "--optimizer", task.optimizer == .sgd ? "sgd" : "adagrad", "--steps", "\(2 * steps)", "--print-every", "\(window)",
             "--eval-samples", "\(task.ranks)", "--seed", "\(seed)", "--metrics", metrics,
-        ]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        // `launch run` runs this executable rather than building its own.
-        process.environment = ProcessInfo.processInfo.environment.merging(["MPITRAIN_BIN": executable]) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let last = stderr.split(separator: "\n").last(where: { !$0.isEmpty }).map(String.init) ?? "no message"
-            throw ConfigError("training the \(plan.algorithm) plan on \(task.ranks) ranks failed (status \(process.terminationStatus)): \(last)")
-        }
+        ], ranks: task.ranks, what: "training the \(plan.algorithm) plan")
         struct Kind: Decodable { let kind: String }
         struct Record: Decodable {
             let samplesPerSecond: Double?

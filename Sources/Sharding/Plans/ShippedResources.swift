@@ -58,8 +58,9 @@ public enum CostSet {
 
     /// Writes a set into `directory`: `write` fills a staging directory beside it, the shipped
     /// files it did not write are copied in, and only then does the staging directory replace
-    /// `directory`. A failure on the way leaves `directory` as it was.
-    public static func write(into directory: String, _ write: (_ staging: String) throws -> Void) throws {
+    /// `directory`. A failure on the way leaves `directory` as it was. Returns the names of the
+    /// files copied as shipped.
+    public static func write(into directory: String, _ write: (_ staging: String) throws -> Void) throws -> [String] {
         let manager = FileManager.default
         try checkReplaceable(directory)
         let target = URL(fileURLWithPath: directory).standardizedFileURL
@@ -68,9 +69,12 @@ public enum CostSet {
         try manager.createDirectory(atPath: staging, withIntermediateDirectories: true)
         do {
             try write(staging)
+            var copied: [String] = []
             for source in try ShippedResources.files(kind: "shipped cost files", matching: { $0.hasSuffix(".json") }) {
                 let name = URL(fileURLWithPath: source).lastPathComponent
-                if !manager.fileExists(atPath: staging + "/" + name) { try manager.copyItem(atPath: source, toPath: staging + "/" + name) }
+                guard !manager.fileExists(atPath: staging + "/" + name) else { continue }
+                try manager.copyItem(atPath: source, toPath: staging + "/" + name)
+                copied.append(name)
             }
             let previous = staging + ".previous"
             let replacing = manager.fileExists(atPath: directory)
@@ -82,6 +86,7 @@ public enum CostSet {
                 throw error
             }
             try? manager.removeItem(atPath: previous)
+            return copied
         } catch {
             try? manager.removeItem(atPath: staging)
             throw error
