@@ -51,9 +51,18 @@ public struct JobLauncher: Sendable {
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            let last = stderr.split(separator: "\n").last(where: { !$0.isEmpty }).map(String.init) ?? "no message"
-            throw ConfigError("\(what) on \(ranks) ranks failed (status \(process.terminationStatus)): \(last)")
+            throw ConfigError("\(what) on \(ranks) ranks failed (status \(process.terminationStatus)): \(Self.cause(stderr))")
         }
+    }
+
+    /// The line of a failed job's standard error that says why: its last line, or, when it
+    /// ends with one of mpirun's banners (a block between rules of dashes), the block's first.
+    static func cause(_ stderr: String) -> String {
+        let lines = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let isRule = { (line: String) in line.count >= 20 && line.allSatisfy { $0 == "-" } }
+        guard let last = lines.last else { return "no message" }
+        guard isRule(last), let opening = lines.dropLast().lastIndex(where: isRule), opening + 1 < lines.count - 1 else { return last }
+        return lines[opening + 1]
     }
 
     /// The clone holding `executable` under its `.build`: the nearest ancestor with an
