@@ -28,7 +28,8 @@ struct CostsCommand: ParsableCommand {
         func run() throws {
             try OutputPaths.checkFile(out, "speed reference")
             let start = ContinuousClock.now
-            let reference = SpeedReference.measure(rounds: rounds)
+            var reference = SpeedReference.measure(rounds: rounds)
+            reference.hardware = .measured()
             try reference.write(to: out)
             print(String(format: "speed reference: median %.3f ms per-thread CPU time, %.3f ms wall time, over %d rounds (%.0f s); wrote %@",
                          reference.cpuMilliseconds!, reference.milliseconds, rounds, (ContinuousClock.now - start).seconds, out))
@@ -66,9 +67,10 @@ struct CostsCommand: ParsableCommand {
             let start = ContinuousClock.now
             var reported = 0
             let eta = ETA(total: count)
-            let data = NeuroShardCostModel.collect(from: heldOut ? test : train, count: count, oracle: oracle, seed: seed) { done in
+            var data = NeuroShardCostModel.collect(from: heldOut ? test : train, count: count, oracle: oracle, seed: seed) { done in
                 if done / 100 > reported { reported = done / 100; print("measured \(done)/\(count) sets, \(eta.text(done: done))"); fflush(nil) }
             }
+            data.hardware = .measured()
             try JSONFile.write(data, to: out)
             print(String(format: "measured %d shard sets at batch %d in %.0f s; wrote %@", count, batchSize,
                          (ContinuousClock.now - start).seconds, out))
@@ -179,48 +181,32 @@ struct CostsCommand: ParsableCommand {
 
         func run() throws {
             try OutputPaths.checkDirectory(out, "cost set")
-            try CostSet.checkReplaceable(out)
             let seconds = try budgetSeconds(), start = ContinuousClock.now
             let tables = try pool.map { try TableSpecFile.read($0) } ?? TablePool.generate(count: 400, seed: seed)
             let modelPath = try costModel ?? ShippedResources.file("neuroshard-cost-model", kind: "NeuroShard cost model")
-            let batchSize = try NeuroShardCostModel.read(modelPath).batchSize
+            var calibration = MachineCalibration(budgetSeconds: seconds, jobs: JobLauncher(executable: JobLauncher.thisExecutable, hostfile: hostfile),
+                                                 seed: seed)
+            calibration.ranks = ranks
             print("calibrating on \(HardwareFingerprint.current.summary), \(ETA.duration(seconds)) budget"); fflush(nil)
-            // Communication first: a host that cannot be reached stops the calibration before the long part.
-            let communication = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-calibrate-\(getpid())").path
-            try FileManager.default.createDirectory(atPath: communication, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: communication) }
-            let jobs = JobLauncher(executable: JobLauncher.thisExecutable, hostfile: hostfile)
-            for count in ranks {
-                try jobs.run(["bench", "comm", "--ops", "alltoall", "--ops", "allreduce", "--max-size", "16777216",
-                              "--json", communication + "/comm-\(count).json"], ranks: count, what: "measuring the all-to-all calibration")
-                print("all-to-all calibration on \(count) ranks measured"); fflush(nil)
-            }
-            // A tenth of the budget re-times the speed reference that scales every measurement
-            // below (the rounds of `costs reference` take about 16 ms each).
-            let reference = SpeedReference.measure(rounds: max(50, Int(seconds * 0.1 / 0.016)))
-            print(String(format: "speed reference: median %.3f ms per-thread CPU time over %d rounds", reference.cpuMilliseconds ?? 0, reference.rounds))
-            fflush(nil)
-            let oracle = CostOracle(batchSize: batchSize, communication: CommunicationCostModel(tables: [:]), seed: seed,
-                                    speedReference: reference, conditions: .isolated, clock: .cpu)
-            let remaining = seconds - (ContinuousClock.now - start).seconds
-            var calibration = CostCalibration(budget: .seconds(max(remaining * 0.95, 1)), seed: seed)
-            let measuring = remaining * 0.95 * calibration.measuringShare
-            var reported = 0.0
-            let outcome = try calibration.run(modelAt: modelPath, pool: tables, oracle: oracle) { sets, spent in
-                guard spent - reported >= 30 || spent >= measuring else { return }
-                reported = spent
-                print("measured \(sets) shard sets, \(ETA.duration(max(measuring - spent, 0))) of measuring left"); fflush(nil)
-            }
-            print(String(format: "fine-tuned on %d sets; median per-rank error on %d held-out sets of unseen tables: %.1f%% -> %.1f%% "
-                         + "(costliest quarter %.1f%% -> %.1f%%)", outcome.tuning.records.count, outcome.heldOut.count,
-                         100 * outcome.before.all, 100 * outcome.after.all, 100 * outcome.before.costliest, 100 * outcome.after.costliest))
-            var measured = reference
-            measured.hardware = outcome.model.hardware
-            let copied = try CostSet.write(into: out) { directory in
-                try outcome.model.write(to: directory + "/neuroshard-cost-model.json", heldOutMedianError: outcome.after.all, unseenTablesMedianError: nil)
-                try measured.write(to: directory + "/speed-reference.json")
-                try JSONFile.write(outcome.tuning, to: directory + "/calibration-records.json")
-                for count in ranks { try FileManager.default.copyItem(atPath: communication + "/comm-\(count).json", toPath: directory + "/comm-\(count).json") }
+            var reported = -Double.infinity
+            let copied = try calibration.run(modelAt: modelPath, pool: tables, into: out) { event in
+                switch event {
+                case .communicationMeasured(let count):
+                    print("all-to-all calibration on \(count) ranks measured")
+                case .speedReference(let reference):
+                    print(String(format: "speed reference: median %.3f ms per-thread CPU time over %d rounds", reference.cpuMilliseconds ?? 0, reference.rounds))
+                case .measured(let sets, let left):
+                    // A line every 30 s of measuring, and the last.
+                    let spent = (ContinuousClock.now - start).seconds
+                    guard spent - reported >= 30 || left == 0 else { return }
+                    reported = spent
+                    print("measured \(sets) shard sets, \(ETA.duration(left)) of measuring left")
+                case .fineTuned(let outcome):
+                    print(String(format: "fine-tuned on %d sets; median per-rank error on %d held-out sets of unseen tables: %.1f%% -> %.1f%% "
+                                 + "(costliest quarter %.1f%% -> %.1f%%)", outcome.tuning.records.count, outcome.heldOut.count,
+                                 100 * outcome.before.all, 100 * outcome.after.all, 100 * outcome.before.costliest, 100 * outcome.after.costliest))
+                }
+                fflush(nil)
             }
             print(String(format: "wrote %@ in %.0f s (as shipped: %@)", out, (ContinuousClock.now - start).seconds,
                          copied.joined(separator: ", ")))

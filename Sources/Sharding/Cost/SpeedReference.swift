@@ -62,10 +62,8 @@ public struct SpeedReference: Codable, Sendable {
             defer { _ = company.run() }
             return reference.run()
         }
-        var measured = SpeedReference(milliseconds: median(times.map { $0.total(on: .wall) }),
-                                      cpuMilliseconds: median(times.map { $0.total(on: .cpu) }), rounds: rounds)
-        measured.hardware = .measured()
-        return measured
+        return SpeedReference(milliseconds: median(times.map { $0.total(on: .wall) }), cpuMilliseconds: median(times.map { $0.total(on: .cpu) }),
+                              rounds: rounds)
     }
 
     public func write(to path: String) throws(PlanError) {

@@ -54,10 +54,8 @@ public struct CostCalibration {
         }
         let model = try NeuroShardCostModel.read(path)
         let before = Self.errors(of: model, on: heldOut)
-        model.lastLevelCacheBytes = MachineCaches.lastLevelBytes
         model.train(tuning, epochs: epochs, learningRate: learningRate, seed: seed)
-        var dataset = NeuroShardCostModel.Dataset(batchSize: oracle.batchSize, hardware: .measured(), records: tuning)
-        dataset.lastLevelCacheBytes = MachineCaches.lastLevelBytes
+        let dataset = NeuroShardCostModel.Dataset(batchSize: oracle.batchSize, hardware: .measured(), records: tuning)
         model.hardware = dataset.hardware
         return Outcome(model: model, tuning: dataset, heldOut: heldOut, before: before, after: Self.errors(of: model, on: heldOut))
     }

@@ -1,0 +1,67 @@
+import Foundation
+import Models
+import Sharding
+
+/// `costs calibrate`: a cost set for the machine it runs on, within a time budget. The
+/// all-to-all calibration first, on each rank count asked for (its own MPI jobs, so an
+/// unreachable host stops it before the long part); then the speed reference, on a tenth of
+/// the budget, which scales every shard set measured after it; then `CostCalibration` on the
+/// rest; and the set written where the previous one stood only once it is complete.
+public struct MachineCalibration {
+    /// What the calibration reports as it goes.
+    public enum Event {
+        case communicationMeasured(ranks: Int)
+        case speedReference(SpeedReference)
+        case measured(sets: Int, secondsLeft: Double)
+        case fineTuned(CostCalibration.Outcome)
+    }
+
+    public var budgetSeconds: Double
+    /// Rank counts to measure the all-to-all calibration on (none: keep the shipped ones).
+    public var ranks: [Int] = []
+    public var jobs: JobLauncher
+    public var seed: UInt64
+
+    public init(budgetSeconds: Double, jobs: JobLauncher, seed: UInt64) {
+        self.budgetSeconds = budgetSeconds
+        self.jobs = jobs
+        self.seed = seed
+    }
+
+    /// Calibrates the NeuroShard model at `modelPath` on tables of `pool` and writes the set
+    /// into `directory`; returns the names of the files copied as shipped.
+    public func run(modelAt modelPath: String, pool: [TableSpec], into directory: String, report: (Event) -> Void) throws -> [String] {
+        try CostSet.checkReplaceable(directory)
+        let start = ContinuousClock.now
+        let batchSize = try NeuroShardCostModel.read(modelPath).batchSize
+        let communication = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-calibrate-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: communication, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: communication) }
+        for count in ranks {
+            try jobs.run(["bench", "comm", "--ops", "alltoall", "--ops", "allreduce", "--max-size", "16777216",
+                          "--json", communication + "/comm-\(count).json"], ranks: count, what: "measuring the all-to-all calibration")
+            report(.communicationMeasured(ranks: count))
+        }
+        // The rounds of the speed reference take about 16 ms each.
+        var reference = SpeedReference.measure(rounds: max(50, Int(budgetSeconds * 0.1 / 0.016)))
+        report(.speedReference(reference))
+        let oracle = CostOracle(batchSize: batchSize, communication: CommunicationCostModel(tables: [:]), seed: seed,
+                                speedReference: reference, conditions: .isolated, clock: .cpu)
+        let remaining = (budgetSeconds - (ContinuousClock.now - start).seconds) * 0.95
+        let calibration = CostCalibration(budget: .seconds(max(remaining, 1)), seed: seed)
+        let measuring = remaining * calibration.measuringShare
+        let outcome = try calibration.run(modelAt: modelPath, pool: pool, oracle: oracle) { sets, spent in
+            report(.measured(sets: sets, secondsLeft: max(measuring - spent, 0)))
+        }
+        report(.fineTuned(outcome))
+        reference.hardware = outcome.model.hardware
+        return try CostSet.write(into: directory) { staging in
+            try outcome.model.write(to: staging + "/neuroshard-cost-model.json", heldOutMedianError: outcome.after.all, unseenTablesMedianError: nil)
+            try reference.write(to: staging + "/speed-reference.json")
+            try JSONFile.write(outcome.tuning, to: staging + "/calibration-records.json")
+            for count in ranks {
+                try FileManager.default.copyItem(atPath: communication + "/comm-\(count).json", toPath: staging + "/comm-\(count).json")
+            }
+        }
+    }
+}
