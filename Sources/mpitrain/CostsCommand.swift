@@ -140,7 +140,7 @@ struct CostsCommand: ParsableCommand {
 
     struct Calibrate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Move the shipped cost models to this machine within a time budget: re-time the speed reference, measure shard sets, fine-tune the NeuroShard model on them and write a cost set with this machine's fingerprint (use it with MPITRAIN_RESOURCES=DIR).")
+            abstract: "Move the shipped cost models to this machine within a time budget: re-time the speed reference, measure shard sets, fine-tune the NeuroShard model and DreamShard's cost network on them and write a cost set with this machine's fingerprint (use it with MPITRAIN_RESOURCES=DIR).")
 
         @Option(help: "Wall time for the whole calibration: 300, 300s, 5m.")
         var budget = "5m"
@@ -163,6 +163,11 @@ struct CostsCommand: ParsableCommand {
         @Option(help: "With --ranks: the hosts to measure it across (as `launch run --hostfile` takes them).")
         var hostfile: String?
 
+        @OptionGroup var launcher: LauncherOptions
+
+        @Option(help: "DreamShard model to start from (default: the shipped one).")
+        var dreamshardModel: String?
+
         /// `--budget` in seconds.
         func budgetSeconds() throws -> Double {
             let units: [(suffix: String, seconds: Double)] = [("min", 60), ("m", 60), ("s", 1), ("h", 3600)]
@@ -184,12 +189,12 @@ struct CostsCommand: ParsableCommand {
             let seconds = try budgetSeconds(), start = ContinuousClock.now
             let tables = try pool.map { try TableSpecFile.read($0) } ?? TablePool.generate(count: 400, seed: seed)
             let modelPath = try costModel ?? ShippedResources.file("neuroshard-cost-model", kind: "NeuroShard cost model")
-            var calibration = MachineCalibration(budgetSeconds: seconds, jobs: JobLauncher(executable: JobLauncher.thisExecutable, hostfile: hostfile),
-                                                 seed: seed)
+            let dreamShardPath = try dreamshardModel ?? ShippedResources.file("dreamshard-model", kind: "DreamShard model")
+            var calibration = MachineCalibration(budgetSeconds: seconds, jobs: launcher.jobs(hostfile: hostfile), seed: seed)
             calibration.ranks = ranks
             print("calibrating on \(HardwareFingerprint.current.summary), \(ETA.duration(seconds)) budget"); fflush(nil)
             var reported = -Double.infinity
-            let copied = try calibration.run(modelAt: modelPath, pool: tables, into: out) { event in
+            let copied = try calibration.run(modelAt: modelPath, dreamShardAt: dreamShardPath, pool: tables, into: out) { event in
                 switch event {
                 case .communicationMeasured(let count):
                     print("all-to-all calibration on \(count) ranks measured")
@@ -205,6 +210,11 @@ struct CostsCommand: ParsableCommand {
                     print(String(format: "fine-tuned on %d sets; median per-rank error on %d held-out sets of unseen tables: %.1f%% -> %.1f%% "
                                  + "(costliest quarter %.1f%% -> %.1f%%)", outcome.tuning.records.count, outcome.heldOut.count,
                                  100 * outcome.before.all, 100 * outcome.after.all, 100 * outcome.before.costliest, 100 * outcome.after.costliest))
+                case .dreamShardFineTuned(let outcome):
+                    print(String(format: "DreamShard cost network fine-tuned on the same sets; on the held-out ones: per-rank %.1f%% -> %.1f%% "
+                                 + "(costliest quarter %.1f%% -> %.1f%%), step cost of plans of them %.1f%% -> %.1f%%",
+                                 100 * outcome.before.perRank, 100 * outcome.after.perRank, 100 * outcome.before.costliest,
+                                 100 * outcome.after.costliest, 100 * outcome.before.step, 100 * outcome.after.step))
                 }
                 fflush(nil)
             }

@@ -46,12 +46,12 @@ struct PlanCommand: ParsableCommand {
         /// measured on a machine unlike this one; with --strict-hardware, the first one is an error.
         func hardwareNotes(planners: [String]) throws -> [String] {
             var artefacts: [(kind: String, hardware: HardwareFingerprint?, remeasure: String)] = [
-                ("all-to-all calibration", try communication().hardware, "`mpitrain bench comm --json DIR/comm-N.json` on N ranks")]
+                ("all-to-all calibration", try communication().hardware, "`mpitrain costs calibrate --ranks N --out DIR` (then MPITRAIN_RESOURCES=DIR)")]
             if let model = try? neuroShard() {
                 artefacts.append(("NeuroShard cost model", model.hardware, "`mpitrain costs calibrate --out DIR` (then MPITRAIN_RESOURCES=DIR)"))
             }
             if planners.contains("dreamshard") {
-                artefacts.append(("DreamShard model", try dreamShard().provenance?.hardware, "`mpitrain dreamshard train`"))
+                artefacts.append(("DreamShard model", try dreamShard().provenance?.hardware, "`mpitrain costs calibrate --out DIR` (then MPITRAIN_RESOURCES=DIR)"))
             }
             let notes = artefacts.compactMap { HardwareFingerprint.note($0.kind, measuredOn: $0.hardware, remeasure: $0.remeasure) }
             if strictHardware, let first = notes.first { throw PlanError(first + " (--strict-hardware)") }
@@ -266,9 +266,7 @@ struct PlanCommand: ParsableCommand {
         @Option(help: "Also refine the learned planners' plans with up to N cost-oracle measurements each, and evaluate them beside the raw ones as <name>+refined (0: off).")
         var planRefine = 0
 
-        @Option(help: "With --train: the launcher's words before the mpitrain executable, {ranks} for the rank count (default: `launch run -n {ranks} --` of the clone this mpitrain was built in, else `mpirun -n {ranks}`).")
-        var launcher: String?
-
+        @OptionGroup var launcher: LauncherOptions
 
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
@@ -308,8 +306,7 @@ struct PlanCommand: ParsableCommand {
         /// The plan trainer of `--train`, launching this executable.
         var trainer: PlanTrainer? {
             guard train > 0 else { return nil }
-            let jobs = JobLauncher(executable: JobLauncher.thisExecutable, launcher: launcher.map { .words($0.split(separator: " ").map(String.init)) })
-            return PlanTrainer(steps: train, jobs: jobs, seed: comparison.seed)
+            return PlanTrainer(steps: train, jobs: launcher.jobs(), seed: comparison.seed)
         }
     }
 

@@ -112,12 +112,17 @@ import Testing
             #expect(try NeuroShardCostModel.read(set + "/neuroshard-cost-model.json").hardware?.differences(from: .current) == [])
             #expect(try SpeedReference.read(set + "/speed-reference.json").hardware?.streamCopyBytesPerSecond ?? 0 > 0)
             #expect(try CommunicationCostModel(reports: [set + "/comm-2.json"]).hardware?.transport == "shared memory")
-            #expect(run.lines(startingWith: "wrote \(set) in ").first?.hasSuffix("(as shipped: comm-4.json, comm-8.json, dreamshard-model.json)") == true,
+            #expect(run.lines(startingWith: "DreamShard cost network fine-tuned on the same sets; on the held-out ones: per-rank ").count == 1,
                     "\(run.stdout)")
-            let plan = try MPIRun.run(try MPIRun.executable(), ["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
-                                                                "--ranks", "4", "--memory", "192MiB", "--plan-algo", "neuroshard"],
-                                      environment: ["MPITRAIN_RESOURCES": set], timeLimit: 60)
-            #expect(plan.status == 0 && plan.lines(startingWith: "hardware: the NeuroShard").isEmpty, "\(plan.stdout)")
+            #expect(try DreamShardModel.read(set + "/dreamshard-model.json").provenance?.hardware?.differences(from: .current) == [])
+            #expect(run.lines(startingWith: "wrote \(set) in ").first?.hasSuffix("(as shipped: comm-4.json, comm-8.json)") == true,
+                    "\(run.stdout)")
+            for (algorithm, model) in [("neuroshard", "NeuroShard"), ("dreamshard", "DreamShard")] {
+                let plan = try MPIRun.run(try MPIRun.executable(), ["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
+                                                                    "--ranks", "4", "--memory", "192MiB", "--plan-algo", algorithm],
+                                          environment: ["MPITRAIN_RESOURCES": set], timeLimit: 60)
+                #expect(plan.status == 0 && plan.lines(startingWith: "hardware: the \(model)").isEmpty, "\(plan.stdout)")
+            }
             for (arguments, message) in [(["--budget", "0"], "--budget '0': expected a positive time such as 300, 300s or 5m"),
                                          (["--budget=-5m"], "--budget '-5m': expected a positive time such as 300, 300s or 5m"),
                                          (["--budget", "10s"], "--budget 10s: a calibration needs at least 30 s"),

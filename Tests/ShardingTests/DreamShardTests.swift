@@ -162,4 +162,35 @@ import Testing
         try plan.validate(tables: pool, ranks: 8, memoryPerRank: task.memoryPerRank)
         #expect(plan.placements.allSatisfy { $0.isTableWise })
     }
+
+    /// Calibration on another machine's measurements (the law's times, 1.5x slower) moves the
+    /// cost network there: its per-rank and step errors on held-out sets fall, from the model's
+    /// weights, and the policy still places every task.
+    @Test func calibrationMovesTheCostNetworkToAnotherMachine() throws {
+        let model = try withTemporaryDirectory("dreamshard-calibration") { directory in
+            let path = directory.appendingPathComponent("model.json").path
+            try Self.trained.get().write(to: path)
+            return try DreamShardModel.read(path)
+        }
+        let law = try Self.law()
+        let (train, test) = TablePool.split(try TablePool.generate(count: 160, seed: 3), seed: 3)
+        func records(_ tables: [TableSpec], count: Int, seed: UInt64) -> [NeuroShardCostModel.Record] {
+            var random = SplitMix64(seed: seed, stream: "records")
+            return (0..<count).map { _ in
+                let chosen = Array(tables.shuffled(using: &random).prefix(1 + random.nextInt(below: 12)))
+                let columns = chosen.map { $0.dim >> random.nextInt(below: 2) }
+                let shards = chosen.indices.map { EmbeddingShardSpec(table: $0, columns: 0..<columns[$0]) }
+                let cost = law.compute(byRank: [shards], tables: chosen)[0]
+                return .init(tables: chosen, columns: columns, forward: 1.5 * cost.forward, backward: 1.5 * cost.backward)
+            }
+        }
+        let outcome = try DreamShardCalibration(seed: 2).run(model, tuning: records(train, count: 160, seed: 1), heldOut: records(test, count: 48, seed: 2),
+                                                             batchSize: 512, hardware: .current, communication: law.communication)
+        #expect(outcome.after.perRank < outcome.before.perRank / 2, "per rank \(outcome.before.perRank) -> \(outcome.after.perRank)")
+        #expect(outcome.after.step < outcome.before.step, "step \(outcome.before.step) -> \(outcome.after.step)")
+        #expect(model.provenance?.calibrationSets == 160 && model.provenance?.hardware?.differences(from: .current) == [])
+        for task in try Self.tasks(4, ranks: 4, heldOut: true) {
+            try DreamShardPlanner(model: model).plan(task).validate(tables: task.tables, ranks: 4, memoryPerRank: task.memoryPerRank)
+        }
+    }
 }

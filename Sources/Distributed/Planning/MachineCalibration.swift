@@ -6,7 +6,8 @@ import Sharding
 /// all-to-all calibration first, on each rank count asked for (its own MPI jobs, so an
 /// unreachable host stops it before the long part); then the speed reference, on a tenth of
 /// the budget, which scales every shard set measured after it; then `CostCalibration` on the
-/// rest; and the set written where the previous one stood only once it is complete.
+/// rest, and DreamShard's cost network fine-tuned on the same sets; and the set written where
+/// the previous one stood only once it is complete.
 public struct MachineCalibration {
     /// What the calibration reports as it goes.
     public enum Event {
@@ -14,6 +15,7 @@ public struct MachineCalibration {
         case speedReference(SpeedReference)
         case measured(sets: Int, secondsLeft: Double)
         case fineTuned(CostCalibration.Outcome)
+        case dreamShardFineTuned(DreamShardCalibration.Outcome)
     }
 
     public var budgetSeconds: Double
@@ -28,12 +30,15 @@ public struct MachineCalibration {
         self.seed = seed
     }
 
-    /// Calibrates the NeuroShard model at `modelPath` on tables of `pool` and writes the set
-    /// into `directory`; returns the names of the files copied as shipped.
-    public func run(modelAt modelPath: String, pool: [TableSpec], into directory: String, report: (Event) -> Void) throws -> [String] {
+    /// Calibrates the NeuroShard model at `modelPath` and the DreamShard model at
+    /// `dreamShardPath` on tables of `pool` and writes the set into `directory`; returns the
+    /// names of the files copied as shipped.
+    public func run(modelAt modelPath: String, dreamShardAt dreamShardPath: String, pool: [TableSpec], into directory: String,
+                    report: (Event) -> Void) throws -> [String] {
         try CostSet.checkReplaceable(directory)
         let start = ContinuousClock.now
         let batchSize = try NeuroShardCostModel.read(modelPath).batchSize
+        let dreamShard = try DreamShardModel.read(dreamShardPath)
         let communication = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-calibrate-\(getpid())").path
         try FileManager.default.createDirectory(atPath: communication, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: communication) }
@@ -54,14 +59,27 @@ public struct MachineCalibration {
             report(.measured(sets: sets, secondsLeft: max(measuring - spent, 0)))
         }
         report(.fineTuned(outcome))
+        let measuredCommunication = ranks.map { communication + "/comm-\($0).json" }
+        let dreamShardOutcome = try DreamShardCalibration(seed: seed).run(
+            dreamShard, tuning: outcome.tuning.records, heldOut: outcome.heldOut, batchSize: batchSize, hardware: outcome.model.hardware,
+            communication: CommunicationCostModel(reports: measuredCommunication + Self.communicationReports(besides: measuredCommunication)))
+        report(.dreamShardFineTuned(dreamShardOutcome))
         reference.hardware = outcome.model.hardware
         return try CostSet.write(into: directory) { staging in
             try outcome.model.write(to: staging + "/neuroshard-cost-model.json", heldOutMedianError: outcome.after.all, unseenTablesMedianError: nil)
+            try dreamShardOutcome.model.write(to: staging + "/dreamshard-model.json")
             try reference.write(to: staging + "/speed-reference.json")
             try JSONFile.write(outcome.tuning, to: staging + "/calibration-records.json")
             for count in ranks {
                 try FileManager.default.copyItem(atPath: communication + "/comm-\(count).json", toPath: staging + "/comm-\(count).json")
             }
         }
+    }
+
+    /// The all-to-all calibrations in use (shipped, or `MPITRAIN_RESOURCES`) for the rank
+    /// counts `measured` does not hold.
+    static func communicationReports(besides measured: [String]) throws(PlanError) -> [String] {
+        let names = Set(measured.map { URL(fileURLWithPath: $0).lastPathComponent })
+        return try CommunicationCostModel.shippedReports().filter { !names.contains(URL(fileURLWithPath: $0).lastPathComponent) }
     }
 }

@@ -54,9 +54,12 @@ public struct CommunicationCostModel: Sendable {
 
     /// The calibration that ships with MPITrain (`comm-*.json` of `ShippedResources`).
     public static func shipped() throws(PlanError) -> CommunicationCostModel {
-        try CommunicationCostModel(reports: ShippedResources.files(kind: "all-to-all calibration (comm-*.json)") {
-            $0.hasPrefix("comm-") && $0.hasSuffix(".json")
-        })
+        try CommunicationCostModel(reports: shippedReports())
+    }
+
+    /// The paths of the shipped calibration's reports, one per rank count.
+    public static func shippedReports() throws(PlanError) -> [String] {
+        try ShippedResources.files(kind: "all-to-all calibration (comm-*.json)") { $0.hasPrefix("comm-") && $0.hasSuffix(".json") }
     }
 
     /// Milliseconds for an all-to-all in which this rank sends `bytes` over `ranks` ranks. A

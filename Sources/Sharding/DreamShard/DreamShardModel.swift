@@ -16,6 +16,9 @@ public final class DreamShardModel {
         public var seconds: Double
         /// The machine its plans were measured on (nil: a model from before fingerprints).
         public var hardware: HardwareFingerprint?
+        /// Shard sets of `hardware` its cost network was fine-tuned on by `costs calibrate`
+        /// (nil: as trained).
+        public var calibrationSets: Int?
     }
 
     let normalisation: DreamShardFeatures.Normalisation

@@ -64,12 +64,13 @@ public final class NeuroShardCostModel {
             self.backward = backward
         }
 
-        /// The set's pieces.
-        public var pieces: [Piece] {
-            tables.indices.map { i in
-                Piece(tables[i], shard: EmbeddingShardSpec(table: i, columns: 0..<columns[i], rows: rows?[i]))
-            }
+        /// The set's shards, each of the table at its index.
+        public var shards: [EmbeddingShardSpec] {
+            tables.indices.map { EmbeddingShardSpec(table: $0, columns: 0..<columns[$0], rows: rows?[$0]) }
         }
+
+        /// The set's pieces.
+        public var pieces: [Piece] { zip(tables, shards).map { Piece($0, shard: $1) } }
     }
 
     /// What `costs collect` writes.
