@@ -118,16 +118,16 @@ struct CostsCommand: ParsableCommand {
             model.lastLevelCacheBytes = dataset.lastLevelCacheBytes ?? model.lastLevelCacheBytes
             let start = ContinuousClock.now
             let losses = model.train(fit, epochs: epochs, seed: seed)
-            let trainError = model.medianError(fit), testError = test.isEmpty ? nil : model.medianError(test)
+            let trainError = model.medianError(fit), testErrors = test.isEmpty ? nil : CostCalibration.errors(of: model, on: test)
             print(String(format: "trained on %d sets for %d epochs in %.1f s: loss %.4f -> %.4f; median error %.1f%% on them",
                          fit.count, epochs, (ContinuousClock.now - start).seconds, losses.first ?? 0, losses.last ?? 0, 100 * trainError))
-            if let testError {
-                print(String(format: "median absolute error on %d held-out sets: %.1f%%", test.count, 100 * testError))
+            if let testErrors {
+                print(String(format: "median absolute error on %d held-out sets: %.1f%%", test.count, 100 * testErrors.all))
                 // The planner's bottleneck ranks are the costliest sets: report them apart.
-                let costliest = test.sorted { $0.forward + $0.backward > $1.forward + $1.backward }.prefix(max(test.count / 4, 1))
-                print(String(format: "median absolute error on the costliest quarter of them (%d sets): %.1f%%", costliest.count,
-                             100 * model.medianError(Array(costliest))))
+                print(String(format: "median absolute error on the costliest quarter of them (%d sets): %.1f%%", max(test.count / 4, 1),
+                             100 * testErrors.costliest))
             }
+            let testError = testErrors?.all
             let unseenError = unseenRecords.map { model.medianError($0) }
             if let unseenError, let unseenRecords {
                 print(String(format: "median absolute error on %d sets of unseen tables: %.1f%%", unseenRecords.count, 100 * unseenError))
@@ -215,6 +215,12 @@ struct CostsCommand: ParsableCommand {
                                  + "(costliest quarter %.1f%% -> %.1f%%), step cost of plans of them %.1f%% -> %.1f%%",
                                  100 * outcome.before.perRank, 100 * outcome.after.perRank, 100 * outcome.before.costliest,
                                  100 * outcome.after.costliest, 100 * outcome.before.step, 100 * outcome.after.step))
+                case .homeSets(let check?):
+                    print(String(format: "on the shipped models' %d held-out sets, measured on %@: NeuroShard %.1f%% -> %.1f%%, DreamShard %.1f%% -> %.1f%%",
+                                 check.sets, check.hardware?.summary ?? "an unknown machine", 100 * check.before.neuroShard,
+                                 100 * check.after.neuroShard, 100 * check.before.dreamShard, 100 * check.after.dreamShard))
+                case .homeSets(nil):
+                    print("no \(MachineCalibration.homeSetsName).json among the cost files: not checked against the sets the shipped models were judged on")
                 }
                 fflush(nil)
             }

@@ -16,7 +16,32 @@ public struct MachineCalibration {
         case measured(sets: Int, secondsLeft: Double)
         case fineTuned(CostCalibration.Outcome)
         case dreamShardFineTuned(DreamShardCalibration.Outcome)
+        /// The check against forgetting, or nil when the cost files hold no held-out sets.
+        case homeSets(HomeCheck?)
     }
+
+    /// Both models' median per-rank error, before and after, on the shard sets the shipped
+    /// NeuroShard model was judged on (tables it never saw), measured on the machine it was
+    /// trained on: what tuning to this machine cost them there. The sets' times are brought
+    /// from the shipped speed reference to the one re-timed here before the tuned models are
+    /// judged, so a machine that is only slower or faster costs nothing; what is left is the
+    /// difference in shape between the machines, and anything the models forgot.
+    public struct HomeCheck {
+        public var sets: Int
+        public var hardware: HardwareFingerprint?
+        public var before: (neuroShard: Double, dreamShard: Double)
+        public var after: (neuroShard: Double, dreamShard: Double)
+
+        static func errors(_ neuroShard: NeuroShardCostModel, _ dreamShard: DreamShardModel, on home: NeuroShardCostModel.Dataset,
+                           reference: Double?) -> (neuroShard: Double, dreamShard: Double) {
+            let records = home.scaled(toReference: reference)
+            return (CostCalibration.errors(of: neuroShard, on: records).all,
+                    DreamShardCalibration.errors(of: dreamShard, on: records, batchSize: home.batchSize).all)
+        }
+    }
+
+    /// The file of the held-out sets, found among the cost files as the models are.
+    public static let homeSetsName = "held-out-sets"
 
     public var budgetSeconds: Double
     /// Rank counts to measure the all-to-all calibration on (none: keep the shipped ones).
@@ -37,8 +62,12 @@ public struct MachineCalibration {
                     report: (Event) -> Void) throws -> [String] {
         try CostSet.checkReplaceable(directory)
         let start = ContinuousClock.now
-        let batchSize = try NeuroShardCostModel.read(modelPath).batchSize
-        let dreamShard = try DreamShardModel.read(dreamShardPath)
+        let neuroShard = try NeuroShardCostModel.read(modelPath), dreamShard = try DreamShardModel.read(dreamShardPath)
+        let batchSize = neuroShard.batchSize
+        let home = try (try? ShippedResources.file(Self.homeSetsName, kind: "held-out shard sets")).map { path throws(PlanError) in
+            try NeuroShardCostModel.Dataset.read(path)
+        }
+        let homeBefore = home.map { HomeCheck.errors(neuroShard, dreamShard, on: $0, reference: nil) }
         let communication = FileManager.default.temporaryDirectory.appendingPathComponent("mpitrain-calibrate-\(getpid())").path
         try FileManager.default.createDirectory(atPath: communication, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: communication) }
@@ -64,6 +93,13 @@ public struct MachineCalibration {
             dreamShard, tuning: outcome.tuning.records, heldOut: outcome.heldOut, batchSize: batchSize, hardware: outcome.model.hardware,
             communication: CommunicationCostModel(reports: measuredCommunication + Self.communicationReports(besides: measuredCommunication)))
         report(.dreamShardFineTuned(dreamShardOutcome))
+        if let home, let homeBefore {
+            report(.homeSets(HomeCheck(sets: home.records.count, hardware: home.hardware, before: homeBefore,
+                                       after: HomeCheck.errors(outcome.model, dreamShard, on: home,
+                                                                 reference: oracle.referenceMilliseconds))))
+        } else {
+            report(.homeSets(nil))
+        }
         reference.hardware = outcome.model.hardware
         return try CostSet.write(into: directory) { staging in
             try outcome.model.write(to: staging + "/neuroshard-cost-model.json", heldOutMedianError: outcome.after.all, unseenTablesMedianError: nil)

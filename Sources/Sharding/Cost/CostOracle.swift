@@ -68,6 +68,10 @@ public struct CostOracle: PlanCostModel {
         yardstick = conditions == .concurrent ? ConcurrentYardstick() : nil
     }
 
+    /// The speed reference's milliseconds on the oracle's clock that its costs are scaled to
+    /// (nil: unscaled, or scaled by the concurrent yardstick).
+    public var referenceMilliseconds: Double? { speedReference?.milliseconds(on: clock) }
+
     /// Milliseconds on the oracle's clock of one forward and one backward-with-update of each
     /// rank's shard set over a global batch, measured in rounds.
     public func compute(byRank: [[EmbeddingShardSpec]], tables: [TableSpec]) -> [(forward: Double, backward: Double)] {

@@ -63,14 +63,18 @@ public struct DreamShardCalibration {
     /// The network's errors on `records` measured at `batchSize`, one rank each, and on the
     /// step costs of `plans` made of them.
     func errors(of model: DreamShardModel, on records: [NeuroShardCostModel.Record], plans: Plans, batchSize: Int) -> Errors {
+        let ranks = Self.errors(of: model, on: records, batchSize: batchSize)
+        return Errors(perRank: ranks.all, costliest: ranks.costliest, step: plans.stepError(of: model))
+    }
+
+    /// The network's median per-rank error (forward plus backward) on `records` measured at
+    /// `batchSize`, and on the costliest quarter of them.
+    public static func errors(of model: DreamShardModel, on records: [NeuroShardCostModel.Record], batchSize: Int) -> (all: Double, costliest: Double) {
         let prediction = DreamShardPrediction(model: model, communication: CommunicationCostModel(tables: [:]), batchSize: batchSize, optimizer: .sgd)
-        let ranks = records.map { record in
+        return CostCalibration.medianErrors(records.map { record in
             let predicted = prediction.compute(byRank: [record.shards], tables: record.tables)[0]
-            let measured = record.forward + record.backward
-            return (measured: measured, error: abs(predicted.forward + predicted.backward - measured) / measured)
-        }
-        let costliest = ranks.sorted { $0.measured > $1.measured }.prefix(max(ranks.count / 4, 1)).map(\.error)
-        return Errors(perRank: median(ranks.map(\.error)), costliest: median(costliest), step: plans.stepError(of: model))
+            return (record.forward + record.backward, predicted.forward + predicted.backward)
+        })
     }
 
     /// Measured sets as the cost network's training samples: one task per plan, whose tables

@@ -55,15 +55,25 @@ public struct CostCalibration {
         let model = try NeuroShardCostModel.read(path)
         let before = Self.errors(of: model, on: heldOut)
         model.train(tuning, epochs: epochs, learningRate: learningRate, seed: seed)
-        let dataset = NeuroShardCostModel.Dataset(batchSize: oracle.batchSize, hardware: .measured(), records: tuning)
+        let dataset = NeuroShardCostModel.Dataset(batchSize: oracle.batchSize, hardware: .measured(),
+                                                  referenceMilliseconds: oracle.referenceMilliseconds, records: tuning)
         model.hardware = dataset.hardware
         return Outcome(model: model, tuning: dataset, heldOut: heldOut, before: before, after: Self.errors(of: model, on: heldOut))
     }
 
-    /// Median per-rank error on `records`, and on the costliest quarter of them (the ranks a
-    /// plan's step waits for).
-    static func errors(of model: NeuroShardCostModel, on records: [NeuroShardCostModel.Record]) -> (all: Double, costliest: Double) {
-        let costliest = records.sorted { $0.forward + $0.backward > $1.forward + $1.backward }.prefix(max(records.count / 4, 1))
-        return (model.medianError(records), model.medianError(Array(costliest)))
+    /// Median per-rank error on `records`, and on the costliest quarter of them.
+    public static func errors(of model: NeuroShardCostModel, on records: [NeuroShardCostModel.Record]) -> (all: Double, costliest: Double) {
+        medianErrors(records.map { record in
+            let predicted = model.predict(record.pieces, batch: model.batchSize)
+            return (record.forward + record.backward, predicted.forward + predicted.backward)
+        })
+    }
+
+    /// Median relative error of predicted against measured milliseconds, over all sets and over
+    /// the costliest quarter of them (the ranks a plan's step waits for).
+    public static func medianErrors(_ sets: [(measured: Double, predicted: Double)]) -> (all: Double, costliest: Double) {
+        let errors = sets.map { abs($0.predicted - $0.measured) / $0.measured }
+        let costliest = sets.indices.sorted { sets[$0].measured > sets[$1].measured }.prefix(max(sets.count / 4, 1)).map { errors[$0] }
+        return (median(errors), median(costliest))
     }
 }

@@ -41,7 +41,7 @@ extension NeuroShardCostModel {
             }
             progress(records.count)
         }
-        return Dataset(batchSize: oracle.batchSize, records: records)
+        return Dataset(batchSize: oracle.batchSize, referenceMilliseconds: oracle.referenceMilliseconds, records: records)
     }
 }
 

@@ -81,14 +81,30 @@ public final class NeuroShardCostModel {
         public var lastLevelCacheBytes: Int?
         /// The machine that measured the records (nil: unknown).
         public var hardware: HardwareFingerprint?
+        /// The speed reference's milliseconds the times are scaled to (nil: unscaled or unknown).
+        public var referenceMilliseconds: Double?
         public var records: [Record]
 
         public init(batchSize: Int, lastLevelCacheBytes: Int? = MachineCaches.lastLevelBytes, hardware: HardwareFingerprint? = nil,
-                    records: [Record]) {
+                    referenceMilliseconds: Double? = nil, records: [Record]) {
             self.batchSize = batchSize
             self.lastLevelCacheBytes = lastLevelCacheBytes
             self.hardware = hardware
+            self.referenceMilliseconds = referenceMilliseconds
             self.records = records
+        }
+
+        /// The records with their times scaled to a speed reference of `milliseconds` (as
+        /// they are when it has none).
+        public func scaled(toReference milliseconds: Double?) -> [Record] {
+            guard let milliseconds, let referenceMilliseconds else { return records }
+            let scale = milliseconds / referenceMilliseconds
+            return records.map { record in
+                var scaled = record
+                scaled.forward *= scale
+                scaled.backward *= scale
+                return scaled
+            }
         }
 
         public static func read(_ path: String) throws(PlanError) -> Dataset {
@@ -205,13 +221,7 @@ public final class NeuroShardCostModel {
     // MARK: - Training
 
     /// Median absolute percentage error of forward + backward on `records`.
-    public func medianError(_ records: [Record]) -> Double {
-        median(records.map { record in
-            let p = predict(record.pieces, batch: batchSize)
-            let measured = record.forward + record.backward
-            return abs(p.forward + p.backward - measured) / measured
-        })
-    }
+    public func medianError(_ records: [Record]) -> Double { CostCalibration.errors(of: self, on: records).all }
 
     /// Fits the model to `records` (measured on a machine whose last-level cache is
     /// `lastLevelCacheBytes`) with Adam on the squared error of the log times, in mini-batches
