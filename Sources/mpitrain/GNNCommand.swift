@@ -10,8 +10,20 @@ struct GNNCommand: ParsableCommand {
         commandName: "gnn",
         abstract: "Train a deep GCN or GCNII on a graph, on one rank or pipelined/partitioned across ranks.")
 
-    @Option(help: "A LINQS directory, a shared data set by name (cora), or csbm for a generated contextual SBM.")
+    @Option(help: ArgumentHelp(
+        "A graph directory, a shared data set by name (cora), or csbm for a generated contextual SBM.",
+        discussion: "A directory is read by what it holds: LINQS (<name>.content, <name>.cites, optional <name>.split), "
+            + "OGB node property prediction (raw/edge.csv, raw/node-feat.csv, raw/node-label.csv, optional raw/num-node-list.csv "
+            + "and split/<name>/{train,valid,test}.csv, each plain or .gz) or NumPy (features.npy, labels.npy, edges.npy, "
+            + "optional train.npy, valid.npy or val.npy, test.npy). Without a split, one is drawn from --seed: per class 60% train, "
+            + "20% validation, 20% test."))
     var dataset: String
+
+    @Option(help: "An edge naming a node the graph does not have: fail (with its file and line), or skip it and print how many.")
+    var onBadEdge: BadRowPolicy = .fail
+
+    @Option(help: "OGB directory with several split/<name>: the one to use.")
+    var split: String?
 
     /// How ranks share the work.
     enum Mode: String, CaseIterable, ExpressibleByArgument {
@@ -104,7 +116,7 @@ struct GNNCommand: ParsableCommand {
 
     func run() throws {
         if let trace { try OutputPaths.checkFile(trace, "trace") }
-        let graph = try loadGraph()
+        let (graph, notes) = try loadGraph()
         try checkGNNFits(graph, layers: layers, hidden: hidden)
         var config = GNNConfig(inputWidth: graph.featureCount, classes: graph.classCount)
         config.architecture = model
@@ -125,6 +137,7 @@ struct GNNCommand: ParsableCommand {
             throw ConfigError("--mode single runs on one rank; use --mode pipeline, graph or hybrid with \(world.size) ranks")
         }
         if world.isRoot {
+            for note in notes { print(note) }
             print("graph: \(graph.nodeCount) nodes, \(graph.edgeCount) edges, \(graph.featureCount) features, \(graph.classCount) classes; "
                   + "\(graph.nodes(.train).count)/\(graph.nodes(.validation).count)/\(graph.nodes(.test).count) train/val/test")
             print("model: \(model.rawValue), \(layers) layers x \(hidden), dropout \(dropout), lr \(lr), weight decay \(weightDecay)")
@@ -194,15 +207,21 @@ struct GNNCommand: ParsableCommand {
         }
     }
 
-    func loadGraph() throws -> Graph {
-        if dataset == "csbm" { return csbm.generator(seed: seed).generate() }
+    /// The graph `--dataset` names, with the lines its reader wants printed (a drawn split, skipped edges).
+    func loadGraph() throws -> (Graph, notes: [String]) {
+        if dataset == "csbm" {
+            if let split { throw ConfigError("--split \(split) picks one of an OGB directory's split/<name>; csbm is generated") }
+            return (csbm.generator(seed: seed).generate(), [])
+        }
+        var directory = dataset
         if !dataset.contains("/"), !FileManager.default.fileExists(atPath: dataset) {
-            guard let directory = SharedDatasets.directory(dataset) else {
+            guard let shared = SharedDatasets.directory(dataset) else {
                 throw CommandError("no data set '\(dataset)': not a directory here, and no ../shared/datasets/\(dataset) beside the clone")
             }
-            return try LINQSReader.read(directory: directory, seed: seed)
+            directory = shared
         }
-        return try LINQSReader.read(directory: dataset, seed: seed)
+        let loaded = try GraphLayout.detect(directory).read(directory, options: GraphReadOptions(seed: seed, onBadEdge: onBadEdge, split: split))
+        return (loaded.graph, loaded.notes)
     }
 }
 

@@ -126,6 +126,36 @@ struct GNNDistributedTests {
     @Test func unreadableDatasetNamesTheFile() throws {
         let run = try MPIRun.mpitrain(["gnn", "--dataset", "/no/such/cora"])
         #expect(run.status == 1)
-        #expect(run.stderr == "mpitrain: error: /no/such/cora/cora.content: cannot read the file\n")
+        #expect(run.stderr == "mpitrain: error: /no/such/cora: no such directory\n")
+    }
+
+    /// An OGB directory of 40 nodes in two classes, without a split, with `edges` as raw/edge.csv.
+    func withOGBDirectory(edges: String, _ body: (String) throws -> Void) throws {
+        try withTemporaryDirectory("gnn-ogb") { directory in
+            let raw = directory.appendingPathComponent("raw")
+            try FileManager.default.createDirectory(at: raw, withIntermediateDirectories: true)
+            let features = (0..<40).map { i in i % 2 == 0 ? "1,0,\(i % 5)" : "0,1,\(i % 3)" }.joined(separator: "\n") + "\n"
+            try features.write(to: raw.appendingPathComponent("node-feat.csv"), atomically: true, encoding: .utf8)
+            try ((0..<40).map { String($0 % 2) }.joined(separator: "\n") + "\n")
+                .write(to: raw.appendingPathComponent("node-label.csv"), atomically: true, encoding: .utf8)
+            try edges.write(to: raw.appendingPathComponent("edge.csv"), atomically: true, encoding: .utf8)
+            try body(directory.path)
+        }
+    }
+
+    @Test func trainsOnAnOGBDirectoryAndSaysWhatItDecided() throws {
+        let ring = (0..<40).map { "\($0),\(($0 + 2) % 40)" }
+        try withOGBDirectory(edges: (ring + ["3,40", "41,0"]).joined(separator: "\n") + "\n") { directory in
+            let arguments = ["gnn", "--dataset", directory, "--mode", "single", "--epochs", "2"]
+            let failed = try MPIRun.mpitrain(arguments)
+            #expect(failed.status == 1 && failed.stderr == "mpitrain: error: \(directory)/raw/edge.csv:41: names node 40, outside 0..<40\n", "\(failed.stderr)")
+            let run = try MPIRun.mpitrain(arguments + ["--on-bad-edge", "skip"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let lines = run.stdout.split(separator: "\n")
+            #expect(lines.prefix(3) == ["skipped 2 edges naming nodes outside 0..<40 (edge.csv lines 41, 42)",
+                                        "no split in \(directory): drew one from --seed 0, per class 60% train, 20% validation, 20% test",
+                                        "graph: 40 nodes, 40 edges, 3 features, 2 classes; 24/8/8 train/val/test"], "\(run.stdout)")
+            #expect(run.lines(startingWith: "final: test").count == 1)
+        }
     }
 }

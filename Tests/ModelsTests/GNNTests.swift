@@ -212,7 +212,7 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
             try content.write(to: directory.appendingPathComponent("tiny.content"), atomically: true, encoding: .utf8)
             try cites.write(to: directory.appendingPathComponent("tiny.cites"), atomically: true, encoding: .utf8)
             if let split { try split.write(to: directory.appendingPathComponent("tiny.split"), atomically: true, encoding: .utf8) }
-            return try LINQSReader.read(directory: directory.path)
+            return try LINQSReader.read(directory: directory.path).graph
         }
     }
 
@@ -250,7 +250,7 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
 
     @Test(.enabled(if: cora != nil, "needs ../shared/datasets/cora beside the clone; absent here"))
     func twoLayerGCNReachesThePaperAccuracyOverFiveSeeds() throws {
-        let graph = try LINQSReader.read(directory: Self.cora!)
+        let graph = try LINQSReader.read(directory: Self.cora!).graph
         #expect(graph.nodeCount == 2708 && graph.edgeCount == 5278 && graph.featureCount == 1433 && graph.classCount == 7)
         #expect(graph.nodes(.train).count == 140 && graph.nodes(.validation).count == 500 && graph.nodes(.test).count == 1000)
         var accuracies: [Double] = []

@@ -2,10 +2,11 @@ import Foundation
 
 /// Reads a graph in the LINQS text layout: `<name>.content` (`id<TAB>features...<TAB>label`),
 /// `<name>.cites` (`id<TAB>id` per undirected edge) and optionally `<name>.split`
-/// (`id<TAB>train|val|test`). Without a split file, a Planetoid-style split is drawn from `seed`:
-/// 20 training nodes per class, 500 validation and 1,000 test nodes.
+/// (`id<TAB>train|val|test`). Without a split file, one is drawn (see `DrawnSplit`). A cited
+/// node missing from `.content` goes by `options.onBadEdge`.
 public enum LINQSReader {
-    public static func read(directory: String, name: String? = nil, seed: UInt64 = 0) throws(DatasetError) -> Graph {
+    public static func read(directory: String, name: String? = nil,
+                            options: GraphReadOptions = GraphReadOptions()) throws(DatasetError) -> LoadedGraph {
         let base = URL(fileURLWithPath: directory)
         let stem = name ?? base.lastPathComponent
         let contentPath = base.appendingPathComponent("\(stem).content").path
@@ -47,19 +48,22 @@ public enum LINQSReader {
         let classIndex = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int32($0)) })
         let labels = labelNames.map { classIndex[$0]! }
 
-        var edges: [(Int32, Int32)] = []
+        var edges = EdgeList(path: citesPath, places: .lines, policy: options.onBadEdge, missing: "not in \(stem).content")
         for (number, line) in try lines(of: citesPath) {
             let fields = line.split(separator: "\t")
             guard fields.count == 2 else {
                 throw DatasetError(path: citesPath, line: number, reason: "expected two node ids, found \(fields.count) fields")
             }
-            guard let a = index[fields[0]] else { throw DatasetError(path: citesPath, line: number, reason: "unknown node '\(fields[0])'") }
-            guard let b = index[fields[1]] else { throw DatasetError(path: citesPath, line: number, reason: "unknown node '\(fields[1])'") }
-            edges.append((a, b))
+            guard let a = index[fields[0]], let b = index[fields[1]] else {
+                try edges.reject(at: number, reason: "unknown node '\(index[fields[0]] == nil ? fields[0] : fields[1])'")
+                continue
+            }
+            edges.append(a, b)
         }
 
-        var roles = [NodeRole](repeating: .unlabelled, count: index.count)
+        var roles: [NodeRole]?
         if FileManager.default.fileExists(atPath: splitPath) {
+            var given = [NodeRole](repeating: .unlabelled, count: index.count)
             for (number, line) in try lines(of: splitPath) {
                 let fields = line.split(separator: "\t")
                 guard fields.count == 2 else {
@@ -69,38 +73,16 @@ public enum LINQSReader {
                     throw DatasetError(path: splitPath, line: number, reason: "unknown node '\(fields[0])'")
                 }
                 switch fields[1] {
-                case "train": roles[Int(node)] = .train
-                case "val", "validation": roles[Int(node)] = .validation
-                case "test": roles[Int(node)] = .test
+                case "train": given[Int(node)] = .train
+                case "val", "validation": given[Int(node)] = .validation
+                case "test": given[Int(node)] = .test
                 default: throw DatasetError(path: splitPath, line: number, reason: "role '\(fields[1])' is not train, val or test")
                 }
             }
-        } else {
-            roles = planetoidSplit(labels: labels, classCount: classes.count, seed: seed)
+            roles = given
         }
-        return Graph(nodeCount: index.count, edges: edges, features: features, featureCount: featureCount,
-                     labels: labels, classCount: classes.count, roles: roles)
-    }
-
-    /// 20 training nodes per class, then 500 validation and 1,000 test nodes, drawn from `seed`.
-    static func planetoidSplit(labels: [Int32], classCount: Int, seed: UInt64) -> [NodeRole] {
-        var generator = SplitMix64(seed: seed, stream: "split")
-        var order = Array(labels.indices)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, generator.nextInt(below: i + 1)) }
-        var roles = [NodeRole](repeating: .unlabelled, count: labels.count)
-        var perClass = [Int](repeating: 0, count: classCount)
-        var rest: [Int] = []
-        for node in order {
-            if perClass[Int(labels[node])] < 20 {
-                perClass[Int(labels[node])] += 1
-                roles[node] = .train
-            } else {
-                rest.append(node)
-            }
-        }
-        for node in rest.prefix(500) { roles[node] = .validation }
-        for node in rest.dropFirst(500).prefix(1000) { roles[node] = .test }
-        return roles
+        return try LoadedGraph(source: directory, nodeCount: index.count, edges: edges, features: features, featureCount: featureCount,
+                               labels: labels, roles: roles, labelsPath: contentPath, options: options)
     }
 
     /// Non-empty lines with their 1-based numbers.

@@ -28,6 +28,9 @@ public struct DataInputs: Sendable, Equatable, CustomStringConvertible {
         self.paths = paths
     }
 
+    /// One file, named exactly: never a pattern or standard input (a reader's own file).
+    init(file path: String) { paths = [path] }
+
     /// Standard input: read once, never rewound.
     public var isStandardInput: Bool { paths == ["-"] }
 
