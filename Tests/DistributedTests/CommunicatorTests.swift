@@ -61,7 +61,7 @@ struct CommunicatorTests {
         defer { try? FileManager.default.removeItem(at: json) }
         let run = try MPIRun.mpitrain(["bench", "comm", "--max-size", "4096", "--iterations", "20", "--json", json.path], ranks: 2)
         #expect(run.status == 0, "\(run.stderr)")
-        for operation in ["allreduce", "alltoall", "broadcast", "ping-pong"] {
+        for operation in ["allreduce", "alltoall", "alltoallv", "broadcast", "ping-pong"] {
             #expect(run.stdout.contains("\n\(operation)\n"), "no \(operation) table")
         }
         struct Report: Decodable {
@@ -71,8 +71,25 @@ struct CommunicatorTests {
         }
         let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: json))
         #expect(report.ranks == 2)
-        // 8 B to 4 KiB is 10 sizes, for each of 4 operations.
-        #expect(report.rows.count == 40)
+        // 8 B to 4 KiB is 10 sizes, for each of 5 operations.
+        #expect(report.rows.count == 50)
         #expect(report.rows.allSatisfy { $0.averageMicroseconds > 0 })
+    }
+
+    /// `--reference` makes the same calls on plain MPI from C beside the communicator's: a C
+    /// column and a ratio on every row, and a median ratio per operation; both sides time real
+    /// calls, so a 64 KiB all-to-all takes longer than an 8-byte one on either.
+    @Test func benchCommComparesWithPlainMPI() throws {
+        let run = try MPIRun.mpitrain(["bench", "comm", "--reference", "--ops", "alltoallv", "--ops", "allreduce", "--max-size", "65536",
+                                       "--iterations", "40"], ranks: 2)
+        #expect(run.status == 0, "\(run.stderr)")
+        let rows = run.stdout.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count == 8 && Int($0[0]) != nil }
+        #expect(rows.count == 28, "\(run.stdout)")
+        let reference = rows.compactMap { Double($0[6]) }, ratios = rows.compactMap { Double($0[7]) }
+        #expect(reference.count == 28 && ratios.allSatisfy { $0 > 0 }, "\(run.stdout)")
+        #expect(reference[13] > reference[0] && reference[27] > reference[14], "\(run.stdout)")
+        let summary = run.lines(startingWith: "communicator over plain C MPI, median ratio over sizes: ").first
+        #expect(summary?.range(of: #"allreduce [0-9.]+ \(4 KiB-2 MiB\), alltoallv [0-9.]+ \(4 KiB-2 MiB\)$"#, options: .regularExpression) != nil,
+                "\(run.stdout)")
     }
 }

