@@ -11,7 +11,8 @@ struct BenchDLRMCommand: ParsableCommand {
         commandName: "dlrm",
         abstract: "DLRM training samples/s on bench-A and bench-B: one rank with BLAS and embedding time, or scaling over ranks.",
         discussion: "Synthetic batches are generated before timing. Embedding bandwidth counts rows read by the forward "
-            + "and rows read and written by the update, set against a STREAM-style copy measured in the same run. "
+            + "and rows read and written by the update, set against a STREAM-style copy measured in the same run and against "
+            + "random reads of rows of the configuration's width over a table of its tables' bytes (the gather floor). "
             + "With --ranks, run under as many ranks as the largest count: ./launch run -n 4 -- bench dlrm --ranks 1,2,4")
 
     @Option(help: "Configurations to run.")
@@ -47,7 +48,8 @@ struct BenchDLRMCommand: ParsableCommand {
         print("# mpitrain bench dlrm: \(blasThreads) thread(s) (BLAS and embedding kernels); median of \(runs) runs; times per step")
         print(String(format: "# STREAM-style copy: %.1f GB/s", stream / 1e9))
         print([pad("config", 8), pad("samples/s", 10), pad("ms/step", 8), pad("MLP ms", 8), pad("sgemm ms", 9), pad("MLP/sgemm", 10),
-               pad("emb ms", 8), pad("emb GB/s", 9), pad("of copy", 8), pad("inter ms", 9)].joined(separator: " "))
+               pad("emb ms", 8), pad("emb GB/s", 9), pad("of copy", 8), pad("gather", 8), pad("of gather", 10), pad("inter ms", 9)]
+            .joined(separator: " "))
         var rows: [DLRMBenchmark.Row] = []
         for setup in setups {
             var benchmark = DLRMBenchmark(setup: setup, steps: steps ?? defaultSteps(setup))
@@ -57,13 +59,18 @@ struct BenchDLRMCommand: ParsableCommand {
             print([pad(row.name, 8), pad(String(Int(row.samplesPerSecond.rounded())), 10), pad(fixed(row.stepMilliseconds), 8),
                    pad(fixed(row.mlpMilliseconds), 8), pad(fixed(row.sgemmMilliseconds), 9),
                    pad(fixed(row.mlpMilliseconds / row.sgemmMilliseconds), 10), pad(fixed(row.embeddingMilliseconds), 8),
-                   pad(fixed(row.embeddingBytesPerSecond / 1e9), 9), pad(String(Int((100 * row.embeddingBytesPerSecond / stream).rounded())) + "%", 8),
+                   pad(fixed(row.embeddingBytesPerSecond / 1e9), 9), pad(Self.percent(row.embeddingBytesPerSecond / stream), 8),
+                   pad(fixed(row.rowGatherBytesPerSecond / 1e9), 8), pad(Self.percent(row.embeddingBytesPerSecond / row.rowGatherBytesPerSecond), 10),
                    pad(fixed(row.interactionMilliseconds), 9)].joined(separator: " "))
         }
+        print("# gather: GB/s of random reads of rows of the config's width over a table of its tables' bytes, measured after its runs"
+              + rows.map { String(format: "; %@: 64-byte lines %.1f GB/s", $0.name, $0.lineGatherBytesPerSecond / 1e9) }.joined())
         if let json { try JSONFile.write(rows, to: json) }
     }
 
     private func defaultSteps(_ setup: DLRMBenchmark.Setup) -> Int { setup.batchSize >= 1024 ? 20 : 400 }
+
+    private static func percent(_ share: Double) -> String { String(Int((100 * share).rounded())) + "%" }
 
     /// One scaling row with the oracle's isolated embedding time of the slowest rank's shards.
     struct ScalingRow: Codable {

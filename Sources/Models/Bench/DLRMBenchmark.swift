@@ -39,6 +39,11 @@ public struct DLRMBenchmark {
         public let interactionMilliseconds: Double
         /// Embedding rows read and written per second inside the embedding kernels.
         public let embeddingBytesPerSecond: Double
+        /// Reads per second of random rows of the configuration's width, and of random 64-byte
+        /// lines, over a table of the same bytes as its tables, measured after the timed runs:
+        /// the floor a gather of its rows can reach, where a sequential copy is not one.
+        public var rowGatherBytesPerSecond = 0.0
+        public var lineGatherBytesPerSecond = 0.0
     }
 
     public var setup: Setup
@@ -83,6 +88,11 @@ public struct DLRMBenchmark {
                             interactionMilliseconds: dlrm.interactionTimer.seconds * perStep,
                             embeddingBytesPerSecond: Double(bytes) / dlrm.embeddings.timer.seconds))
         }
-        return rows.sorted { $0.samplesPerSecond < $1.samplesPerSecond }[rows.count / 2]
+        var median = rows.sorted { $0.samplesPerSecond < $1.samplesPerSecond }[rows.count / 2]
+        let megabytes = max(1, setup.config.tables.reduce(0) { $0 + $1.rows * $1.dim * MemoryLayout<Float>.size } >> 20)
+        let rowBytes = setup.config.tables.map(\.dim).max()! * MemoryLayout<Float>.size
+        median.rowGatherBytesPerSecond = MemoryBandwidth.randomGatherBytesPerSecond(megabytes: megabytes, rowBytes: rowBytes)
+        median.lineGatherBytesPerSecond = MemoryBandwidth.randomGatherBytesPerSecond(megabytes: megabytes, rowBytes: 64)
+        return median
     }
 }

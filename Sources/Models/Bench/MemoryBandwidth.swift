@@ -23,33 +23,41 @@ public enum MemoryBandwidth {
     }
 
     /// Random reads of `rowBytes`-byte rows (64: one cache line) at seeded positions in a
-    /// table of `megabytes`, far larger than the caches, summed as a pooling would: the floor
-    /// an embedding gather of such rows can reach. Bytes read per second, best of `repeats`.
-    public static func randomGatherBytesPerSecond(megabytes: Int = 512, rowBytes: Int = 64, reads: Int = 1 << 22, repeats: Int = 3) -> Double {
-        let width = max(rowBytes / MemoryLayout<Float>.size, 1), rows = (megabytes << 20) / (width * MemoryLayout<Float>.size)
+    /// table of `megabytes`, summed as a pooling would, each row requested `prefetchDistance`
+    /// reads ahead and summed in registers: what a well-made gather of such rows reaches, the
+    /// limit an embedding kernel is measured against. Bytes read per second, best of `repeats`.
+    public static func randomGatherBytesPerSecond(megabytes: Int = 512, rowBytes: Int = 64, reads: Int = 1 << 22, repeats: Int = 3,
+                                                  prefetchDistance: Int = 16) -> Double {
+        typealias Lanes = SIMD16<Float>
+        let width = max(rowBytes / MemoryLayout<Float>.size, Lanes.scalarCount) / Lanes.scalarCount * Lanes.scalarCount
+        let rows = max((megabytes << 20) / (width * MemoryLayout<Float>.size), 1)
         let table = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)
         let positions = UnsafeMutablePointer<Int>.allocate(capacity: reads)
-        let sum = UnsafeMutablePointer<Float>.allocate(capacity: width)
         defer {
             table.deallocate()
             positions.deallocate()
-            sum.deallocate()
         }
         table.initialize(repeating: 1, count: rows * width)
         var random = SplitMix64(seed: 0, stream: "random gather")
         for i in 0..<reads { positions[i] = random.nextInt(below: rows) * width }
-        var best = Double.infinity
+        var best = Double.infinity, total = Lanes()
         for _ in 0..<repeats {
-            sum.initialize(repeating: 0, count: width)
+            var sum = Lanes()
             let start = ContinuousClock.now
             for i in 0..<reads {
-                let row = table + positions[i]
-                for j in 0..<width { sum[j] += row[j] }
+                if i + prefetchDistance < reads { prefetchRow(table + positions[i + prefetchDistance], width: width) }
+                let row = UnsafeRawPointer(table + positions[i])
+                var c = 0
+                while c < width {
+                    sum += row.loadUnaligned(fromByteOffset: c * MemoryLayout<Float>.size, as: Lanes.self)
+                    c += Lanes.scalarCount
+                }
             }
             best = min(best, (ContinuousClock.now - start).seconds)
+            total += sum
         }
         // Every lane of the sum is read, so no load can be dropped.
-        guard (0..<width).reduce(0, { $0 + sum[$1] }) > 0 else { return 0 }
+        guard total.sum() > 0 else { return 0 }
         return Double(reads * width * MemoryLayout<Float>.size) / best
     }
 }
