@@ -130,4 +130,24 @@ struct FermatSketchTests {
         }
         #expect(throws: SketchError("width 0 is outside 1...268435456")) { try FermatSketch(width: 0, seed: 1) }
     }
+
+    /// The accumulator's plain 64-bit sums, reduced once, give the very sketch that modular
+    /// inserts give, folding or not, and it empties as the sketch does.
+    @Test(arguments: [1 << 30, 1000])
+    func accumulatorEqualsModularInserts(foldAfter: Int) throws {
+        var random = SplitMix64(seed: 9)
+        let keys = (0..<5000).map { _ in random.next() }, removed = Array(keys[1000..<4500])
+        var sketch = try FermatSketch(width: 1024, seed: 3)
+        var accumulator = try FermatAccumulator(width: 1024, seed: 3, foldAfter: foldAfter)
+        for _ in 0..<3 {
+            keys.withUnsafeBufferPointer { sketch.insert($0); accumulator.insert($0) }
+            removed.withUnsafeBufferPointer { sketch.insert($0, count: -1); accumulator.insert($0, negative: true) }
+        }
+        #expect(accumulator.sketch() == sketch)
+        let decoded = accumulator.sketch().decode()
+        #expect(decoded.complete && decoded.counts.count == 1500 && decoded.counts.values.allSatisfy { $0 == 3 })
+        accumulator.removeAll()
+        #expect(accumulator.sketch().isEmpty)
+        #expect(throws: SketchError("fold interval 0 is outside 1...2^30")) { try FermatAccumulator(width: 8, seed: 1, foldAfter: 0) }
+    }
 }

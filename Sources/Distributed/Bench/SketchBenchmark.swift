@@ -25,21 +25,26 @@ public struct SketchBenchmark {
         return Double(successes) / Double(trials)
     }
 
-    /// Millions of unit inserts per second into a `width`-bucket sketch, median of `repeats`
-    /// passes over `count` keys.
-    public func insertRate(width: Int, count: Int = 4_000_000, repeats: Int = 5) throws -> Double {
+    /// Millions of unit inserts per second into a `width`-bucket sketch, and into an
+    /// accumulator of its shape (the lookup audit's path), medians of `repeats` passes over
+    /// `count` keys, the two alternating.
+    public func insertRates(width: Int, count: Int = 4_000_000, repeats: Int = 5) throws -> (sketch: Double, accumulator: Double) {
         var random = SplitMix64(seed: seed)
         let keys = (0..<count).map { _ in random.next() }
         var sketch = try FermatSketch(width: width, seed: seed)
-        var rates: [Double] = []
+        var accumulator = try FermatAccumulator(width: width, seed: seed)
+        var sketchRates: [Double] = [], accumulatorRates: [Double] = []
         keys.withUnsafeBufferPointer { keys in
             for _ in 0..<repeats {
-                let start = ContinuousClock.now
+                var start = ContinuousClock.now
                 sketch.insert(keys, count: 1)
-                rates.append(Double(count) / (ContinuousClock.now - start).seconds / 1e6)
+                sketchRates.append(Double(count) / (ContinuousClock.now - start).seconds / 1e6)
+                start = ContinuousClock.now
+                accumulator.insert(keys)
+                accumulatorRates.append(Double(count) / (ContinuousClock.now - start).seconds / 1e6)
             }
         }
-        return median(rates)
+        return (median(sketchRates), median(accumulatorRates))
     }
 
     /// Millions of keys decoded per second at 1.5 buckets per key, median of `repeats`.

@@ -21,7 +21,7 @@ public struct FermatSketch: Equatable, Sendable {
     /// Bucket fields, array-major: bucket (row, column) at `(row · width + column) · 5`.
     public private(set) var cells: [UInt32]
     /// Seeds of the key's hash words, one per pair of 32-bit halves, derived from `seed`.
-    private let seeds: [UInt64]
+    let seeds: [UInt64]
 
     public init(depth: Int = 3, width: Int, seed: UInt64) throws(SketchError) {
         guard (1...8).contains(depth) else { throw SketchError("depth \(depth) is outside 1...8") }
@@ -52,25 +52,30 @@ public struct FermatSketch: Equatable, Sendable {
         cells.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
 
+    /// The bucket fields, to change in place (residues below p in, residues below p out).
+    mutating func withUnsafeMutableCells<R>(_ body: (UnsafeMutableBufferPointer<UInt32>) -> R) -> R {
+        cells.withUnsafeMutableBufferPointer { body($0) }
+    }
+
     // MARK: - Hashing
 
     /// The 32-bit hash halves of `key`: half 0's top 31 bits are the fingerprint, half r + 1
     /// picks the column in array r. Halves come in pairs from one seeded 64-bit mix each.
     @inline(__always)
-    private static func hashWord(_ key: UInt64, _ seeds: UnsafePointer<UInt64>, pair: Int) -> UInt64 {
+    static func hashWord(_ key: UInt64, _ seeds: UnsafePointer<UInt64>, pair: Int) -> UInt64 {
         mix(key ^ seeds[pair])
     }
 
     /// The field values of `key`: three lanes below 2^31 (the last holds two bits) and the
     /// fingerprint from `firstWord`; all below p.
     @inline(__always)
-    private static func fields(_ key: UInt64, firstWord: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
+    static func fields(_ key: UInt64, firstWord: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
         (UInt32(key & 0x7FFF_FFFF), UInt32((key >> 31) & 0x7FFF_FFFF), UInt32(key >> 62), UInt32(firstWord >> 33))
     }
 
     /// Calls `body(row, column)` for every array, given the key's first hash word.
     @inline(__always)
-    private static func forEachColumn(_ key: UInt64, firstWord: UInt64, seeds: UnsafePointer<UInt64>, depth: Int, width: Int,
+    static func forEachColumn(_ key: UInt64, firstWord: UInt64, seeds: UnsafePointer<UInt64>, depth: Int, width: Int,
                                       _ body: (Int, Int) -> Void) {
         var word = firstWord
         for row in 0..<depth {

@@ -97,7 +97,7 @@ public final class LookupMonitor {
     private let auditThreshold: UInt64
     private let auditSeed: UInt64
     public let rank: Int
-    private(set) var audit: FermatSketch
+    private(set) var audit: FermatAccumulator
     private(set) var hot: FermatSketch
     /// Per table, the row counters of this window (empty for tables another rank counts).
     private var rowCounts: [[UInt16]]
@@ -122,7 +122,7 @@ public final class LookupMonitor {
         auditThreshold = auditedFraction == 1 ? .max : UInt64(auditedFraction * 0x1p64)
         auditSeed = SplitMix64(seed: seed, stream: "audit-sample").state
         self.rank = rank
-        audit = try FermatSketch(width: auditWidth, seed: seed)
+        audit = try FermatAccumulator(width: auditWidth, seed: seed)
         hot = try FermatSketch(width: hotWidth, seed: seed)
         rowCounts = tableRows.indices.map { countedTables.contains($0) ? [UInt16](repeating: 0, count: tableRows[$0]) : [] }
     }
@@ -134,7 +134,7 @@ public final class LookupMonitor {
 
     /// Records requests for `table` sent by this rank.
     func sent(_ rows: ArraySlice<Int32>, table: Int) {
-        record(rows, table: table, source: rank, count: 1)
+        record(rows, table: table, source: rank, negative: false)
     }
 
     /// Appends `rows` (one bag of `table` for `sample`) to `message` for `destination`,
@@ -161,7 +161,7 @@ public final class LookupMonitor {
 
     /// Records requests for `table` served for `source`, and counts them.
     func serve(_ rows: ArraySlice<Int32>, table: Int, from source: Int) {
-        record(rows, table: table, source: source, count: -1)
+        record(rows, table: table, source: source, negative: true)
         count(rows, table: table)
     }
 
@@ -187,7 +187,7 @@ public final class LookupMonitor {
         auditThreshold == .max || FermatSketch.mix(key ^ auditSeed) < auditThreshold
     }
 
-    private func record(_ rows: ArraySlice<Int32>, table: Int, source: Int, count: Int64) {
+    private func record(_ rows: ArraySlice<Int32>, table: Int, source: Int, negative: Bool) {
         let base = LookupKey(window: window, table: table, row: 0, source: source).packed
         if keys.count < rows.count { keys = [UInt64](repeating: 0, count: rows.count) }
         keys.withUnsafeMutableBufferPointer { keys in
@@ -197,7 +197,7 @@ public final class LookupMonitor {
                 keys[n] = key
                 n += audits(key) ? 1 : 0
             }
-            audit.insert(UnsafeBufferPointer(rebasing: keys[0..<n]), count: count)
+            audit.insert(UnsafeBufferPointer(rebasing: keys[0..<n]), negative: negative)
         }
     }
 
@@ -208,7 +208,7 @@ public final class LookupMonitor {
     /// hot-row zones side by side, one of the reuse counts), decodes them and clears this
     /// window. Every rank must call it; the report is on rank 0 only.
     public func report(world: Communicator, topK: Int) throws -> LookupReport? {
-        var zones = try FermatSketch(merging: [audit, hot])
+        var zones = try FermatSketch(merging: [audit.sketch(), hot])
         try world.reduce(&zones, root: 0)
         var reuse = [UInt64](repeating: 0, count: rowCounts.count * ReuseBins.count)
         for (table, counts) in rowCounts.enumerated() where !counts.isEmpty {
