@@ -461,9 +461,8 @@ public final class ShardedDLRM {
                     }
                 } else {
                     for sample in 0..<rows { send[before + k * rows + sample] = Int32(local.bag(feature: t, sample: sample).count) }
-                    let requests = local.indices[Int(local.offsets[t * rows])..<Int(local.offsets[(t + 1) * rows])]
-                    monitor?.sent(requests, table: t)
-                    send += requests
+                    monitor?.sent(local, table: t)
+                    send += local.indices[Int(local.offsets[t * rows])..<Int(local.offsets[(t + 1) * rows])]
                 }
             }
             sendCounts.append(send.count - before)
@@ -486,7 +485,7 @@ public final class ShardedDLRM {
                     cursors[r] += length
                     bags.endBag()
                 }
-                monitor?.serve(parts.values[first..<cursors[r]], table: input.table, from: r)
+                monitor?.serve(parts.values[first..<cursors[r]], lengths: parts.values[lengths..<(lengths + rows)], table: input.table, from: r)
             }
         }
         return bags

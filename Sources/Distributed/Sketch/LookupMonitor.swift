@@ -82,8 +82,9 @@ public struct LookupFaults: Sendable, Equatable {
 /// `hotThreshold` lookups in a window is admitted to a heavy-hitter sketch with its count so
 /// far and adds every later lookup, and the counts give the table's reuse bins.
 ///
-/// With `auditedFraction` below 1 only a seeded sample of request keys is audited (as
-/// ChameleMon samples flows), for jobs whose lookup rate makes auditing every request too dear.
+/// With `auditedFraction` below 1 only a seeded sample of bags is audited (as ChameleMon
+/// samples flows), for jobs whose lookup rate makes auditing every request too dear: the
+/// choice is one hash per bag, not per request, so the requests left out cost nothing.
 ///
 /// Counting is exact (a 16-bit counter per row of each counted table, 2 B per row), so the
 /// admission filter never admits a cold row; the sketches make the exchange small.
@@ -91,8 +92,9 @@ public final class LookupMonitor {
     public let every: Int
     public let hotThreshold: UInt16
     public let faults: LookupFaults?
-    /// The fraction of request keys audited: a key is audited when its seeded hash falls below
-    /// `auditThreshold`, so sender and server choose alike and each key is in or out for good.
+    /// The fraction of bags audited: a bag is audited when the seeded hash of where it is (the
+    /// step, the sending rank, the table and the sample) falls below `auditThreshold`, so sender
+    /// and server choose alike.
     public let auditedFraction: Double
     private let auditThreshold: UInt64
     private let auditSeed: UInt64
@@ -132,16 +134,23 @@ public final class LookupMonitor {
     /// Marks the start of training step `step` (requests are keyed by its window).
     public func begin(step: Int) { self.step = step }
 
-    /// Records requests for `table` sent by this rank.
-    func sent(_ rows: ArraySlice<Int32>, table: Int) {
-        record(rows, table: table, source: rank, negative: false)
+    /// Records the requests of this rank's bags of `table` in `bags`, sent whole.
+    func sent(_ bags: BagBatch, table: Int) {
+        let n = bags.batchSize
+        guard auditThreshold != .max else {
+            return record(bags.indices[Int(bags.offsets[table * n])..<Int(bags.offsets[(table + 1) * n])], table: table, source: rank, negative: false)
+        }
+        for sample in 0..<n where auditsBag(source: rank, table: table, sample: sample) {
+            record(bags.indices[bags.bag(feature: table, sample: sample)], table: table, source: rank, negative: false)
+        }
     }
 
     /// Appends `rows` (one bag of `table` for `sample`) to `message` for `destination`,
     /// recording each request as sent and then applying the injected faults, as a lossy
     /// transport would.
     func send(_ rows: ArraySlice<Int32>, table: Int, sample: Int, to destination: Int, into message: inout [Int32]) {
-        sent(rows, table: table)
+        let audited = auditsBag(source: rank, table: table, sample: sample)
+        if audited { record(rows, table: table, source: rank, negative: false) }
         guard let faults else {
             message += rows
             return
@@ -150,18 +159,29 @@ public final class LookupMonitor {
             let key = LookupKey(window: window, table: table, row: Int(row), source: rank).packed
             switch faults.fate(step: step, source: rank, destination: destination, table: table, sample: sample, position: position) {
             case .deliver: message.append(row)
-            case .drop: if audits(key) { injected[key, default: 0] += 1 }
+            case .drop: if audited { injected[key, default: 0] += 1 }
             case .duplicate:
                 message.append(row)
                 message.append(row)
-                if audits(key) { injected[key, default: 0] -= 1 }
+                if audited { injected[key, default: 0] -= 1 }
             }
         }
     }
 
-    /// Records requests for `table` served for `source`, and counts them.
-    func serve(_ rows: ArraySlice<Int32>, table: Int, from source: Int) {
-        record(rows, table: table, source: source, negative: true)
+    /// Records the requests for `table` served for `source`, its bags laid end to end in
+    /// `rows` with their `lengths` (one per sample of `source`), and counts them.
+    func serve(_ rows: ArraySlice<Int32>, lengths: ArraySlice<Int32>, table: Int, from source: Int) {
+        if auditThreshold == .max {
+            record(rows, table: table, source: source, negative: true)
+        } else {
+            var start = rows.startIndex
+            for (sample, length) in lengths.enumerated() {
+                if auditsBag(source: source, table: table, sample: sample) {
+                    record(rows[start..<(start + Int(length))], table: table, source: source, negative: true)
+                }
+                start += Int(length)
+            }
+        }
         count(rows, table: table)
     }
 
@@ -182,22 +202,19 @@ public final class LookupMonitor {
         }
     }
 
+    /// Whether `source`'s bag of `table` for `sample` in this step is audited (see `auditedFraction`).
     @inline(__always)
-    private func audits(_ key: UInt64) -> Bool {
-        auditThreshold == .max || FermatSketch.mix(key ^ auditSeed) < auditThreshold
+    private func auditsBag(source: Int, table: Int, sample: Int) -> Bool {
+        let place = UInt64(truncatingIfNeeded: step) << 40 ^ UInt64(source) << 30 ^ UInt64(table) << 20 ^ UInt64(sample)
+        return auditThreshold == .max || FermatSketch.mix(place ^ auditSeed) < auditThreshold
     }
 
     private func record(_ rows: ArraySlice<Int32>, table: Int, source: Int, negative: Bool) {
         let base = LookupKey(window: window, table: table, row: 0, source: source).packed
         if keys.count < rows.count { keys = [UInt64](repeating: 0, count: rows.count) }
         keys.withUnsafeMutableBufferPointer { keys in
-            var n = 0
-            for row in rows {
-                let key = base | UInt64(UInt32(bitPattern: row))
-                keys[n] = key
-                n += audits(key) ? 1 : 0
-            }
-            audit.insert(UnsafeBufferPointer(rebasing: keys[0..<n]), negative: negative)
+            for (i, row) in zip(0..., rows) { keys[i] = base | UInt64(UInt32(bitPattern: row)) }
+            audit.insert(UnsafeBufferPointer(rebasing: keys[0..<rows.count]), negative: negative)
         }
     }
 
