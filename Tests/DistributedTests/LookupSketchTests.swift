@@ -57,6 +57,21 @@ import Testing
         }
     }
 
+    /// Auditing every request, a sample of bags, or nothing: the same losses bit for bit.
+    @Test func theAuditLeavesTrainingAsItIs() throws {
+        let plain = ["dlrm", "--steps", "30", "--batch-size", "264", "--print-every", "5", "--eval-samples", "512",
+                     "--num-indices-per-lookup", "3", "--seed", "5"]
+        func losses(_ extra: [String]) throws -> [Substring] {
+            let run = try MPIRun.mpitrain(plain + extra, ranks: 2)
+            #expect(run.status == 0, "\(run.stderr)")
+            return run.lines(startingWith: "step ").compactMap { $0.split(separator: " ").drop { $0 != "loss" }.dropFirst().first }
+        }
+        let off = try losses([])
+        #expect(off.count == 6)
+        #expect(try losses(["--sketch-every", "10"]) == off)
+        #expect(try losses(["--sketch-every", "10", "--sketch-sample", "0.25"]) == off)
+    }
+
     @Test func aHealthyRunSaysSo() throws {
         try withTemporaryDirectory("sketch-healthy") { directory in
             let metrics = directory.appendingPathComponent("metrics.jsonl").path
