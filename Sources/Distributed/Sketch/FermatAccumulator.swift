@@ -37,35 +37,27 @@ public struct FermatAccumulator {
 
     /// Adds one occurrence of every key of `keys` (`negative`: removes one).
     public mutating func insert(_ keys: UnsafeBufferPointer<UInt64>, negative: Bool = false) {
-        if inserted + keys.count > foldAfter { fold() }
-        inserted += keys.count
-        let width = width, depth = depth, sign: Int64 = negative ? -1 : 1
-        // As `FermatSketch.insert`: a block's buckets are located and prefetched, then added to.
-        let block = 16
+        var start = 0
+        while start < keys.count {
+            if inserted == foldAfter { fold() }
+            let count = min(keys.count - start, foldAfter - inserted)
+            add(UnsafeBufferPointer(rebasing: keys[start..<(start + count)]), sign: negative ? -1 : 1)
+            inserted += count
+            start += count
+        }
+    }
+
+    /// Adds `sign` occurrences of every key of `keys`, within the fold's bound.
+    private mutating func add(_ keys: UnsafeBufferPointer<UInt64>, sign: Int64) {
         seeds.withUnsafeBufferPointer { seeds in
-            let seeds = seeds.baseAddress!
             lanes.withUnsafeMutableBufferPointer { lanes in
                 let base = lanes.baseAddress!
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: block * depth) { buckets in
-                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: block) { firstWords in
-                        for blockStart in stride(from: 0, to: keys.count, by: block) {
-                            let blockKeys = blockStart..<min(blockStart + block, keys.count)
-                            for (i, key) in zip(0..., keys[blockKeys]) {
-                                let first = FermatSketch.hashWord(key, seeds, pair: 0)
-                                firstWords[i] = first
-                                FermatSketch.forEachColumn(key, firstWord: first, seeds: seeds, depth: depth, width: width) { row, column in
-                                    let bucket = row * width + column
-                                    buckets[i * depth + row] = bucket
-                                    mpitrain_prefetch_for_write(base + bucket)
-                                }
-                            }
-                            for (i, key) in zip(0..., keys[blockKeys]) {
-                                let (a, b, d, f) = FermatSketch.fields(key, firstWord: firstWords[i])
-                                let values = SIMD4<Int64>(1 | Int64(d) << 32, Int64(a), Int64(b), Int64(f)) &* sign
-                                for row in 0..<depth { base[buckets[i * depth + row]] &+= values }
-                            }
-                        }
-                    }
+                FermatSketch.forEachKeyInBlocks(keys, seeds: seeds.baseAddress!, depth: depth, width: width) { bucket in
+                    mpitrain_prefetch_for_write(base + bucket)
+                } update: { key, firstWord, buckets in
+                    let (a, b, d, f) = FermatSketch.fields(key, firstWord: firstWord)
+                    let values = SIMD4<Int64>(1 | Int64(d) << 32, Int64(a), Int64(b), Int64(f)) &* sign
+                    for bucket in buckets { base[bucket] &+= values }
                 }
             }
         }

@@ -117,37 +117,47 @@ public struct FermatSketch: Equatable, Sendable {
     public mutating func insert(_ keys: UnsafeBufferPointer<UInt64>, count: Int64 = 1) {
         let c = ModPrime.residue(count)
         guard c != 0 else { return }
-        let unit = count == 1, negativeUnit = count == -1, width = width, depth = depth
-        // Keys go in blocks: first every bucket of the block is located and prefetched, then
-        // updated, so the random bucket reads overlap instead of waiting one by one.
-        let block = 16
+        let unit = count == 1, negativeUnit = count == -1
         seeds.withUnsafeBufferPointer { seeds in
-            let seeds = seeds.baseAddress!
             cells.withUnsafeMutableBufferPointer { cells in
                 let base = cells.baseAddress!
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: block * depth) { buckets in
-                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: block) { firstWords in
-                        for blockStart in stride(from: 0, to: keys.count, by: block) {
-                            let blockKeys = blockStart..<min(blockStart + block, keys.count)
-                            for (i, key) in zip(0..., keys[blockKeys]) {
-                                let first = Self.hashWord(key, seeds, pair: 0)
-                                firstWords[i] = first
-                                Self.forEachColumn(key, firstWord: first, seeds: seeds, depth: depth, width: width) { row, column in
-                                    let offset = (row * width + column) * Self.fieldsPerBucket
-                                    buckets[i * depth + row] = offset
-                                    mpitrain_prefetch_for_write(base + offset)
-                                }
-                            }
-                            for (i, key) in zip(0..., keys[blockKeys]) {
-                                var (a, b, d, f) = Self.fields(key, firstWord: firstWords[i])
-                                if negativeUnit {
-                                    (a, b, d, f) = (ModPrime.subtract(0, a), ModPrime.subtract(0, b), ModPrime.subtract(0, d), ModPrime.subtract(0, f))
-                                } else if !unit {
-                                    (a, b, d, f) = (ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
-                                }
-                                for row in 0..<depth { Self.update(base + buckets[i * depth + row], (c, a, b, d, f), ModPrime.add) }
-                            }
+                Self.forEachKeyInBlocks(keys, seeds: seeds.baseAddress!, depth: depth, width: width) { bucket in
+                    mpitrain_prefetch_for_write(base + bucket * Self.fieldsPerBucket)
+                } update: { key, firstWord, buckets in
+                    var (a, b, d, f) = Self.fields(key, firstWord: firstWord)
+                    if negativeUnit {
+                        (a, b, d, f) = (ModPrime.subtract(0, a), ModPrime.subtract(0, b), ModPrime.subtract(0, d), ModPrime.subtract(0, f))
+                    } else if !unit {
+                        (a, b, d, f) = (ModPrime.multiply(a, c), ModPrime.multiply(b, c), ModPrime.multiply(d, c), ModPrime.multiply(f, c))
+                    }
+                    for row in 0..<buckets.count { Self.update(base + buckets[row] * Self.fieldsPerBucket, (c, a, b, d, f), ModPrime.add) }
+                }
+            }
+        }
+    }
+
+    /// Visits `keys` in blocks of 16: first every bucket of a block is located (as `row ·
+    /// width + column`) and handed to `prefetch`, then `update` sees each key with its first
+    /// hash word and its `depth` buckets, so the random bucket reads overlap instead of
+    /// waiting one by one.
+    @inline(__always)
+    static func forEachKeyInBlocks(_ keys: UnsafeBufferPointer<UInt64>, seeds: UnsafePointer<UInt64>, depth: Int, width: Int,
+                                   prefetch: (Int) -> Void, update: (UInt64, UInt64, UnsafeBufferPointer<Int>) -> Void) {
+        let block = 16
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: block * depth) { buckets in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: block) { firstWords in
+                for blockStart in stride(from: 0, to: keys.count, by: block) {
+                    let blockKeys = blockStart..<min(blockStart + block, keys.count)
+                    for (i, key) in zip(0..., keys[blockKeys]) {
+                        let first = hashWord(key, seeds, pair: 0)
+                        firstWords[i] = first
+                        forEachColumn(key, firstWord: first, seeds: seeds, depth: depth, width: width) { row, column in
+                            buckets[i * depth + row] = row * width + column
+                            prefetch(row * width + column)
                         }
+                    }
+                    for (i, key) in zip(0..., keys[blockKeys]) {
+                        update(key, firstWords[i], UnsafeBufferPointer(rebasing: buckets[i * depth ..< (i + 1) * depth]))
                     }
                 }
             }
