@@ -44,6 +44,9 @@ public struct DreamShardCalibration {
         guard !tuning.isEmpty, !heldOut.isEmpty else { throw PlanError("DreamShard calibration needs tuning and held-out shard sets") }
         let training = Plans(tuning, model: model, batchSize: batchSize, communication: communication, rankCounts: rankCounts, seed: seed)
         let judged = Plans(heldOut, model: model, batchSize: batchSize, communication: communication, rankCounts: rankCounts, seed: seed)
+        guard !training.plans.isEmpty, !judged.plans.isEmpty else {
+            throw PlanError("DreamShard calibration needs at least \(rankCounts.min() ?? 2) tuning and held-out shard sets to make plans of")
+        }
         let before = errors(of: model, on: heldOut, plans: judged, batchSize: batchSize)
         let network = model.costNetwork
         var adam = Adam(parameterCount: network.parameters.count, learningRate: learningRate)
