@@ -39,6 +39,19 @@ struct GNNDistributedTests {
         #expect(pipeline.map(\.testAccuracy) == single.map(\.testAccuracy))
     }
 
+    /// Refreshing the historical embeddings every epoch leaves nothing stale: every epoch is
+    /// exact, as in a warm-up, and the run is one rank's but for the order of sums.
+    @Test func pipelineRefreshedEveryEpochRunsExactEpochs() throws {
+        let pipeline = Self.model + ["--mode", "pipeline", "--chunks", "3"]
+        let refreshed = try train(pipeline + ["--refresh-every", "1"], ranks: 3)
+        let warmedUp = try train(pipeline + ["--warmup-epochs", "12"], ranks: 3)
+        let single = try train(Self.model, ranks: 1)
+        #expect(refreshed.map(\.loss) == warmedUp.map(\.loss))
+        for (a, b) in zip(single, refreshed) {
+            #expect(abs(a.loss - b.loss) <= 1e-5 * max(1, abs(a.loss)), "epoch \(a.epoch): \(a.loss) vs \(b.loss)")
+        }
+    }
+
     @Test(arguments: [2, 4])
     func graphModeEqualsSingleRankWithinTolerance(ranks: Int) throws {
         let single = try train(Self.model, ranks: 1)
@@ -115,6 +128,12 @@ struct GNNDistributedTests {
         (["--hidden", "1000000000000"], 1, "--layers must be in 1...1024, --hidden and --chunks in 1...65536"),
         (["--dropout", "1"], 1, "--dropout must be in 0..<1, not 1.0"),
         (["--hidden", "65536", "--layers", "1024"], 1, "--layers 1024 x --hidden 65536 over 1500 nodes needs about"),
+        (["--mode", "pipeline", "--stale-momentum", "1"], 2, "--stale-momentum must be in 0..<1, not 1.0"),
+        (["--mode", "pipeline", "--stale-momentum=-0.5"], 2, "--stale-momentum must be in 0..<1, not -0.5"),
+        (["--mode", "hybrid", "--stages", "2", "--stale-momentum", "nan"], 4, "--stale-momentum must be in 0..<1, not nan"),
+        (["--mode", "pipeline", "--refresh-every=-1"], 2, "--refresh-every must be at least 0, not -1"),
+        (["--stale-momentum", "0.9"], 1, "--stale-momentum acts on the historical embeddings of --mode pipeline or hybrid; --mode single has none"),
+        (["--mode", "graph", "--refresh-every", "5"], 2, "--refresh-every acts on the historical embeddings of --mode pipeline or hybrid; --mode graph has none"),
     ] as [([String], Int, String)])
     func badShapesStopWithOneLine(arguments: [String], ranks: Int, message: String) throws {
         let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "1"] + arguments, ranks: ranks)

@@ -147,6 +147,104 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
     }
 }
 
+/// Moving averages of historical rows and deferred gradients (PipeGCN's smoothing) on a stage
+/// run chunk by chunk, as a pipeline runs it.
+@Suite struct StaleSmoothingTests {
+    let graph = smallGraph()
+    let chunkRows = 70
+    var chunks: [Range<Int>] { stride(from: 0, to: graph.nodeCount, by: chunkRows).map { $0..<min($0 + chunkRows, graph.nodeCount) } }
+
+    func stage(momentum: Float, gradients: GNNStage.StaleGradients = .deferred) -> GNNStage {
+        var c = config(.gcn, layers: 4, graph: graph)
+        c.dropout = 0.5
+        let stage = GNNStage(config: c, graph: graph, layers: 0..<4)
+        stage.staleGradients = gradients
+        stage.staleMomentum = momentum
+        return stage
+    }
+
+    /// The body of a training epoch begun by the caller: chunks forward in order (later chunks'
+    /// rows are historical), backward in reverse, an Adam step. One chunk when not `pipelined`.
+    @discardableResult
+    func train(_ stage: GNNStage, pipelined: Bool = true) -> Double {
+        let n = graph.nodeCount, trainCount = graph.nodes(.train).count
+        let order = pipelined ? chunks : [0..<n]
+        let chunkOf = (0..<n).map { Int32(pipelined ? $0 / chunkRows : 0) }
+        var loss = 0.0
+        for rows in order {
+            stage.forward(rows: rows)
+            loss += stage.loss(rows: rows, trainCount: trainCount).loss
+        }
+        for (position, rows) in order.enumerated().reversed() {
+            chunkOf.withUnsafeBufferPointer { stage.backward(rows: rows, chunkOf: $0.baseAddress, chunk: Int32(position)) }
+        }
+        stage.step()
+        return loss
+    }
+
+    /// Every layer's node-indexed rows that later chunks read (or the gradient rows), copied out.
+    func rows(_ stage: GNNStage, gradients: Bool = false) -> [[Float]] {
+        stage.layers.map { l in
+            let (pointer, width) = gradients ? stage.aggregationGradientRows(l)! : stage.aggregationRows(l)
+            return Array(UnsafeBufferPointer(start: pointer, count: graph.nodeCount * width))
+        }
+    }
+
+    func average(_ m: Float, _ older: [[Float]], _ newer: [[Float]]) -> [[Float]] {
+        zip(older, newer).map { zip($0, $1).map { m * $0 + (1 - m) * $1 } }
+    }
+
+    @Test(arguments: [GNNStage.StaleGradients.deferred, .dropped])
+    func momentumZeroTrainsAsBeforeBitForBit(gradients: GNNStage.StaleGradients) {
+        // As the pipeline ran before smoothing existed: no momentum, epochs not marked pipelined.
+        let before = stage(momentum: 0, gradients: gradients), now = stage(momentum: 0, gradients: gradients)
+        for e in 0..<6 {
+            before.beginEpoch(e, training: true)
+            now.beginEpoch(e, training: true, pipelined: true)
+            #expect(train(now) == train(before), "epoch \(e)")
+        }
+        #expect(now.parameters == before.parameters)
+    }
+
+    @Test func historicalRowsAndDeferredGradientsBecomeMovingAverages() {
+        let m: Float = 0.9
+        let plain = stage(momentum: 0), smoothed = stage(momentum: m)
+        for stage in [plain, smoothed] { stage.beginEpoch(0, training: true, pipelined: true) }
+        #expect(train(smoothed) == train(plain))
+        let rows0 = rows(plain)
+        // Epoch 0 had no history; the averages start from the rows and gradients it left.
+        for stage in [plain, smoothed] { stage.beginEpoch(1, training: true, pipelined: true) }
+        let gradients0 = rows(plain, gradients: true)
+        #expect(rows(smoothed) == rows0 && rows(smoothed, gradients: true) == gradients0)
+        #expect(train(smoothed) == train(plain))
+        let rows1 = rows(plain)
+        for stage in [plain, smoothed] { stage.beginEpoch(2, training: true, pipelined: true) }
+        let gradients1 = rows(plain, gradients: true)
+        // Dropout differs by epoch, so the two epochs left different values to average.
+        #expect(rows0 != rows1 && gradients0 != gradients1)
+        #expect(rows(smoothed) == average(m, rows0, rows1))
+        #expect(rows(smoothed, gradients: true) == average(m, gradients0, gradients1))
+    }
+
+    @Test func anExactEpochRestartsTheAverages() {
+        let exact = stage(momentum: 0.9), pipelined = stage(momentum: 0.9)
+        for e in 0..<3 {
+            for stage in [exact, pipelined] {
+                stage.beginEpoch(e, training: true, pipelined: true)
+                train(stage)
+            }
+        }
+        exact.beginEpoch(3, training: true)
+        train(exact, pipelined: false)
+        pipelined.beginEpoch(3, training: true, pipelined: true)
+        train(pipelined)
+        let left = (exact: rows(exact), pipelined: rows(pipelined))
+        for stage in [exact, pipelined] { stage.beginEpoch(4, training: true, pipelined: true) }
+        #expect(rows(exact) == left.exact)
+        #expect(rows(pipelined) != left.pipelined)
+    }
+}
+
 @Suite struct GraphDataTests {
     @Test func normalizedAdjacencyIsSymmetricWithSelfLoops() {
         let a = CSRMatrix.normalizedAdjacency(nodeCount: 3, edges: [(0, 1), (1, 0), (1, 2), (2, 2)])

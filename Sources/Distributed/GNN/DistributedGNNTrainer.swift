@@ -19,6 +19,9 @@ public final class DistributedGNNTrainer {
     public var chunkOrder = ChunkOrder.fixed
     /// Epochs at the start that run exactly (one chunk per partition, no historical values).
     public var warmupEpochs = 0
+    /// Every this many epochs, from the first, an exact epoch refreshes the historical values
+    /// (bounded staleness); 0 never.
+    public var refreshEvery = 0
     public let trace: PhaseTrace
 
     private let graph: Graph
@@ -30,11 +33,13 @@ public final class DistributedGNNTrainer {
     /// Builds the layout on rank 0 (partitioning is deterministic, but one source is safer),
     /// broadcasts the node order, and builds this rank's stage.
     public init(config: GNNConfig, graph original: Graph, world: Communicator, stages: Int, chunks: Int,
-                partitioner: GraphPartitioner, staleGradients: GNNStage.StaleGradients, trace: PhaseTrace = PhaseTrace(enabled: false)) throws {
+                partitioner: GraphPartitioner, staleGradients: GNNStage.StaleGradients, staleMomentum: Float = 0,
+                trace: PhaseTrace = PhaseTrace(enabled: false)) throws {
         try config.validate()
         guard world.size % stages == 0 else {
             throw ConfigError("\(world.size) ranks do not split into \(stages) stages of equal size")
         }
+        guard staleMomentum >= 0 && staleMomentum < 1 else { throw ConfigError("a stale momentum must be in 0..<1, not \(staleMomentum)") }
         let partitions = world.size / stages
         let layout = try GNNLayout(config: config, graph: original, stages: stages, partitions: partitions, chunks: chunks,
                                    partitioner: partitioner, seed: config.seed)
@@ -51,6 +56,7 @@ public final class DistributedGNNTrainer {
         graph = original.permuted(by: layout.order)
         stage = GNNStage(config: config, graph: graph, layers: layout.stageLayers[stageIndex], originalIDs: layout.order)
         stage.staleGradients = staleGradients
+        stage.staleMomentum = staleMomentum
         halo = HaloPlan(layout: layout, graph: graph, partition: partitionIndex)
         trainCount = graph.roles.filter { $0 == .train }.count
         chunkPosition = (0..<Int32(chunks)).map { $0 }
@@ -74,10 +80,10 @@ public final class DistributedGNNTrainer {
     /// over all ranks, and the bytes all ranks sent for the step (on every rank).
     public func trainEpoch(_ epoch: Int) throws -> (loss: Double, accuracy: Double, bytesSent: UInt64) {
         let before = bytesSent
-        let exact = epoch < warmupEpochs
+        let exact = isExact(epoch)
         trace.step = epoch + 1
         let order = chunkSchedule(epoch, exact: exact)
-        stage.beginEpoch(epoch, training: true)
+        stage.beginEpoch(epoch, training: true, pipelined: !exact && layout.chunks > 1)
         dropRemoteStaleGradients()
         var sends = RequestGroup()
         var outgoing: [[Float]] = []
@@ -140,6 +146,11 @@ public final class DistributedGNNTrainer {
         let sent = bytesSent - before
         let totals = try world.allreduce([loss, Double(correct), Double(counted), Double(sent)], .sum)
         return (totals[0], totals[1] / max(totals[2], 1), UInt64(totals[3]))
+    }
+
+    /// True for a warm-up epoch and for every `refreshEvery`-th: one chunk per partition.
+    private func isExact(_ epoch: Int) -> Bool {
+        epoch < warmupEpochs || (refreshEvery > 0 && epoch % refreshEvery == 0)
     }
 
     // MARK: - Evaluation

@@ -6,7 +6,8 @@
 ///
 /// Rows of later chunks keep last epoch's values (historical embeddings). A gradient that flows
 /// into such a row is stale: it is kept for the next epoch (`StaleGradients.deferred`, as
-/// PipeGCN does) or dropped.
+/// PipeGCN does) or dropped. With `staleMomentum` above 0, both historical rows and deferred
+/// gradients are moving averages over epochs (PipeGCN's smoothing).
 public final class GNNStage {
     /// What happens to gradients through edges whose forward used a historical embedding.
     public enum StaleGradients: String, CaseIterable, Codable, Sendable { case deferred, dropped }
@@ -15,6 +16,11 @@ public final class GNNStage {
     public let layers: Range<Int>
     public let graph: Graph
     public var staleGradients = StaleGradients.deferred
+    /// Momentum of the moving averages that stand in for historical rows and deferred gradients
+    /// in pipelined epochs, in 0..<1; 0 uses last epoch's values as they are.
+    public var staleMomentum: Float = 0 {
+        didSet { precondition(staleMomentum >= 0 && staleMomentum < 1, "a stale momentum is in 0..<1, not \(staleMomentum)") }
+    }
     /// Original node ids, for dropout keys that do not depend on the numbering.
     let originalIDs: [Int32]
 
@@ -81,6 +87,10 @@ public final class GNNStage {
     private var deferredGradients: [NodeBuffer?] = []
     /// GCNII: gradient with respect to H0.
     private var initialGradient: NodeBuffer?
+    /// Smoothed historical rows and deferred gradients, made at the first pipelined epoch with a momentum.
+    private var staleAverages: StaleAverages?
+    /// True once a training epoch has left rows behind for the next one to read.
+    private var hasHistory = false
     /// Time spent in sparse aggregation (SpMM) and dense products (GEMM) since the last reset.
     public private(set) var sparseTimer = KernelTimer()
     public private(set) var denseTimer = KernelTimer()
@@ -164,8 +174,9 @@ public final class GNNStage {
     // MARK: - Epochs
 
     /// Starts a training epoch (dropout on, gradients cleared, deferred gradients brought in)
-    /// or an evaluation pass (dropout off, separate activations).
-    public func beginEpoch(_ epoch: Int, training: Bool) {
+    /// or an evaluation pass (dropout off, separate activations). A `pipelined` epoch reads
+    /// historical rows: with a stale momentum they are first averaged with the earlier ones.
+    public func beginEpoch(_ epoch: Int, training: Bool, pipelined: Bool = false) {
         self.epoch = epoch
         isTraining = training
         if training {
@@ -177,13 +188,19 @@ public final class GNNStage {
         masks = layers.map { DropoutMask(probability: training ? config.dropout : 0, seed: config.seed, epoch: epoch, layer: $0) }
         guard training else { return }
         gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        let averages = pipelined ? currentStaleAverages() : nil
+        if let averages, hasHistory {
+            for (i, l) in layers.enumerated() where config.aggregates(l) { averages.smoothEmbeddings(i, rows: aggregationRows(l).pointer) }
+        }
         for (i, gradient) in aggregationGradients.enumerated() {
             guard let gradient else { continue }
             if let deferred = deferredGradients[i], holdsStaleGradients {
-                if staleGradients == .deferred {
-                    gradient.pointer.update(from: deferred.pointer, count: gradient.rows * gradient.width)
-                } else {
+                if staleGradients == .dropped {
                     gradient.zero()
+                } else if let averages {
+                    averages.smoothGradients(i, stale: deferred, into: gradient)
+                } else {
+                    gradient.pointer.update(from: deferred.pointer, count: gradient.rows * gradient.width)
                 }
                 deferred.zero()
             } else {
@@ -192,6 +209,18 @@ public final class GNNStage {
         }
         holdsStaleGradients = false
         initialGradient?.zero()
+        if !pipelined { staleAverages?.startOver() }
+        hasHistory = true
+    }
+
+    /// The stale averages for the current momentum (nil at 0), allocated once.
+    private func currentStaleAverages() -> StaleAverages? {
+        guard staleMomentum > 0 else { return nil }
+        if staleAverages?.momentum != staleMomentum {
+            let widths = layers.map { config.aggregates($0) ? config.aggregationWidth(of: $0) : nil }
+            staleAverages = StaleAverages(momentum: staleMomentum, rows: graph.nodeCount, widths: widths)
+        }
+        return staleAverages
     }
 
     /// One Adam step on this stage's parameters from the gradients of the epoch.
