@@ -5,7 +5,7 @@ import Models
 /// over one vertex partition; chunks flow stage to stage with non-blocking point-to-point (the
 /// GNNPipe layer pipeline), partitions of a stage swap halo rows at every aggregating layer
 /// (graph parallelism), and partitions of a stage average their gradients.
-public final class DistributedGNNTrainer {
+public final class DistributedGNNTrainer: GNNEpochTraining {
     /// How the chunks of an epoch are ordered.
     public enum ChunkOrder: String, CaseIterable, Codable, Sendable { case fixed, random }
 
@@ -146,6 +146,17 @@ public final class DistributedGNNTrainer {
         let sent = bytesSent - before
         let totals = try world.allreduce([loss, Double(correct), Double(counted), Double(sent)], .sum)
         return (totals[0], totals[1] / max(totals[2], 1), UInt64(totals[3]))
+    }
+
+    /// A training epoch timed from a barrier to its slowest rank, then an evaluation.
+    public func runEpoch(_ epoch: Int) throws -> GNNEpochReport {
+        try world.barrier()
+        let start = ContinuousClock.now
+        let (loss, trainAccuracy, sent) = try trainEpoch(epoch)
+        let seconds = try world.allreduce((ContinuousClock.now - start).seconds, .max)
+        let (validation, test) = try evaluate(epoch)
+        return GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
+                              testAccuracy: test, seconds: seconds, bytesSent: sent)
     }
 
     /// True for a warm-up epoch and for every `refreshEvery`-th: one chunk per partition.
