@@ -31,8 +31,8 @@ public final class GNNStage {
     public private(set) var gradients: [Float]
     private var optimizer: Adam
     private let decays: [Bool]
-    let weightOffset: [Int]
-    let biasOffset: [Int?]
+    private let weightOffset: [Int]
+    private let biasOffset: [Int?]
 
     /// Per owned layer, its buffers.
     let states: [LayerState]
@@ -45,7 +45,9 @@ public final class GNNStage {
     private let receivedInitial: PassBuffers<NodeBuffer>?
     /// GCNII: gradient with respect to H0.
     private let initialGradient: NodeBuffer?
+    /// The pass under way: which activations forward and backward read and write.
     private(set) var pass = GNNPass.training
+    /// Per owned layer, this pass's dropout (none in evaluation).
     private(set) var masks: [DropoutMask] = []
     /// Smoothed historical rows and deferred gradients, made at the first pipelined epoch with a momentum.
     private var staleAverages: StaleAverages?
