@@ -150,7 +150,7 @@ struct GNNCommand: ParsableCommand {
         config.alpha = alpha
         config.lambda = lambda
         config.seed = seed
-        var adaptiveDeadline = deadline.apply()
+        let adaptiveDeadline = deadline.apply()
         let world = try MPIRuntime.world()
         JobDeadline.stepName = "epoch"
         if world.size > 1 && mode == .single {
@@ -162,50 +162,34 @@ struct GNNCommand: ParsableCommand {
                   + "\(graph.nodes(.train).count)/\(graph.nodes(.validation).count)/\(graph.nodes(.test).count) train/val/test")
             print("model: \(model.rawValue), \(layers) layers x \(hidden), dropout \(dropout), lr \(lr), weight decay \(weightDecay)")
         }
-        let epochRunner: (Int) throws -> GNNEpochReport
+        let trainer: any GNNEpochTraining
         var distributed: DistributedGNNTrainer?
         if mode == .single {
-            let trainer = try GNNTrainer(config: config, graph: graph, partitioner: partitioner)
-            epochRunner = { epoch in
-                let start = ContinuousClock.now
-                let (loss, trainAccuracy) = trainer.trainEpoch(epoch)
-                let seconds = (ContinuousClock.now - start).seconds
-                let (validation, test) = trainer.evaluate(epoch)
-                return GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
-                                      testAccuracy: test, seconds: seconds, bytesSent: 0)
-            }
+            trainer = try GNNTrainer(config: config, graph: graph, partitioner: partitioner)
         } else {
             let stageCount = switch mode { case .pipeline: world.size; case .graph: 1; default: stages! }
             // Graph parallelism has no historical values to smooth or refresh.
             let historical = mode == .graph ? (momentum: 0, refreshEvery: 0)
                 : (momentum: staleMomentum ?? Self.defaultStaleMomentum, refreshEvery: refreshEvery ?? Self.defaultRefreshEvery)
-            let trainer = try DistributedGNNTrainer(
+            let distributedTrainer = try DistributedGNNTrainer(
                 config: config, graph: graph, world: world, stages: stageCount, chunks: mode == .graph ? 1 : chunks,
                 partitioner: partitioner, staleGradients: staleGradients, staleMomentum: historical.momentum,
                 trace: PhaseTrace(enabled: trace != nil))
-            trainer.chunkOrder = chunkOrder
-            trainer.warmupEpochs = warmupEpochs
-            trainer.refreshEvery = historical.refreshEvery
-            distributed = trainer
-            let halo = try world.gather([Int64(trainer.haloRows)], root: 0)
+            distributedTrainer.chunkOrder = chunkOrder
+            distributedTrainer.warmupEpochs = warmupEpochs
+            distributedTrainer.refreshEvery = historical.refreshEvery
+            trainer = distributedTrainer
+            distributed = distributedTrainer
+            let halo = try world.gather([Int64(distributedTrainer.haloRows)], root: 0)
             if world.isRoot {
-                let layout = trainer.layout
+                let layout = distributedTrainer.layout
                 print("layout: \(layout.stages) stage(s) x \(layout.partitions) partition(s), \(layout.chunks) chunk(s) per partition; "
                       + "layers per stage \(layout.stageLayers.map { "\($0.lowerBound)-\($0.upperBound - 1)" }.joined(separator: " "))"
                       + (layout.partitions > 1 ? "; halo rows per rank \(halo!.map(String.init).joined(separator: " "))" : ""))
                 if layout.chunks > 1 {
-                    print("historical values: stale gradients \(staleGradients.rawValue), momentum \(trainer.stage.staleMomentum), "
-                          + (trainer.refreshEvery > 0 ? "an exact epoch every \(trainer.refreshEvery) epochs" : "no exact refresh"))
+                    print("historical values: stale gradients \(staleGradients.rawValue), momentum \(distributedTrainer.stage.staleMomentum), "
+                          + (distributedTrainer.refreshEvery > 0 ? "an exact epoch every \(distributedTrainer.refreshEvery) epochs" : "no exact refresh"))
                 }
-            }
-            epochRunner = { epoch in
-                try world.barrier()
-                let start = ContinuousClock.now
-                let (loss, trainAccuracy, sent) = try trainer.trainEpoch(epoch)
-                let seconds = try world.allreduce((ContinuousClock.now - start).seconds, .max)
-                let (validation, test) = try trainer.evaluate(epoch)
-                return GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
-                                      testAccuracy: test, seconds: seconds, bytesSent: sent)
             }
         }
         if let distributed, let trace {
@@ -214,26 +198,19 @@ struct GNNCommand: ParsableCommand {
         }
         let sink = try world.isRoot ? metrics.map { try MetricsSink(path: $0) } : nil
         try sink?.write(RunConfiguration(self, ranks: world.size, extra: LayoutRecord(distributed)))
-        var reports: [GNNEpochReport] = []
-        for epoch in 0..<epochs {
-            JobDeadline.enter(step: epoch + 1)
-            let report = try epochRunner(epoch)
-            if adaptiveDeadline != nil { JobDeadline.timeout = adaptiveDeadline!.record(stepSeconds: report.seconds) }
-            guard report.loss.isFinite else {
-                throw ConfigError("epoch \(report.epoch): the training loss is \(report.loss.isNaN ? "NaN" : "\(report.loss)") (lr \(lr)); stopped (a lower --lr may help)")
-            }
-            reports.append(report)
+        var run = GNNTrainingRun(epochs: epochs)
+        run.adaptiveDeadline = adaptiveDeadline
+        run.trace = distributed?.trace
+        let summary = try run.run(trainer, on: world) { report in
             try sink?.write(report, kind: "epoch")
-            try distributed?.trace.flush(comm: world)
-            if world.isRoot && ((epoch + 1) % printEvery == 0 || epoch == 0 || epoch + 1 == epochs) {
+            if world.isRoot && (report.epoch % printEvery == 0 || report.epoch == 1 || report.epoch == epochs) {
                 print(GNNReportFormat.line(report))
             }
         }
-        if world.isRoot { print(GNNReportFormat.summary(reports)) }
-        if let distributed, let trace {
-            try distributed.trace.finish(comm: world)
-            if world.isRoot { print("wrote \(trace)") }
-        }
+        guard world.isRoot else { return }
+        print(GNNReportFormat.summary(summary.reports))
+        if let peaks = summary.peakResidentSetBytes { print(GNNReportFormat.peakResidentSet(peaks)) }
+        if let trace { print("wrote \(trace)") }
     }
 
     /// The graph `--dataset` names, with the lines its reader wants printed (a drawn split, skipped edges).
@@ -329,6 +306,11 @@ enum GNNReportFormat {
         return String(format: "final: test %.3f (val %.3f) after %d epochs; best val %.3f at epoch %d (test %.3f); median epoch %.2f ms",
                       last.testAccuracy, last.validationAccuracy, last.epoch, best.validationAccuracy, best.epoch,
                       best.testAccuracy, times[times.count / 2] * 1000)
+    }
+
+    /// Every rank's peak resident set in MiB, in rank order.
+    static func peakResidentSet(_ bytes: [UInt64]) -> String {
+        "peak resident set per rank: " + bytes.map { String(($0 + (1 << 19)) >> 20) }.joined(separator: " ") + " MiB"
     }
 }
 

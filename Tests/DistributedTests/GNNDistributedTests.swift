@@ -91,6 +91,8 @@ struct GNNDistributedTests {
         let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "2", "--hidden", "8"] + arguments, ranks: ranks, timeLimit: 60)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("final: test"))
+        let peaks = try #require(run.lines(startingWith: "peak resident set per rank: ").first)
+        #expect(peaks.split(separator: " ").dropFirst(5).dropLast().count == ranks, "\(peaks)")
     }
 
     /// A 4-rank pipeline's trace: four named processes, each holding its own layers' forward

@@ -184,9 +184,17 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
 
     /// Every layer's node-indexed rows that later chunks read (or the gradient rows), copied out.
     func rows(_ stage: GNNStage, gradients: Bool = false) -> [[Float]] {
-        stage.layers.map { l in
-            let (pointer, width) = gradients ? stage.aggregationGradientRows(l)! : stage.aggregationRows(l)
-            return Array(UnsafeBufferPointer(start: pointer, count: graph.nodeCount * width))
+        let all = (0..<Int32(graph.nodeCount)).map { $0 }
+        return stage.layers.map { l in
+            var values = [Float](repeating: 0, count: graph.nodeCount * stage.config.aggregationWidth(of: l))
+            values.withUnsafeMutableBufferPointer { v in
+                if gradients {
+                    stage.copyAggregationGradient(l, rows: all, into: v.baseAddress!)
+                } else {
+                    stage.copyAggregationRows(l, rows: all, into: v.baseAddress!)
+                }
+            }
+            return values
         }
     }
 

@@ -5,7 +5,7 @@ import Models
 /// over one vertex partition; chunks flow stage to stage with non-blocking point-to-point (the
 /// GNNPipe layer pipeline), partitions of a stage swap halo rows at every aggregating layer
 /// (graph parallelism), and partitions of a stage average their gradients.
-public final class DistributedGNNTrainer {
+public final class DistributedGNNTrainer: GNNEpochTraining {
     /// How the chunks of an epoch are ordered.
     public enum ChunkOrder: String, CaseIterable, Codable, Sendable { case fixed, random }
 
@@ -148,6 +148,17 @@ public final class DistributedGNNTrainer {
         return (totals[0], totals[1] / max(totals[2], 1), UInt64(totals[3]))
     }
 
+    /// A training epoch timed from a barrier to its slowest rank, then an evaluation.
+    public func runEpoch(_ epoch: Int) throws -> GNNEpochReport {
+        try world.barrier()
+        let start = ContinuousClock.now
+        let (loss, trainAccuracy, sent) = try trainEpoch(epoch)
+        let seconds = try world.allreduce((ContinuousClock.now - start).seconds, .max)
+        let (validation, test) = try evaluate(epoch)
+        return GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
+                              testAccuracy: test, seconds: seconds, bytesSent: sent)
+    }
+
     /// True for a warm-up epoch and for every `refreshEvery`-th: one chunk per partition.
     private func isExact(_ epoch: Int) -> Bool {
         epoch < warmupEpochs || (refreshEvery > 0 && epoch % refreshEvery == 0)
@@ -241,34 +252,37 @@ public final class DistributedGNNTrainer {
 
     /// Sends the rows of `chunks` that other partitions read at layer `l` and receives theirs.
     private func exchangeHalo(_ l: Int, chunks: [Int]) throws {
-        let (rows, width) = stage.aggregationRows(l)
         let sendLists = (0..<layout.partitions).map { q in chunks.flatMap { halo.send[$0][q] } }
         let receiveLists = (0..<layout.partitions).map { q in chunks.flatMap { halo.receive[$0][q] } }
-        try exchange(rows, width: width, sending: sendLists, receiving: receiveLists, adding: false)
+        try exchange(width: stage.config.aggregationWidth(of: l), sending: sendLists, receiving: receiveLists,
+                     pack: { stage.copyAggregationRows(l, rows: $0, into: $1) },
+                     unpack: { stage.setAggregationRows(l, rows: $0, from: $1) })
     }
 
     /// Sends the gradient this partition scattered into other partitions' rows at layer `l`
     /// to their owners, who add it. Rows whose chunk comes later are stale and stay out.
     private func exchangeHaloGradient(_ l: Int, chunks: [Int], position: Int, exact: Bool) throws {
-        guard let (rows, width) = stage.aggregationGradientRows(l) else { return }
         let current: (Int32) -> Bool = { exact || self.chunkPosition[Int(self.layout.chunkOf[Int($0)])] <= Int32(position) }
         let sendLists = (0..<layout.partitions).map { q in chunks.flatMap { halo.gradientSend[$0][q] }.filter(current) }
         let receiveLists = (0..<layout.partitions).map { q in chunks.flatMap { halo.gradientReceive[$0][q] }.filter(current) }
-        try exchange(rows, width: width, sending: sendLists, receiving: receiveLists, adding: true)
-        for list in sendLists { for row in list { (rows + Int(row) * width).update(repeating: 0, count: width) } }
+        try exchange(width: stage.config.aggregationWidth(of: l), sending: sendLists, receiving: receiveLists,
+                     pack: { stage.copyAggregationGradient(l, rows: $0, into: $1) },
+                     unpack: { stage.addAggregationGradient(l, rows: $0, from: $1) })
+        for list in sendLists { stage.clearAggregationGradient(l, rows: list) }
     }
 
-    /// One alltoallv within the stage of the listed rows of a node-indexed buffer.
-    private func exchange(_ rows: UnsafeMutablePointer<Float>, width: Int, sending: [[Int32]], receiving: [[Int32]], adding: Bool) throws {
+    /// One alltoallv within the stage: `pack` writes the rows listed for each partition one after
+    /// another, `unpack` takes the rows each partition sent for the rows listed from it.
+    private func exchange(width: Int, sending: [[Int32]], receiving: [[Int32]],
+                          pack: (_ rows: [Int32], _ into: UnsafeMutablePointer<Float>) -> Void,
+                          unpack: (_ rows: [Int32], _ from: UnsafePointer<Float>) -> Void) throws {
         let sendCounts = sending.map { $0.count * width }
         var packed = [Float](repeating: 0, count: sendCounts.reduce(0, +))
         packed.withUnsafeMutableBufferPointer { p in
             var offset = 0
-            for list in sending {
-                for row in list {
-                    (p.baseAddress! + offset).update(from: rows + Int(row) * width, count: width)
-                    offset += width
-                }
+            for list in sending where !list.isEmpty {
+                pack(list, p.baseAddress! + offset)
+                offset += list.count * width
             }
         }
         let received = try stageGroup.alltoallv(packed, sendCounts: sendCounts)
@@ -276,15 +290,7 @@ public final class DistributedGNNTrainer {
             throw ConfigError("rank \(world.rank): partition \(q) sent \(received.chunks[q].count) halo values, \(list.count * width) expected")
         }
         received.values.withUnsafeBufferPointer { r in
-            for (q, list) in receiving.enumerated() {
-                let chunk = received.chunks[q]
-                var offset = chunk.lowerBound
-                for row in list {
-                    let target = rows + Int(row) * width, source = r.baseAddress! + offset
-                    if adding { for c in 0..<width { target[c] += source[c] } } else { target.update(from: source, count: width) }
-                    offset += width
-                }
-            }
+            for (q, list) in receiving.enumerated() where !list.isEmpty { unpack(list, r.baseAddress! + received.chunks[q].lowerBound) }
         }
     }
 
@@ -292,11 +298,6 @@ public final class DistributedGNNTrainer {
     /// partition's own rows carry deferred gradients into the next epoch.
     private func dropRemoteStaleGradients() {
         guard layout.partitions > 1 else { return }
-        for l in stage.layers {
-            guard stage.config.aggregates(l), let (rows, width) = stage.aggregationGradientRows(l) else { continue }
-            let own = partitionRange
-            rows.update(repeating: 0, count: own.lowerBound * width)
-            (rows + own.upperBound * width).update(repeating: 0, count: (graph.nodeCount - own.upperBound) * width)
-        }
+        stage.dropStaleGradients(outside: partitionRange)
     }
 }

@@ -22,9 +22,19 @@ public struct GNNEpochReport: Codable, Sendable {
     }
 }
 
+/// A GNN trainer that runs whole epochs, on one rank or across ranks.
+public protocol GNNEpochTraining: AnyObject {
+    /// The stage this rank trains.
+    var stage: GNNStage { get }
+
+    /// Trains epoch `epoch` (from 0), then evaluates; the report, numbering epochs from 1, is the
+    /// same on every rank.
+    func runEpoch(_ epoch: Int) throws -> GNNEpochReport
+}
+
 /// Full-graph training on one rank: one stage, all layers, one chunk, nodes in the same
 /// locality-preserving order as the distributed layouts use.
-public final class GNNTrainer {
+public final class GNNTrainer: GNNEpochTraining {
     public let stage: GNNStage
     public let layout: GNNLayout
     private let trainCount: Int
@@ -38,6 +48,7 @@ public final class GNNTrainer {
         stage = GNNStage(config: config, graph: graph.permuted(by: layout.order), layers: 0..<config.layers, originalIDs: layout.order)
         trainCount = graph.roles.filter { $0 == .train }.count
     }
+
     /// Forward, backward and an Adam step over the whole graph; returns loss and training accuracy.
     public func trainEpoch(_ epoch: Int) -> (loss: Double, accuracy: Double) {
         let all = 0..<stage.graph.nodeCount
@@ -47,6 +58,16 @@ public final class GNNTrainer {
         stage.backward(rows: all)
         stage.step()
         return (result.loss, Double(result.correct) / Double(max(result.counted, 1)))
+    }
+
+    /// A training epoch timed, then an evaluation.
+    public func runEpoch(_ epoch: Int) -> GNNEpochReport {
+        let start = ContinuousClock.now
+        let (loss, trainAccuracy) = trainEpoch(epoch)
+        let seconds = (ContinuousClock.now - start).seconds
+        let (validation, test) = evaluate(epoch)
+        return GNNEpochReport(epoch: epoch + 1, loss: loss, trainAccuracy: trainAccuracy, validationAccuracy: validation,
+                              testAccuracy: test, seconds: seconds, bytesSent: 0)
     }
 
     /// Accuracy on validation and test nodes, without dropout.

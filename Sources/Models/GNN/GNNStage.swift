@@ -2,7 +2,7 @@
 /// one graph. Single-rank training is one stage over one chunk; the layer pipeline gives each
 /// rank a stage and streams chunks through; graph parallelism gives each rank all layers over
 /// its partition. Between the steps of a layer the caller may exchange halo rows
-/// (`aggregationRows`, `aggregationGradientRows`).
+/// (`copyAggregationRows`, `setAggregationRows` and their gradients' counterparts).
 ///
 /// Rows of later chunks keep last epoch's values (historical embeddings). A gradient that flows
 /// into such a row is stale: it is kept for the next epoch (`StaleGradients.deferred`, as
@@ -34,59 +34,21 @@ public final class GNNStage {
     private let weightOffset: [Int]
     private let biasOffset: [Int?]
 
-    /// Activations of one pass; training and evaluation keep separate sets so an evaluation
-    /// never overwrites the historical embeddings.
-    final class Activations {
-        /// H_l for levels first...last (level 0 is the features and stays nil).
-        var levels: [NodeBuffer?]
-        /// Per owned layer: dropout of its input (X for layer 0).
-        var dropped: [NodeBuffer?]
-        /// Per owned layer: what backward needs (Â·H for convolutions, S for GCNII, X·W for layer 0).
-        var saved: [NodeBuffer?]
-        /// Per owned layer: pre-activations where the output cannot give the ReLU mask (residual GCN).
-        var preActivations: [NodeBuffer?]
-        /// H0 for GCNII when the stage does not own layer 0.
-        var initial: NodeBuffer?
-        /// Dropout of sparse features' non-zeros (layer 0 on sparse features).
-        var droppedSparse: [Float] = []
-
-        init(_ stage: GNNStage) {
-            let n = stage.graph.nodeCount, c = stage.config
-            levels = (stage.layers.lowerBound...stage.layers.upperBound).map { level in
-                level == 0 ? nil : NodeBuffer(rows: n, width: c.outputWidth(of: level - 1))
-            }
-            dropped = stage.layers.map { l in
-                l == 0 && stage.sparseInput != nil ? nil : NodeBuffer(rows: n, width: c.inputWidth(of: l))
-            }
-            droppedSparse = [Float](repeating: 0, count: stage.sparseInput?.values.count ?? 0)
-            saved = stage.layers.map { l in
-                switch c.kind(of: l) {
-                case .inputConvolution: NodeBuffer(rows: n, width: c.outputWidth(of: l))
-                case .convolution, .initialResidualConvolution: NodeBuffer(rows: n, width: c.inputWidth(of: l))
-                case .inputLinear, .outputLinear: nil
-                }
-            }
-            preActivations = stage.layers.map { c.hasResidual($0) ? NodeBuffer(rows: n, width: c.outputWidth(of: $0)) : nil }
-            if c.architecture == .gcnii && stage.layers.lowerBound > 0 { initial = NodeBuffer(rows: n, width: c.hidden) }
-        }
-    }
-
-    /// Layer 0's input as sparse rows, when the features are mostly zeros.
-    let sparseInput: SparseFeatures?
-    private var training: Activations!
-    private var evaluation: Activations?
-    private var active: Activations!
-    private var isTraining = true
-    private var masks: [DropoutMask] = []
-
-    /// Per level first...last: gradient of the loss with respect to H_level.
-    private var levelGradients: [NodeBuffer?] = []
-    /// Per owned layer: gradient with respect to the rows it aggregates (or its dropped input).
-    private var aggregationGradients: [NodeBuffer?] = []
-    /// Per owned layer: stale gradients kept for the next epoch.
-    private var deferredGradients: [NodeBuffer?] = []
+    /// Per owned layer, its buffers.
+    let states: [LayerState]
+    /// Rows entering the stage (H at its first layer), per pass; nil on the first stage, which
+    /// reads the features.
+    private let input: PassBuffers<NodeBuffer>?
+    /// Gradient of the rows entering the stage; nil on the first stage.
+    private let inputGradient: NodeBuffer?
+    /// GCNII's H0 when the stage does not own layer 0 (it arrives with the input), per pass.
+    private let receivedInitial: PassBuffers<NodeBuffer>?
     /// GCNII: gradient with respect to H0.
-    private var initialGradient: NodeBuffer?
+    private let initialGradient: NodeBuffer?
+    /// The pass under way: which activations forward and backward read and write.
+    private(set) var pass = GNNPass.training
+    /// Per owned layer, this pass's dropout (none in evaluation).
+    private(set) var masks: [DropoutMask] = []
     /// Smoothed historical rows and deferred gradients, made at the first pipelined epoch with a momentum.
     private var staleAverages: StaleAverages?
     /// True once a training epoch has left rows behind for the next one to read.
@@ -103,15 +65,17 @@ public final class GNNStage {
     }
 
     @inline(__always)
-    private func timed(_ sparse: Bool, _ body: () -> Void) {
+    func timed(_ sparse: Bool, _ body: () -> Void) {
         if sparse { sparseTimer.measure(body) } else { denseTimer.measure(body) }
     }
 
     /// True once a backward pass has routed a gradient to the stale buffers this epoch.
     private var holdsStaleGradients = false
-    private var scratchA: NodeBuffer
-    private var scratchB: NodeBuffer
-    private var epoch = 0
+    /// dZ of the layer in backward, rows from 0.
+    private let outputDelta: NodeBuffer
+    /// The gradient a layer's backward passes to its aggregation, rows from 0; also where stale
+    /// parts go in a layer that keeps none.
+    let scratch: NodeBuffer
 
     /// A stage of `layers` over `graph`; parameters are initialised per layer from the config's
     /// seed, so every rank builds the same weights for the same layer.
@@ -120,7 +84,6 @@ public final class GNNStage {
         self.graph = graph
         self.layers = layers
         self.originalIDs = originalIDs ?? (0..<graph.nodeCount).map { Int32($0) }
-        sparseInput = layers.lowerBound == 0 ? SparseFeatures(graph) : nil
         var offsets: [Int] = [], biases: [Int?] = [], total = 0
         var values: [Float] = [], decays: [Bool] = []
         for l in layers {
@@ -150,18 +113,17 @@ public final class GNNStage {
         optimizer = Adam(parameterCount: total, learningRate: config.learningRate, weightDecay: config.weightDecay)
         let n = graph.nodeCount
         let widest = (layers.lowerBound...layers.upperBound).map { max(config.inputWidth(of: min($0, config.layers - 1)), config.hidden, config.classes) }.max() ?? 1
-        scratchA = NodeBuffer(rows: n, width: widest)
-        scratchB = NodeBuffer(rows: n, width: widest)
-        training = Activations(self)
-        active = training
-        levelGradients = (layers.lowerBound...layers.upperBound).map { level in
-            level == 0 ? nil : NodeBuffer(rows: n, width: config.outputWidth(of: level - 1))
-        }
-        aggregationGradients = layers.map { l in
-            config.kind(of: l) == .inputLinear ? nil : NodeBuffer(rows: n, width: config.aggregationWidth(of: l))
-        }
-        deferredGradients = layers.map { l in config.aggregates(l) ? NodeBuffer(rows: n, width: config.aggregationWidth(of: l)) : nil }
-        if config.architecture == .gcnii { initialGradient = NodeBuffer(rows: n, width: config.hidden) }
+        outputDelta = NodeBuffer(rows: n, width: widest)
+        scratch = NodeBuffer(rows: n, width: widest)
+        let sparseInput = layers.lowerBound == 0 ? SparseFeatures(graph) : nil
+        states = layers.map { LayerState(layer: $0, config: config, rows: n, sparseInput: $0 == 0 ? sparseInput : nil) }
+        let entering = config.inputWidth(of: layers.lowerBound)
+        let receivesInput = layers.lowerBound > 0
+        input = receivesInput ? PassBuffers { NodeBuffer(rows: n, width: entering) } : nil
+        inputGradient = receivesInput ? NodeBuffer(rows: n, width: entering) : nil
+        let gcnii = config.architecture == .gcnii
+        receivedInitial = gcnii && receivesInput ? PassBuffers { NodeBuffer(rows: n, width: config.hidden) } : nil
+        initialGradient = gcnii ? NodeBuffer(rows: n, width: config.hidden) : nil
     }
 
     public var ownsFirstLayer: Bool { layers.lowerBound == 0 }
@@ -177,40 +139,45 @@ public final class GNNStage {
     /// or an evaluation pass (dropout off, separate activations). A `pipelined` epoch reads
     /// historical rows: with a stale momentum they are first averaged with the earlier ones.
     public func beginEpoch(_ epoch: Int, training: Bool, pipelined: Bool = false) {
-        self.epoch = epoch
-        isTraining = training
-        if training {
-            active = self.training
-        } else {
-            if evaluation == nil { evaluation = Activations(self) }
-            active = evaluation
-        }
+        pass = training ? .training : .evaluation
         masks = layers.map { DropoutMask(probability: training ? config.dropout : 0, seed: config.seed, epoch: epoch, layer: $0) }
         guard training else { return }
         gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         let averages = pipelined ? currentStaleAverages() : nil
         if let averages, hasHistory {
-            for (i, l) in layers.enumerated() where config.aggregates(l) { averages.smoothEmbeddings(i, rows: aggregationRows(l).pointer) }
+            for (i, state) in states.enumerated() {
+                if let rows = state.aggregation?.rows { averages.smoothEmbeddings(i, rows: rows[.training].pointer) }
+            }
         }
-        for (i, gradient) in aggregationGradients.enumerated() {
-            guard let gradient else { continue }
-            if let deferred = deferredGradients[i], holdsStaleGradients {
-                if staleGradients == .dropped {
-                    gradient.zero()
-                } else if let averages {
-                    averages.smoothGradients(i, stale: deferred, into: gradient)
-                } else {
-                    gradient.pointer.update(from: deferred.pointer, count: gradient.rows * gradient.width)
-                }
-                deferred.zero()
-            } else {
-                gradient.zero()
+        for (i, state) in states.enumerated() {
+            switch state.kind {
+            case .inputConvolution(_, _, let gradient), .convolution(_, _, _, let gradient), .initialResidualConvolution(_, _, let gradient):
+                bringInDeferred(gradient, layer: i, averages: averages)
+            case .outputLinear(_, let droppedGradient):
+                droppedGradient.zero()
+            case .inputLinear:
+                break
             }
         }
         holdsStaleGradients = false
         initialGradient?.zero()
         if !pipelined { staleAverages?.startOver() }
         hasHistory = true
+    }
+
+    /// Starts owned layer `i`'s aggregation gradient from the stale gradients of last epoch
+    /// (their moving average with `averages`), or from zero when they are dropped or none.
+    private func bringInDeferred(_ gradient: AggregationGradient, layer i: Int, averages: StaleAverages?) {
+        let current = gradient.current, deferred = gradient.deferred
+        guard holdsStaleGradients else { return current.zero() }
+        if staleGradients == .dropped {
+            current.zero()
+        } else if let averages {
+            averages.smoothGradients(i, stale: deferred, into: current)
+        } else {
+            current.pointer.update(from: deferred.pointer, count: current.rows * current.width)
+        }
+        deferred.zero()
     }
 
     /// The stale averages for the current momentum (nil at 0), allocated once.
@@ -235,16 +202,17 @@ public final class GNNStage {
 
     /// Copies the stage's input rows (and H0 after them for GCNII) from `values` (rows, inputWidth).
     public func setInput(rows: Range<Int>, from values: UnsafePointer<Float>) {
-        let level = active.levels[0]!, width = level.width
+        guard let input else { preconditionFailure("the first stage reads the features, not input rows") }
+        let level = input[pass], width = level.width, initial = receivedInitial?[pass]
         for (k, row) in rows.enumerated() {
             level.row(row).update(from: values + k * inputWidth, count: width)
-            if let initial = active.initial { initial.row(row).update(from: values + k * inputWidth + width, count: width) }
+            if let initial { initial.row(row).update(from: values + k * inputWidth + width, count: width) }
         }
     }
 
     /// Copies the stage's output rows (and H0 for GCNII) into `values` (rows, outputWidth).
     public func copyOutput(rows: Range<Int>, into values: UnsafeMutablePointer<Float>) {
-        let level = active.levels[layers.count]!, width = level.width
+        let level = states[states.count - 1].output[pass], width = level.width
         for (k, row) in rows.enumerated() {
             (values + k * outputWidth).update(from: level.row(row), count: width)
             if outputWidth > width { (values + k * outputWidth + width).update(from: initialRows.row(row), count: width) }
@@ -254,84 +222,46 @@ public final class GNNStage {
     /// First step of layer `l` on `rows`: dropout of its input (and X·W for GCN layer 0).
     public func prepare(_ l: Int, rows: Range<Int>) {
         let i = l - layers.lowerBound
-        let width = config.inputWidth(of: l)
-        if l == 0, let sparse = sparseInput {
-            originalIDs.withUnsafeBufferPointer { ids in
-                sparse.drop(&active.droppedSparse, rows: rows, mask: masks[i], originalIDs: ids.baseAddress!)
-            }
-            if config.kind(of: l) == .inputConvolution {
-                weights(l) { w in
-                    timed(false) { sparse.multiply(active.droppedSparse, rows: rows, w: w, n: config.outputWidth(of: l), out: active.saved[i]!.pointer) }
-                }
-            }
-            return
+        switch states[i].kind {
+        case .inputConvolution(let input, let product, _):
+            dropFeatures(input, layer: i, rows: rows)
+            weights(i) { w in inputConvolutionTransform(product[pass], input, w, rows: rows) }
+        case .inputLinear(let input):
+            dropFeatures(input, layer: i, rows: rows)
+        case .convolution(let dropped, _, _, _), .initialResidualConvolution(let dropped, _, _), .outputLinear(let dropped, _):
+            dropHidden(dropped[pass], layerInput(i), layer: i, rows: rows)
         }
-        let dropped = active.dropped[i]!
-        graph.features.withUnsafeBufferPointer { features in
-            originalIDs.withUnsafeBufferPointer { ids in
-                let input = l == 0 ? features.baseAddress! : UnsafePointer(active.levels[i]!.pointer)
-                masks[i].apply(dropped.pointer, input, rows: rows, width: width, originalIDs: ids.baseAddress!)
-            }
-        }
-        if config.kind(of: l) == .inputConvolution {
-            weights(l) { w in
-                timed(false) { matmulForward(active.saved[i]!.row(rows.lowerBound), dropped.row(rows.lowerBound), w,
-                              rows: rows.count, k: width, n: config.outputWidth(of: l)) }
-            }
-        }
-    }
-
-    /// The node-indexed rows layer `l` reads from its neighbours: where halo rows go.
-    public func aggregationRows(_ l: Int) -> (pointer: UnsafeMutablePointer<Float>, width: Int) {
-        let i = l - layers.lowerBound
-        let buffer = config.kind(of: l) == .inputConvolution ? active.saved[i]! : active.dropped[i]!
-        return (buffer.pointer, buffer.width)
     }
 
     /// Second step of layer `l` on `rows`: aggregation, transform and activation into H_{l+1}.
     public func compute(_ l: Int, rows: Range<Int>) {
-        let i = l - layers.lowerBound
-        let o = config.outputWidth(of: l), width = config.inputWidth(of: l)
-        let out = active.levels[i + 1]!
-        let isLast = l == config.layers - 1
-        let start = rows.lowerBound, count = rows.count
-        weights(l) { w in
-            switch config.kind(of: l) {
-            case .inputConvolution:
-                timed(true) { graph.adjacency.multiplyRows(rows, x: active.saved[i]!.pointer, width: o, out: out.pointer) }
-            case .convolution:
-                let aggregated = active.saved[i]!
-                timed(true) { graph.adjacency.multiplyRows(rows, x: active.dropped[i]!.pointer, width: width, out: aggregated.pointer) }
-                let target = active.preActivations[i] ?? out
-                timed(false) { matmulForward(target.row(start), aggregated.row(start), w, rows: count, k: width, n: o) }
-            case .initialResidualConvolution:
-                let s = active.saved[i]!
-                timed(true) { graph.adjacency.multiplyRows(rows, x: active.dropped[i]!.pointer, width: width, out: s.pointer) }
-                let alpha = config.alpha, h0 = initialRows
-                for row in rows {
-                    let sr = s.row(row), hr = h0.row(row)
-                    for c in 0..<width { sr[c] = (1 - alpha) * sr[c] + alpha * hr[c] }
-                }
-                let beta = config.beta(l)
-                timed(false) { matmulForward(out.row(start), s.row(start), w, rows: count, k: width, n: o, scale: beta) }
-                for row in rows {
-                    let orow = out.row(row), sr = s.row(row)
-                    for c in 0..<o { orow[c] += (1 - beta) * sr[c] }
-                }
-            case .inputLinear where sparseInput != nil:
-                timed(false) { sparseInput!.multiply(active.droppedSparse, rows: rows, w: w, n: o, out: out.pointer) }
-            case .inputLinear, .outputLinear:
-                timed(false) { matmulForward(out.row(start), active.dropped[i]!.row(start), w, rows: count, k: width, n: o) }
+        let i = l - layers.lowerBound, state = states[i]
+        let out = state.output[pass]
+        var preActivation: NodeBuffer?
+        weights(i) { w in
+            switch state.kind {
+            case .inputConvolution(_, let product, _):
+                inputConvolutionForward(out, product[pass], rows: rows)
+            case .convolution(let dropped, let aggregated, let z, _):
+                preActivation = z?[pass]
+                convolutionForward(preActivation ?? out, aggregated[pass], dropped[pass], w, rows: rows)
+            case .initialResidualConvolution(let dropped, let mixed, _):
+                initialResidualForward(out, mixed[pass], dropped[pass], initialRows, w, rows: rows, layer: l)
+            case .inputLinear(let input):
+                linearForward(out, input, w, rows: rows)
+            case .outputLinear(let dropped, _):
+                linearForward(out, .dense(dropped), w, rows: rows)
             }
         }
+        let start = rows.lowerBound, count = rows.count, o = config.outputWidth(of: l)
         if let b = biasOffset[i] {
-            let target = active.preActivations[i] ?? out
+            let target = preActivation ?? out
             parameters.withUnsafeBufferPointer { p in addBias(target.row(start), p.baseAddress! + b, rows: count, n: o) }
         }
-        guard !isLast else { return }
-        if let z = active.preActivations[i] {
+        guard l != config.layers - 1 else { return }
+        if let z = preActivation {
             // Deep GCN: H_{l+1} = ReLU(Z) + H_l.
-            let input = active.levels[i]!
+            let input = layerInput(i)
             for row in rows {
                 let orow = out.row(row), zrow = z.row(row), hrow = input.row(row)
                 for c in 0..<o { orow[c] = max(zrow[c], 0) + hrow[c] }
@@ -358,7 +288,7 @@ public final class GNNStage {
     /// chunks and ranks; writes the logits' gradient for `rows`.
     public func loss(rows: Range<Int>, trainCount: Int) -> (loss: Double, correct: Int, counted: Int) {
         precondition(ownsLastLayer, "only the last stage computes the loss")
-        let logits = active.levels[layers.count]!, gradient = levelGradients[layers.count]!
+        let last = states[states.count - 1], logits = last.output[pass], gradient = last.outputGradient
         return graph.labels.withUnsafeBufferPointer { labels in
             graph.roles.withUnsafeBufferPointer { roles in
                 SoftmaxCrossEntropy.forwardBackward(
@@ -371,7 +301,7 @@ public final class GNNStage {
     /// Correct predictions and node counts for `role` among `rows`.
     public func accuracy(rows: Range<Int>, role: NodeRole) -> (correct: Int, counted: Int) {
         precondition(ownsLastLayer, "only the last stage has the logits")
-        let logits = active.levels[layers.count]!
+        let logits = states[states.count - 1].output[pass]
         return graph.labels.withUnsafeBufferPointer { labels in
             graph.roles.withUnsafeBufferPointer { roles in
                 SoftmaxCrossEntropy.correctPredictions(logits: logits.pointer, labels: labels.baseAddress!,
@@ -384,11 +314,11 @@ public final class GNNStage {
 
     /// Copies the gradient of the stage's output rows (and of H0 for GCNII) from `values`.
     public func setOutputGradient(rows: Range<Int>, from values: UnsafePointer<Float>) {
-        let gradient = levelGradients[layers.count]!, width = gradient.width
+        let gradient = states[states.count - 1].outputGradient, width = gradient.width
         for (k, row) in rows.enumerated() {
             gradient.row(row).update(from: values + k * outputWidth, count: width)
-            if outputWidth > width {
-                let g0 = initialGradient!.row(row), incoming = values + k * outputWidth + width
+            if outputWidth > width, let initialGradient {
+                let g0 = initialGradient.row(row), incoming = values + k * outputWidth + width
                 for c in 0..<width { g0[c] += incoming[c] }
             }
         }
@@ -396,10 +326,13 @@ public final class GNNStage {
 
     /// Copies the gradient of the stage's input rows (and of H0 for GCNII) into `values`.
     public func copyInputGradient(rows: Range<Int>, into values: UnsafeMutablePointer<Float>) {
-        let gradient = levelGradients[0]!, width = gradient.width
+        guard let inputGradient else { preconditionFailure("the first stage has no input rows to pass a gradient to") }
+        let width = inputGradient.width
         for (k, row) in rows.enumerated() {
-            (values + k * inputWidth).update(from: gradient.row(row), count: width)
-            if inputWidth > width { (values + k * inputWidth + width).update(from: initialGradient!.row(row), count: width) }
+            (values + k * inputWidth).update(from: inputGradient.row(row), count: width)
+            if inputWidth > width, let initialGradient {
+                (values + k * inputWidth + width).update(from: initialGradient.row(row), count: width)
+            }
         }
     }
 
@@ -407,17 +340,44 @@ public final class GNNStage {
     /// gradient scattered to neighbours. `chunkOf[j] > chunk` marks a neighbour whose forward
     /// value was historical: its part goes to the stale buffer.
     public func backward(_ l: Int, rows: Range<Int>, chunkOf: UnsafePointer<Int32>? = nil, chunk: Int32 = 0) {
-        let i = l - layers.lowerBound
-        let o = config.outputWidth(of: l), width = config.inputWidth(of: l)
-        let start = rows.lowerBound, count = rows.count
-        let out = active.levels[i + 1]!, gOut = levelGradients[i + 1]!
-        let isLast = l == config.layers - 1
-        // dZ (rows, o) in scratchA, starting at row 0.
-        let dZ = scratchA.pointer
-        let reluSource = active.preActivations[i] ?? out
+        let i = l - layers.lowerBound, state = states[i]
+        let o = config.outputWidth(of: l), count = rows.count
+        let dZ = outputDelta.pointer
+        outputDeltaBackward(dZ, state, rows: rows)
+        if chunkOf != nil { holdsStaleGradients = true }
+        let stale = { (into: NodeBuffer) in chunkOf.map { (chunkOf: $0, chunk: chunk, into: into.pointer) } }
+        gradientsAndWeights(i) { dW, w in
+            if let b = biasOffset[i] { biasBackward(dW - weightOffset[i] + b, dZ, rows: count, n: o) }
+            switch state.kind {
+            case .inputConvolution(_, _, let gradient):
+                inputConvolutionBackward(gradient.current, dZ, rows: rows, stale: stale(gradient.deferred))
+            case .convolution(_, let aggregated, _, let gradient):
+                convolutionBackward(gradient.current, dW, dZ, aggregated[pass], w, rows: rows, layer: l, stale: stale(gradient.deferred))
+            case .initialResidualConvolution(_, let mixed, let gradient):
+                guard let initialGradient else { preconditionFailure("a GCNII stage keeps the gradient of H0") }
+                initialResidualBackward(gradient.current, initialGradient, dW, dZ, mixed[pass], w, rows: rows, layer: l,
+                                        stale: stale(gradient.deferred))
+            case .inputLinear(let input):
+                linearBackwardWeight(dW, input, dZ, rows: rows, layer: l)
+            case .outputLinear(let dropped, let droppedGradient):
+                linearBackwardWeight(dW, .dense(dropped), dZ, rows: rows, layer: l)
+                linearBackwardInput(droppedGradient, dZ, w, rows: rows, layer: l)
+            }
+        }
+    }
+
+    /// dZ (rows, o), rows from 0, of owned layer `state`: through ReLU (read off Z or H_{l+1}),
+    /// plus the gradient of H0 at GCNII's input layer, whose output is H0.
+    private func outputDeltaBackward(_ dZ: UnsafeMutablePointer<Float>, _ state: LayerState, rows: Range<Int>) {
+        let o = config.outputWidth(of: state.layer), gOut = state.outputGradient
+        var reluSource = state.output[pass]
+        if case .convolution(_, _, let z?, _) = state.kind { reluSource = z[pass] }
+        var addsInitial: NodeBuffer?
+        if case .inputLinear = state.kind { addsInitial = initialGradient }
+        let isLast = state.layer == config.layers - 1
         for (k, row) in rows.enumerated() {
             let d = dZ + k * o, g = gOut.row(row), a = reluSource.row(row)
-            if config.kind(of: l) == .inputLinear, let g0 = initialGradient?.row(row) {
+            if let g0 = addsInitial?.row(row) {
                 for c in 0..<o { d[c] = a[c] > 0 ? g[c] + g0[c] : 0 }
             } else if isLast {
                 d.update(from: g, count: o)
@@ -425,85 +385,21 @@ public final class GNNStage {
                 for c in 0..<o { d[c] = a[c] > 0 ? g[c] : 0 }
             }
         }
-        let stale = chunkOf.map { (chunkOf: $0, chunk: chunk, into: deferredGradients[i]?.pointer ?? scratchB.pointer) }
-        if stale != nil { holdsStaleGradients = true }
-        gradientsAndWeights(l) { dW, w in
-            if let b = biasOffset[i] { biasBackward(dW - weightOffset[i] + b, dZ, rows: count, n: o) }
-            switch config.kind(of: l) {
-            case .inputConvolution:
-                let dA = aggregationGradients[i]!
-                timed(true) { graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dZ - start * o, width: o, dx: dA.pointer, stale: stale) }
-            case .convolution:
-                timed(false) { matmulBackwardWeight(dW, active.saved[i]!.row(start), dZ, rows: count, k: width, n: o) }
-                let dAggregated = scratchB.pointer
-                timed(false) { matmulBackwardInput(dAggregated, dZ, w, rows: count, k: width, n: o) }
-                timed(true) { graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dAggregated - start * width, width: width,
-                                                             dx: aggregationGradients[i]!.pointer, stale: stale) }
-            case .initialResidualConvolution:
-                let beta = config.beta(l), alpha = config.alpha
-                timed(false) { matmulBackwardWeight(dW, active.saved[i]!.row(start), dZ, rows: count, k: width, n: o, scale: beta) }
-                let dS = scratchB.pointer
-                timed(false) { matmulBackwardInput(dS, dZ, w, rows: count, k: width, n: o, scale: beta) }
-                let g0 = initialGradient!
-                for (k, row) in rows.enumerated() {
-                    let s = dS + k * width, z = dZ + k * o, h = g0.row(row)
-                    for c in 0..<width {
-                        s[c] += (1 - beta) * z[c]
-                        h[c] += alpha * s[c]
-                        s[c] *= 1 - alpha
-                    }
-                }
-                timed(true) { graph.adjacency.multiplyTransposedRowsAdding(rows, dy: dS - start * width, width: width,
-                                                             dx: aggregationGradients[i]!.pointer, stale: stale) }
-            case .inputLinear:
-                if let sparse = sparseInput {
-                    timed(false) { sparse.addTransposedProduct(active.droppedSparse, rows: rows, dOut: dZ - start * o, n: o, dW: dW) }
-                } else {
-                    timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o) }
-                }
-            case .outputLinear:
-                timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(start), dZ, rows: count, k: width, n: o) }
-                timed(false) { matmulBackwardInput(aggregationGradients[i]!.row(start), dZ, w, rows: count, k: width, n: o) }
-            }
-        }
-    }
-
-    /// The node-indexed gradient rows layer `l` scattered to: where halo gradients come from.
-    public func aggregationGradientRows(_ l: Int) -> (pointer: UnsafeMutablePointer<Float>, width: Int)? {
-        guard let buffer = aggregationGradients[l - layers.lowerBound] else { return nil }
-        return (buffer.pointer, buffer.width)
     }
 
     /// Last backward step of layer `l` on `rows`, once every contribution to them has arrived:
     /// the gradient of H_l (through dropout and the residual), or of W for GCN layer 0.
     public func finish(_ l: Int, rows: Range<Int>) {
         let i = l - layers.lowerBound
-        let width = config.inputWidth(of: l)
-        switch config.kind(of: l) {
-        case .inputConvolution:
-            gradientsAndWeights(l) { dW, _ in
-                if let sparse = sparseInput {
-                    timed(false) { sparse.addTransposedProduct(active.droppedSparse, rows: rows, dOut: aggregationGradients[i]!.pointer,
-                                                               n: config.outputWidth(of: l), dW: dW) }
-                } else {
-                    timed(false) { matmulBackwardWeight(dW, active.dropped[i]!.row(rows.lowerBound), aggregationGradients[i]!.row(rows.lowerBound),
-                                                        rows: rows.count, k: width, n: config.outputWidth(of: l)) }
-                }
-            }
+        switch states[i].kind {
+        case .inputConvolution(let input, _, let gradient):
+            gradientsAndWeights(i) { dW, _ in inputConvolutionBackwardWeight(dW, input, gradient.current, rows: rows) }
         case .inputLinear:
             break
-        case .convolution, .initialResidualConvolution, .outputLinear:
-            let gIn = levelGradients[i]!
-            originalIDs.withUnsafeBufferPointer { ids in
-                masks[i].backward(gIn.pointer, aggregationGradients[i]!.pointer, rows: rows, width: width, originalIDs: ids.baseAddress!)
-            }
-            if config.hasResidual(l) {
-                let gOut = levelGradients[i + 1]!
-                for row in rows {
-                    let a = gIn.row(row), b = gOut.row(row)
-                    for c in 0..<width { a[c] += b[c] }
-                }
-            }
+        case .convolution(_, _, _, let gradient), .initialResidualConvolution(_, _, let gradient):
+            dropHiddenBackward(layerInputGradient(i), gradient.current, layer: i, rows: rows)
+        case .outputLinear(_, let droppedGradient):
+            dropHiddenBackward(layerInputGradient(i), droppedGradient, layer: i, rows: rows)
         }
     }
 
@@ -515,17 +411,90 @@ public final class GNNStage {
         }
     }
 
+    // MARK: - Halo rows
+
+    /// Copies rows `nodes` of what layer `l` aggregates into `values` (one row after another):
+    /// rows other partitions read as their halo.
+    public func copyAggregationRows(_ l: Int, rows nodes: [Int32], into values: UnsafeMutablePointer<Float>) {
+        copy(aggregation(l).rows[pass], rows: nodes, into: values)
+    }
+
+    /// Sets rows `nodes` of what layer `l` aggregates from `values`: halo rows from another
+    /// partition, current or historical.
+    public func setAggregationRows(_ l: Int, rows nodes: [Int32], from values: UnsafePointer<Float>) {
+        let rows = aggregation(l).rows[pass], width = rows.width
+        for (k, node) in nodes.enumerated() { rows.row(Int(node)).update(from: values + k * width, count: width) }
+    }
+
+    /// Copies rows `nodes` of the gradient layer `l`'s backward scattered to its aggregated rows
+    /// into `values`: the part owed to the partitions that own those rows.
+    public func copyAggregationGradient(_ l: Int, rows nodes: [Int32], into values: UnsafeMutablePointer<Float>) {
+        copy(aggregation(l).gradient.current, rows: nodes, into: values)
+    }
+
+    /// Adds `values` to rows `nodes` of layer `l`'s aggregation gradient: other partitions'
+    /// contributions to rows this partition owns.
+    public func addAggregationGradient(_ l: Int, rows nodes: [Int32], from values: UnsafePointer<Float>) {
+        let gradient = aggregation(l).gradient.current, width = gradient.width
+        for (k, node) in nodes.enumerated() {
+            let target = gradient.row(Int(node)), source = values + k * width
+            for c in 0..<width { target[c] += source[c] }
+        }
+    }
+
+    /// Clears rows `nodes` of layer `l`'s aggregation gradient, once sent to their owners.
+    public func clearAggregationGradient(_ l: Int, rows nodes: [Int32]) {
+        let gradient = aggregation(l).gradient.current
+        for node in nodes { gradient.row(Int(node)).update(repeating: 0, count: gradient.width) }
+    }
+
+    /// Clears every aggregation gradient outside `own`: in graph partitions only a partition's
+    /// own rows carry deferred gradients into the next epoch.
+    public func dropStaleGradients(outside own: Range<Int>) {
+        for state in states {
+            guard let gradient = state.aggregation?.gradient.current else { continue }
+            gradient.zero(0..<own.lowerBound)
+            gradient.zero(own.upperBound..<gradient.rows)
+        }
+    }
+
     // MARK: - Internals
 
     /// H0 of GCNII: the output of layer 0, owned or received.
-    private var initialRows: NodeBuffer { active.initial ?? active.levels[1 - layers.lowerBound]! }
+    var initialRows: NodeBuffer { receivedInitial?[pass] ?? states[0].output[pass] }
 
-    private func weights(_ l: Int, _ body: (UnsafePointer<Float>) -> Void) {
-        parameters.withUnsafeBufferPointer { body($0.baseAddress! + weightOffset[l - layers.lowerBound]) }
+    /// H_l, the rows owned layer `i` reads: the layer before's output, or the stage's input.
+    private func layerInput(_ i: Int) -> NodeBuffer {
+        if i > 0 { return states[i - 1].output[pass] }
+        guard let input else { preconditionFailure("layer 0 reads the features") }
+        return input[pass]
     }
 
-    private func gradientsAndWeights(_ l: Int, _ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void) {
-        let offset = weightOffset[l - layers.lowerBound]
+    /// dL/dH_l of owned layer `i`'s input.
+    private func layerInputGradient(_ i: Int) -> NodeBuffer {
+        if i > 0 { return states[i - 1].outputGradient }
+        guard let inputGradient else { preconditionFailure("layer 0 passes no gradient to the features") }
+        return inputGradient
+    }
+
+    private func aggregation(_ l: Int) -> (rows: PassBuffers<NodeBuffer>, gradient: AggregationGradient) {
+        guard let aggregation = states[l - layers.lowerBound].aggregation else { preconditionFailure("layer \(l) reads no neighbours") }
+        return aggregation
+    }
+
+    private func copy(_ buffer: NodeBuffer, rows nodes: [Int32], into values: UnsafeMutablePointer<Float>) {
+        let width = buffer.width
+        for (k, node) in nodes.enumerated() { (values + k * width).update(from: buffer.row(Int(node)), count: width) }
+    }
+
+    /// The weights of owned layer `i`.
+    func weights(_ i: Int, _ body: (UnsafePointer<Float>) -> Void) {
+        parameters.withUnsafeBufferPointer { body($0.baseAddress! + weightOffset[i]) }
+    }
+
+    /// The weight gradient and the weights of owned layer `i`.
+    private func gradientsAndWeights(_ i: Int, _ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void) {
+        let offset = weightOffset[i]
         parameters.withUnsafeBufferPointer { p in
             gradients.withUnsafeMutableBufferPointer { g in body(g.baseAddress! + offset, p.baseAddress! + offset) }
         }
