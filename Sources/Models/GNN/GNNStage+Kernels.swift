@@ -23,19 +23,19 @@ extension GNNStage {
         }
     }
 
-    /// dropped = dropout(H) for `rows` of owned layer `i` (H, dropped (N, width)).
-    func dropHidden(_ dropped: NodeBuffer, _ input: NodeBuffer, layer i: Int, rows: Range<Int>) {
+    /// dropped = dropout(H) for `rows` of owned layer `i` (H, dropped (N, width)); training
+    /// records which elements it kept.
+    func dropHidden(_ dropped: DroppedHidden, _ input: NodeBuffer, layer i: Int, rows: Range<Int>) {
         originalIDs.withUnsafeBufferPointer { ids in
-            masks[i].apply(dropped.pointer, input.pointer, rows: rows, width: input.width, originalIDs: ids.baseAddress!)
+            masks[i].apply(dropped[pass].pointer, input.pointer, rows: rows, width: input.width, originalIDs: ids.baseAddress!,
+                           recording: pass == .training ? dropped.kept : nil)
         }
     }
 
     /// dH = dropout's backward of dDropped, plus dH_{l+1} where owned layer `i` adds its input.
-    func dropHiddenBackward(_ dInput: NodeBuffer, _ dDropped: NodeBuffer, layer i: Int, rows: Range<Int>) {
+    func dropHiddenBackward(_ dInput: NodeBuffer, _ dDropped: NodeBuffer, kept: KeptElements, layer i: Int, rows: Range<Int>) {
         let width = dInput.width
-        originalIDs.withUnsafeBufferPointer { ids in
-            masks[i].backward(dInput.pointer, dDropped.pointer, rows: rows, width: width, originalIDs: ids.baseAddress!)
-        }
+        masks[i].backward(dInput.pointer, dDropped.pointer, rows: rows, width: width, kept: kept)
         guard config.hasResidual(layers.lowerBound + i) else { return }
         let dOut = states[i].outputGradient
         for row in rows {
