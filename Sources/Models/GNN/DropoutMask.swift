@@ -38,12 +38,30 @@ struct DropoutMask {
         }
     }
 
-    /// dx[r] = dOut[r] · mask / (1 - p), with the mask `apply` recorded in `kept`.
-    func backward(_ dx: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, rows: Range<Int>, width: Int, kept: KeptElements) {
+    /// dx[r] = dOut[r] · mask / (1 - p) (+ residual[r]), with the mask `apply` recorded in
+    /// `kept`: eight elements at a time, each byte of the mask picking their lanes' bit masks.
+    func backward(_ dx: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, rows: Range<Int>, width: Int, kept: KeptElements,
+                  adding residual: UnsafePointer<Float>? = nil) {
         let scale = self.scale
-        for row in rows {
-            let words = kept.row(row), d = dx + row * width, g = dOut + row * width
-            for c in 0..<width { d[c] = words[c >> 6] >> UInt64(c & 63) & 1 != 0 ? g[c] * scale : 0 }
+        laneMasks.withUnsafeBufferPointer { laneMasks in
+            for row in rows {
+                let words = kept.row(row), d = dx + row * width, g = dOut + row * width
+                let r = residual.map { $0 + row * width }
+                var c = 0
+                while c + 8 <= width {
+                    let byte = Int(truncatingIfNeeded: words[c >> 6] >> UInt64(c & 63)) & 0xFF
+                    let scaled = UnsafeRawPointer(g + c).loadUnaligned(as: SIMD8<Float>.self) * scale
+                    var v = unsafeBitCast(unsafeBitCast(scaled, to: SIMD8<UInt32>.self) & laneMasks[byte], to: SIMD8<Float>.self)
+                    if let r { v += UnsafeRawPointer(r + c).loadUnaligned(as: SIMD8<Float>.self) }
+                    UnsafeMutableRawPointer(d + c).storeBytes(of: v, as: SIMD8<Float>.self)
+                    c += 8
+                }
+                while c < width {
+                    let v = words[c >> 6] >> UInt64(c & 63) & 1 != 0 ? g[c] * scale : 0
+                    d[c] = r.map { v + $0[c] } ?? v
+                    c += 1
+                }
+            }
         }
     }
 
@@ -74,6 +92,11 @@ struct DropoutMask {
         let h = counterHash(key, counter >> 1)
         return UInt32(truncatingIfNeeded: counter & 1 == 0 ? h : h >> 32)
     }
+}
+
+/// For each byte of a kept-elements word, the bit masks of its eight lanes (all ones where kept).
+private let laneMasks: [SIMD8<UInt32>] = (0..<256).map { byte in
+    SIMD8<UInt32>((0..<8).map { byte >> $0 & 1 == 1 ? UInt32.max : 0 })
 }
 
 /// Which elements of a layer's input training's dropout kept, one bit each, rows of

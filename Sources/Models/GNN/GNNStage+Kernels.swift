@@ -34,14 +34,8 @@ extension GNNStage {
 
     /// dH = dropout's backward of dDropped, plus dH_{l+1} where owned layer `i` adds its input.
     func dropHiddenBackward(_ dInput: NodeBuffer, _ dDropped: NodeBuffer, kept: KeptElements, layer i: Int, rows: Range<Int>) {
-        let width = dInput.width
-        masks[i].backward(dInput.pointer, dDropped.pointer, rows: rows, width: width, kept: kept)
-        guard config.hasResidual(layers.lowerBound + i) else { return }
-        let dOut = states[i].outputGradient
-        for row in rows {
-            let a = dInput.row(row), b = dOut.row(row)
-            for c in 0..<width { a[c] += b[c] }
-        }
+        let residual = config.hasResidual(layers.lowerBound + i) ? UnsafePointer(states[i].outputGradient.pointer) : nil
+        masks[i].backward(dInput.pointer, dDropped.pointer, rows: rows, width: dInput.width, kept: kept, adding: residual)
     }
 
     // MARK: - Input convolution (GCN layer 0): H1 = Â (dropout(X) W) + b
