@@ -14,37 +14,75 @@ struct DropoutMask {
 
     var isActive: Bool { probability > 0 }
 
-    /// out[r] = x[r] · mask / (1 - p) for the rows of `nodes` (original node ids give the keys).
     /// Kept elements have hash bits at or above this.
     var threshold: UInt32 { UInt32(min(Double(probability) * 4_294_967_296.0, 4_294_967_295.0)) }
 
+    /// out[r] = x[r] · mask / (1 - p) for `rows` (original node ids give the keys);
+    /// with `kept`, also records the mask of those rows there.
     func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Range<Int>, width: Int,
-               originalIDs: UnsafePointer<Int32>) {
-        let threshold = self.threshold
+               originalIDs: UnsafePointer<Int32>, recording kept: KeptElements? = nil) {
+        let scale = self.scale
         for row in rows {
             let base = UInt64(UInt32(bitPattern: originalIDs[row])) &* UInt64(width)
             let o = out + row * width, i = x + row * width
-            var c = 0
-            if base & 1 == 0 {
-                // Element pairs (even, odd) share one hash: its low and high halves.
-                while c + 2 <= width {
-                    let h = counterHash(key, (base &+ UInt64(c)) >> 1)
-                    o[c] = UInt32(truncatingIfNeeded: h) >= threshold ? i[c] * scale : 0
-                    o[c + 1] = UInt32(truncatingIfNeeded: h >> 32) >= threshold ? i[c + 1] * scale : 0
-                    c += 2
+            if let kept {
+                let words = kept.row(row)
+                words.update(repeating: 0, count: kept.wordsPerRow)
+                forEachElement(base, width: width) { c, keep in
+                    o[c] = keep ? i[c] * scale : 0
+                    words[c >> 6] |= (keep ? 1 : 0) << UInt64(c & 63)
                 }
-            }
-            while c < width {
-                o[c] = bits(base &+ UInt64(c)) >= threshold ? i[c] * scale : 0
-                c += 1
+            } else {
+                forEachElement(base, width: width) { c, keep in o[c] = keep ? i[c] * scale : 0 }
             }
         }
     }
 
-    /// dx[r] = dOut[r] · mask / (1 - p), the same mask as `apply`.
-    func backward(_ dx: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, rows: Range<Int>, width: Int,
-                  originalIDs: UnsafePointer<Int32>) {
-        apply(dx, dOut, rows: rows, width: width, originalIDs: originalIDs)
+    /// dx[r] = dOut[r] · mask / (1 - p) (+ residual[r]), with the mask `apply` recorded in
+    /// `kept`: eight elements at a time, each byte of the mask picking their lanes' bit masks.
+    func backward(_ dx: UnsafeMutablePointer<Float>, _ dOut: UnsafePointer<Float>, rows: Range<Int>, width: Int, kept: KeptElements,
+                  adding residual: UnsafePointer<Float>? = nil) {
+        let scale = self.scale
+        laneMasks.withUnsafeBufferPointer { laneMasks in
+            for row in rows {
+                let words = kept.row(row), d = dx + row * width, g = dOut + row * width
+                let r = residual.map { $0 + row * width }
+                var c = 0
+                while c + 8 <= width {
+                    let byte = Int(truncatingIfNeeded: words[c >> 6] >> UInt64(c & 63)) & 0xFF
+                    let scaled = UnsafeRawPointer(g + c).loadUnaligned(as: SIMD8<Float>.self) * scale
+                    var v = unsafeBitCast(unsafeBitCast(scaled, to: SIMD8<UInt32>.self) & laneMasks[byte], to: SIMD8<Float>.self)
+                    if let r { v += UnsafeRawPointer(r + c).loadUnaligned(as: SIMD8<Float>.self) }
+                    UnsafeMutableRawPointer(d + c).storeBytes(of: v, as: SIMD8<Float>.self)
+                    c += 8
+                }
+                while c < width {
+                    let v = words[c >> 6] >> UInt64(c & 63) & 1 != 0 ? g[c] * scale : 0
+                    d[c] = r.map { v + $0[c] } ?? v
+                    c += 1
+                }
+            }
+        }
+    }
+
+    /// Calls `body(column, kept)` for the `width` elements of the row whose first counter is
+    /// `base`. Element pairs (even, odd) share one hash: its low and high halves.
+    @inline(__always)
+    private func forEachElement(_ base: UInt64, width: Int, _ body: (Int, Bool) -> Void) {
+        let threshold = self.threshold
+        var c = 0
+        if base & 1 == 0 {
+            while c + 2 <= width {
+                let h = counterHash(key, (base &+ UInt64(c)) >> 1)
+                body(c, UInt32(truncatingIfNeeded: h) >= threshold)
+                body(c + 1, UInt32(truncatingIfNeeded: h >> 32) >= threshold)
+                c += 2
+            }
+        }
+        while c < width {
+            body(c, bits(base &+ UInt64(c)) >= threshold)
+            c += 1
+        }
     }
 
     /// The mask's 32 random bits for one element: half of the hash of its pair (low for even
@@ -54,4 +92,25 @@ struct DropoutMask {
         let h = counterHash(key, counter >> 1)
         return UInt32(truncatingIfNeeded: counter & 1 == 0 ? h : h >> 32)
     }
+}
+
+/// For each byte of a kept-elements word, the bit masks of its eight lanes (all ones where kept).
+private let laneMasks: [SIMD8<UInt32>] = (0..<256).map { byte in
+    SIMD8<UInt32>((0..<8).map { byte >> $0 & 1 == 1 ? UInt32.max : 0 })
+}
+
+/// Which elements of a layer's input training's dropout kept, one bit each, rows of
+/// `wordsPerRow` words: backward reads them instead of hashing every element again.
+final class KeptElements {
+    let wordsPerRow: Int
+    private let words: UnsafeMutablePointer<UInt64>
+
+    init(rows: Int, width: Int) {
+        wordsPerRow = (width + 63) / 64
+        words = HugePageMemory.allocate(UInt64.self, capacity: rows * wordsPerRow)
+    }
+
+    deinit { HugePageMemory.deallocate(words) }
+
+    @inline(__always) func row(_ row: Int) -> UnsafeMutablePointer<UInt64> { words + row * wordsPerRow }
 }

@@ -34,6 +34,15 @@ final class SparseValues {
     init(count: Int) { values = [Float](repeating: 0, count: count) }
 }
 
+/// A hidden layer's input after dropout, per pass, and which of its elements training's dropout
+/// kept, so that backward reads the mask instead of hashing every element again.
+struct DroppedHidden {
+    let rows: PassBuffers<NodeBuffer>
+    let kept: KeptElements
+
+    subscript(pass: GNNPass) -> NodeBuffer { rows[pass] }
+}
+
 /// Gradient of the node-indexed rows a layer aggregates, and the part of it that reached rows
 /// whose forward value was historical, kept for the next epoch.
 struct AggregationGradient {
@@ -57,14 +66,14 @@ final class LayerState {
         case inputConvolution(input: DroppedInput, product: PassBuffers<NodeBuffer>, gradient: AggregationGradient)
         /// GCN layer: dropout(H) (the rows it aggregates), Â·dropout(H), and Z where the layer adds
         /// its input (residual GCN), since H + ReLU(Z) does not give ReLU's mask.
-        case convolution(dropped: PassBuffers<NodeBuffer>, aggregated: PassBuffers<NodeBuffer>,
+        case convolution(dropped: DroppedHidden, aggregated: PassBuffers<NodeBuffer>,
                          preActivation: PassBuffers<NodeBuffer>?, gradient: AggregationGradient)
         /// GCNII layer: dropout(H) (the rows it aggregates) and S = (1-α) Â dropout(H) + α H0.
-        case initialResidualConvolution(dropped: PassBuffers<NodeBuffer>, mixed: PassBuffers<NodeBuffer>, gradient: AggregationGradient)
+        case initialResidualConvolution(dropped: DroppedHidden, mixed: PassBuffers<NodeBuffer>, gradient: AggregationGradient)
         /// GCNII layer 0: dropout(X).
         case inputLinear(input: DroppedInput)
         /// GCNII last layer: dropout(H) and its gradient.
-        case outputLinear(dropped: PassBuffers<NodeBuffer>, droppedGradient: NodeBuffer)
+        case outputLinear(dropped: DroppedHidden, droppedGradient: NodeBuffer)
     }
 
     /// The buffers of layer `l` of `config` over `rows` nodes; `sparseInput` for layer 0 on sparse features.
@@ -77,6 +86,7 @@ final class LayerState {
         let aggregation = { (width: Int) in
             AggregationGradient(current: NodeBuffer(rows: n, width: width), deferred: NodeBuffer(rows: n, width: width))
         }
+        let hidden = { DroppedHidden(rows: perPass(i), kept: KeptElements(rows: n, width: i)) }
         let features: () -> DroppedInput = {
             guard let sparseInput else { return .dense(perPass(i)) }
             return .sparse(sparseInput, PassBuffers { SparseValues(count: sparseInput.values.count) })
@@ -84,11 +94,11 @@ final class LayerState {
         kind = switch c.kind(of: l) {
         case .inputConvolution: .inputConvolution(input: features(), product: perPass(o), gradient: aggregation(o))
         case .convolution:
-            .convolution(dropped: perPass(i), aggregated: perPass(i), preActivation: c.hasResidual(l) ? perPass(o) : nil,
+            .convolution(dropped: hidden(), aggregated: perPass(i), preActivation: c.hasResidual(l) ? perPass(o) : nil,
                          gradient: aggregation(i))
-        case .initialResidualConvolution: .initialResidualConvolution(dropped: perPass(i), mixed: perPass(i), gradient: aggregation(i))
+        case .initialResidualConvolution: .initialResidualConvolution(dropped: hidden(), mixed: perPass(i), gradient: aggregation(i))
         case .inputLinear: .inputLinear(input: features())
-        case .outputLinear: .outputLinear(dropped: perPass(i), droppedGradient: NodeBuffer(rows: n, width: i))
+        case .outputLinear: .outputLinear(dropped: hidden(), droppedGradient: NodeBuffer(rows: n, width: i))
         }
     }
 
@@ -97,7 +107,7 @@ final class LayerState {
     var aggregation: (rows: PassBuffers<NodeBuffer>, gradient: AggregationGradient)? {
         switch kind {
         case .inputConvolution(_, let product, let gradient): (product, gradient)
-        case .convolution(let dropped, _, _, let gradient), .initialResidualConvolution(let dropped, _, let gradient): (dropped, gradient)
+        case .convolution(let dropped, _, _, let gradient), .initialResidualConvolution(let dropped, _, let gradient): (dropped.rows, gradient)
         case .inputLinear, .outputLinear: nil
         }
     }

@@ -23,25 +23,19 @@ extension GNNStage {
         }
     }
 
-    /// dropped = dropout(H) for `rows` of owned layer `i` (H, dropped (N, width)).
-    func dropHidden(_ dropped: NodeBuffer, _ input: NodeBuffer, layer i: Int, rows: Range<Int>) {
+    /// dropped = dropout(H) for `rows` of owned layer `i` (H, dropped (N, width)); training
+    /// records which elements it kept.
+    func dropHidden(_ dropped: DroppedHidden, _ input: NodeBuffer, layer i: Int, rows: Range<Int>) {
         originalIDs.withUnsafeBufferPointer { ids in
-            masks[i].apply(dropped.pointer, input.pointer, rows: rows, width: input.width, originalIDs: ids.baseAddress!)
+            masks[i].apply(dropped[pass].pointer, input.pointer, rows: rows, width: input.width, originalIDs: ids.baseAddress!,
+                           recording: pass == .training ? dropped.kept : nil)
         }
     }
 
     /// dH = dropout's backward of dDropped, plus dH_{l+1} where owned layer `i` adds its input.
-    func dropHiddenBackward(_ dInput: NodeBuffer, _ dDropped: NodeBuffer, layer i: Int, rows: Range<Int>) {
-        let width = dInput.width
-        originalIDs.withUnsafeBufferPointer { ids in
-            masks[i].backward(dInput.pointer, dDropped.pointer, rows: rows, width: width, originalIDs: ids.baseAddress!)
-        }
-        guard config.hasResidual(layers.lowerBound + i) else { return }
-        let dOut = states[i].outputGradient
-        for row in rows {
-            let a = dInput.row(row), b = dOut.row(row)
-            for c in 0..<width { a[c] += b[c] }
-        }
+    func dropHiddenBackward(_ dInput: NodeBuffer, _ dDropped: NodeBuffer, kept: KeptElements, layer i: Int, rows: Range<Int>) {
+        let residual = config.hasResidual(layers.lowerBound + i) ? UnsafePointer(states[i].outputGradient.pointer) : nil
+        masks[i].backward(dInput.pointer, dDropped.pointer, rows: rows, width: dInput.width, kept: kept, adding: residual)
     }
 
     // MARK: - Input convolution (GCN layer 0): H1 = Â (dropout(X) W) + b

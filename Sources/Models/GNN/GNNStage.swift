@@ -229,7 +229,7 @@ public final class GNNStage {
         case .inputLinear(let input):
             dropFeatures(input, layer: i, rows: rows)
         case .convolution(let dropped, _, _, _), .initialResidualConvolution(let dropped, _, _), .outputLinear(let dropped, _):
-            dropHidden(dropped[pass], layerInput(i), layer: i, rows: rows)
+            dropHidden(dropped, layerInput(i), layer: i, rows: rows)
         }
     }
 
@@ -250,7 +250,7 @@ public final class GNNStage {
             case .inputLinear(let input):
                 linearForward(out, input, w, rows: rows)
             case .outputLinear(let dropped, _):
-                linearForward(out, .dense(dropped), w, rows: rows)
+                linearForward(out, .dense(dropped.rows), w, rows: rows)
             }
         }
         let start = rows.lowerBound, count = rows.count, o = config.outputWidth(of: l)
@@ -360,7 +360,7 @@ public final class GNNStage {
             case .inputLinear(let input):
                 linearBackwardWeight(dW, input, dZ, rows: rows, layer: l)
             case .outputLinear(let dropped, let droppedGradient):
-                linearBackwardWeight(dW, .dense(dropped), dZ, rows: rows, layer: l)
+                linearBackwardWeight(dW, .dense(dropped.rows), dZ, rows: rows, layer: l)
                 linearBackwardInput(droppedGradient, dZ, w, rows: rows, layer: l)
             }
         }
@@ -396,10 +396,10 @@ public final class GNNStage {
             gradientsAndWeights(i) { dW, _ in inputConvolutionBackwardWeight(dW, input, gradient.current, rows: rows) }
         case .inputLinear:
             break
-        case .convolution(_, _, _, let gradient), .initialResidualConvolution(_, _, let gradient):
-            dropHiddenBackward(layerInputGradient(i), gradient.current, layer: i, rows: rows)
-        case .outputLinear(_, let droppedGradient):
-            dropHiddenBackward(layerInputGradient(i), droppedGradient, layer: i, rows: rows)
+        case .convolution(let dropped, _, _, let gradient), .initialResidualConvolution(let dropped, _, let gradient):
+            dropHiddenBackward(layerInputGradient(i), gradient.current, kept: dropped.kept, layer: i, rows: rows)
+        case .outputLinear(let dropped, let droppedGradient):
+            dropHiddenBackward(layerInputGradient(i), droppedGradient, kept: dropped.kept, layer: i, rows: rows)
         }
     }
 
