@@ -88,8 +88,11 @@ struct GNNCommand: ParsableCommand {
     @Option(help: "L2 weight decay (first layer only, as Kipf & Welling, unless --decay-all-layers).")
     var weightDecay: Float = 5e-4
 
-    @Flag(help: "Apply weight decay to every layer.")
+    @Flag(help: "gcn: apply weight decay to every layer.")
     var decayAllLayers = false
+
+    @Option(help: "gcnii: L2 weight decay of the convolutions' weights (default 0.01, as in GCNII's paper; its input and output layers take --weight-decay).")
+    var convWeightDecay: Float?
 
     @Flag(inversion: .prefixedNo, help: "GCN hidden layers add their input (default: on for more than 2 layers).")
     var residual: Bool?
@@ -130,6 +133,13 @@ struct GNNCommand: ParsableCommand {
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in 0..<1, not \(dropout)") }
         guard lr.isFinite, lr > 0 else { throw ValidationError("--lr must be a positive number, not \(lr)") }
         guard weightDecay.isFinite, weightDecay >= 0 else { throw ValidationError("--weight-decay must be a number at least 0, not \(weightDecay)") }
+        if let convWeightDecay, !(convWeightDecay.isFinite && convWeightDecay >= 0) {
+            throw ValidationError("--conv-weight-decay must be a number at least 0, not \(convWeightDecay)")
+        }
+        if model == .gcn && convWeightDecay != nil { throw ValidationError("--conv-weight-decay acts on --model gcnii's convolutions") }
+        if model == .gcnii && decayAllLayers {
+            throw ValidationError("--decay-all-layers acts on --model gcn; gcnii decays its input and output layers by --weight-decay and its convolutions by --conv-weight-decay")
+        }
         guard alpha.isFinite, (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1, not \(alpha)") }
         guard lambda.isFinite, lambda > 0 else { throw ValidationError("--lambda must be a positive number, not \(lambda)") }
     }
@@ -146,6 +156,7 @@ struct GNNCommand: ParsableCommand {
         config.learningRate = lr
         config.weightDecay = weightDecay
         config.decayAllLayers = decayAllLayers
+        if let convWeightDecay { config.convolutionWeightDecay = convWeightDecay }
         config.residual = residual ?? (layers > 2)
         config.alpha = alpha
         config.lambda = lambda
@@ -160,7 +171,8 @@ struct GNNCommand: ParsableCommand {
             for note in notes { print(note) }
             print("graph: \(graph.nodeCount) nodes, \(graph.edgeCount) edges, \(graph.featureCount) features, \(graph.classCount) classes; "
                   + "\(graph.nodes(.train).count)/\(graph.nodes(.validation).count)/\(graph.nodes(.test).count) train/val/test")
-            print("model: \(model.rawValue), \(layers) layers x \(hidden), dropout \(dropout), lr \(lr), weight decay \(weightDecay)")
+            print("model: \(model.rawValue), \(layers) layers x \(hidden), dropout \(dropout), lr \(lr), weight decay \(weightDecay)"
+                  + (model == .gcnii ? " (convolutions \(config.convolutionWeightDecay))" : ""))
         }
         let trainer: any GNNEpochTraining
         var distributed: DistributedGNNTrainer?

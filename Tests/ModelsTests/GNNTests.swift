@@ -135,6 +135,33 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
         #expect(after > 0.8, "test accuracy \(after), untrained \(before)")
     }
 
+    /// GCNII as its paper trains it: the convolutions decay by their own rate, the input and
+    /// output layers by the weight decay; GCN decays layer 0 only unless told otherwise.
+    @Test func eachLayerDecaysByItsKind() {
+        let graph = smallGraph()
+        var gcnii = config(.gcnii, layers: 5, graph: graph)
+        gcnii.weightDecay = 5e-4
+        gcnii.convolutionWeightDecay = 0.01
+        #expect((0..<5).map(gcnii.weightDecay(of:)) == [5e-4, 0.01, 0.01, 0.01, 5e-4])
+        var gcn = config(.gcn, layers: 3, graph: graph)
+        gcn.weightDecay = 5e-4
+        #expect((0..<3).map(gcn.weightDecay(of:)) == [5e-4, 0, 0])
+        gcn.decayAllLayers = true
+        #expect((0..<3).map(gcn.weightDecay(of:)) == [5e-4, 5e-4, 5e-4])
+    }
+
+    @Test func adamDecaysEachParameterByItsOwnRate() {
+        var adam = Adam(parameterCount: 3, learningRate: 0.1)
+        var parameters: [Float] = [1, 1, 1]
+        for _ in 0..<10 { adam.update(&parameters, gradients: [0, 0, 0], decays: [0, 0.01, 1]) }
+        #expect(parameters[0] == 1)
+        #expect(parameters[1] < 1 && parameters[2] < 1, "\(parameters)")
+        var undecayed = Adam(parameterCount: 1, learningRate: 0.1)
+        var alone: [Float] = [1]
+        undecayed.update(&alone, gradients: [0])
+        #expect(alone == [1])
+    }
+
     @Test func rejectsShapesThatCannotWork() {
         let graph = smallGraph()
         #expect(throws: ConfigError.self) { try GNNTrainer(config: config(.gcnii, layers: 2, graph: graph), graph: graph) }

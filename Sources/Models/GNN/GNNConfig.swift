@@ -22,8 +22,13 @@ public struct GNNConfig: Codable, Sendable, Hashable {
     public var alpha: Float = 0.1
     public var lambda: Float = 0.5
     public var learningRate: Float = 0.01
+    /// L2 decay of the weights of GCN layer 0 (every GCN layer with `decayAllLayers`) and of
+    /// GCNII's input and output layers; biases are never decayed.
     public var weightDecay: Float = 5e-4
-    /// Kipf & Welling decay only the first layer's weights; true decays every layer.
+    /// L2 decay of GCNII's convolution weights: its paper's 0.01, which keeps the identity
+    /// mapping (1-β)I + βW close to the identity.
+    public var convolutionWeightDecay: Float = 0.01
+    /// GCN: Kipf & Welling decay only the first layer's weights; true decays every layer.
     public var decayAllLayers = false
     public var seed: UInt64 = 0
 
@@ -71,6 +76,15 @@ public struct GNNConfig: Codable, Sendable, Hashable {
 
     func hasBias(_ layer: Int) -> Bool { kind(of: layer) != .initialResidualConvolution }
 
+    /// L2 decay of layer `l`'s weights.
+    public func weightDecay(of l: Int) -> Float {
+        switch kind(of: l) {
+        case .initialResidualConvolution: convolutionWeightDecay
+        case .inputLinear, .outputLinear: weightDecay
+        case .inputConvolution, .convolution: decayAllLayers || l == 0 ? weightDecay : 0
+        }
+    }
+
     /// GCNII's identity-mapping strength at a layer.
     func beta(_ layer: Int) -> Float { Float(Foundation.log(Double(lambda) / Double(layer) + 1)) }
 
@@ -98,6 +112,8 @@ public struct GNNConfig: Codable, Sendable, Hashable {
         case .gcnii: guard layers >= 3 else { throw ConfigError("gcnii needs at least 3 layers (input, one convolution, output), got \(layers)") }
         }
         guard dropout >= 0, dropout < 1 else { throw ConfigError("--dropout must be in [0, 1), got \(dropout)") }
-        guard learningRate > 0, weightDecay >= 0 else { throw ConfigError("--lr must be positive and --weight-decay at least 0") }
+        guard learningRate > 0, weightDecay >= 0, convolutionWeightDecay >= 0 else {
+            throw ConfigError("--lr must be positive, --weight-decay and --conv-weight-decay at least 0")
+        }
     }
 }

@@ -30,7 +30,7 @@ public final class GNNStage {
     }
     public private(set) var gradients: [Float]
     private var optimizer: Adam
-    private let decays: [Bool]
+    private let decays: [Float]
     private let weightOffset: [Int]
     private let biasOffset: [Int?]
 
@@ -85,7 +85,7 @@ public final class GNNStage {
         self.layers = layers
         self.originalIDs = originalIDs ?? (0..<graph.nodeCount).map { Int32($0) }
         var offsets: [Int] = [], biases: [Int?] = [], total = 0
-        var values: [Float] = [], decays: [Bool] = []
+        var values: [Float] = [], decays: [Float] = []
         for l in layers {
             let i = config.inputWidth(of: l), o = config.outputWidth(of: l)
             offsets.append(total)
@@ -93,13 +93,12 @@ public final class GNNStage {
             var rng = SplitMix64(seed: config.seed, stream: "gnn-init", index: UInt64(l))
             let bound = (6 / Float(i + o)).squareRoot()
             values += (0..<(i * o)).map { _ in (rng.nextFloat() * 2 - 1) * bound }
-            let decayed = config.decayAllLayers || l == 0
-            decays += [Bool](repeating: decayed, count: i * o)
+            decays += [Float](repeating: config.weightDecay(of: l), count: i * o)
             total += i * o
             if config.hasBias(l) {
                 biases.append(total)
                 values += [Float](repeating: 0, count: o)
-                decays += [Bool](repeating: false, count: o)
+                decays += [Float](repeating: 0, count: o)
                 total += o
             } else {
                 biases.append(nil)
@@ -110,7 +109,7 @@ public final class GNNStage {
         self.decays = decays
         weightOffset = offsets
         biasOffset = biases
-        optimizer = Adam(parameterCount: total, learningRate: config.learningRate, weightDecay: config.weightDecay)
+        optimizer = Adam(parameterCount: total, learningRate: config.learningRate)
         let n = graph.nodeCount
         let widest = (layers.lowerBound...layers.upperBound).map { max(config.inputWidth(of: min($0, config.layers - 1)), config.hidden, config.classes) }.max() ?? 1
         outputDelta = NodeBuffer(rows: n, width: widest)

@@ -30,7 +30,7 @@ extension ParameterBuffer {
     /// One Adam step on the accumulated gradients, then the gradients are cleared.
     func step(_ adam: inout Adam) {
         var values = valueArray
-        adam.update(&values, gradients: gradientArray, decays: [Bool](repeating: false, count: count))
+        adam.update(&values, gradients: gradientArray)
         values.withUnsafeBufferPointer { self.values.update(from: $0.baseAddress!, count: count) }
         zeroGradients()
     }
