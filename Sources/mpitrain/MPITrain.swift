@@ -53,11 +53,10 @@ struct MPITrain: ParsableCommand {
             if message.hasPrefix("Error: ") { message = message.dropFirst("Error: ".count) }
             message = Substring(FlagAliases.suggestingSubcommand(String(message), arguments: Array(CommandLine.arguments.dropFirst())))
             FileHandle.standardError.write(Data("mpitrain: error: \(message)\n".utf8))
-        } else {
-            // The silent ranks give the first one time to print: mpirun ends every rank as soon
-            // as one exits with an error, and could cut its line short.
-            usleep(500_000)
         }
+        // mpirun ends every rank as soon as one exits with an error, and could cut short the
+        // lines of ranks still printing: every rank gives the others time to print first.
+        if JobReport.launchSize > 1 { usleep(500_000) }
         JobReport.exit(code: code == .success ? 1 : code.rawValue)
     }
 }

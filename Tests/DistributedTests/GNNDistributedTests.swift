@@ -95,6 +95,25 @@ struct GNNDistributedTests {
         #expect(peaks.split(separator: " ").dropFirst(5).dropLast().count == ranks, "\(peaks)")
     }
 
+    /// GNNPipe's reason to exist is depth: a 64-layer GCNII spread over 4 stages, with pipelined
+    /// epochs between exact ones, completes for chunk counts that do and do not divide the graph.
+    @Test(arguments: [1, 2, 7, 16])
+    func deepGCNIIPipelineFinishesForAnyChunkCount(chunks: Int) throws {
+        let arguments = ["--model", "gcnii", "--layers", "64", "--hidden", "8", "--mode", "pipeline", "--chunks", String(chunks),
+                         "--refresh-every", "2", "--stale-gradients", "deferred"]
+        let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "3"] + arguments, ranks: 4, timeLimit: 60)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("layers per stage 0-14 15-30 31-46 47-63"), "\(run.stdout)")
+        #expect(run.stdout.contains("final: test"))
+    }
+
+    @Test func deepGCNIIPipelineWithOneChunkEqualsSingleRankExactly() throws {
+        let deep = ["--model", "gcnii", "--layers", "16", "--hidden", "16"]
+        let single = try train(deep, ranks: 1, epochs: 6)
+        let pipeline = try train(deep + ["--mode", "pipeline", "--chunks", "1"], ranks: 4, epochs: 6)
+        #expect(pipeline.map(\.loss) == single.map(\.loss))
+    }
+
     /// A 4-rank pipeline's trace: four named processes, each holding its own layers' forward
     /// and backward of every chunk in every epoch.
     @Test func pipelineTraceShowsEveryStageAsAProcess() throws {
@@ -136,6 +155,9 @@ struct GNNDistributedTests {
         (["--mode", "pipeline", "--refresh-every=-1"], 2, "--refresh-every must be at least 0, not -1"),
         (["--stale-momentum", "0.9"], 1, "--stale-momentum acts on the historical embeddings of --mode pipeline or hybrid; --mode single has none"),
         (["--mode", "graph", "--refresh-every", "5"], 2, "--refresh-every acts on the historical embeddings of --mode pipeline or hybrid; --mode graph has none"),
+        (["--model", "gcnii", "--layers", "4", "--conv-weight-decay=-0.01"], 1, "--conv-weight-decay must be a number at least 0, not -0.01"),
+        (["--conv-weight-decay", "0.01"], 1, "--conv-weight-decay acts on --model gcnii's convolutions"),
+        (["--model", "gcnii", "--layers", "4", "--decay-all-layers"], 1, "--decay-all-layers acts on --model gcn; gcnii decays"),
     ] as [([String], Int, String)])
     func badShapesStopWithOneLine(arguments: [String], ranks: Int, message: String) throws {
         let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "1"] + arguments, ranks: ranks)
