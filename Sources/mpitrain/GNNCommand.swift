@@ -199,7 +199,8 @@ struct GNNCommand: ParsableCommand {
                       + "layers per stage \(layout.stageLayers.map { "\($0.lowerBound)-\($0.upperBound - 1)" }.joined(separator: " "))"
                       + (layout.partitions > 1 ? "; halo rows per rank \(halo!.map(String.init).joined(separator: " "))" : ""))
                 if layout.chunks > 1 {
-                    print("historical values: stale gradients \(staleGradients.rawValue), momentum \(distributedTrainer.stage.staleMomentum), "
+                    print("historical values: " + String(format: "%.1f%% of neighbours", 100 * distributedTrainer.historicalNeighbourShare)
+                          + ", stale gradients \(staleGradients.rawValue), momentum \(distributedTrainer.stage.staleMomentum), "
                           + (distributedTrainer.refreshEvery > 0 ? "an exact epoch every \(distributedTrainer.refreshEvery) epochs" : "no exact refresh"))
                 }
             }

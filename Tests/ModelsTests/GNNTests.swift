@@ -162,6 +162,29 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
         #expect(alone == [1])
     }
 
+    /// The share of neighbours a pipelined epoch reads from last epoch: none with one chunk,
+    /// and with several, the edges whose far end is in a later chunk, counted directly.
+    @Test func historicalNeighbourShareCountsEdgesIntoLaterChunks() throws {
+        let graph = smallGraph(nodes: 600)
+        let c = config(.gcn, layers: 4, graph: graph)
+        let whole = try GNNLayout(config: c, graph: graph, stages: 2, partitions: 1, chunks: 1, partitioner: .metis, seed: 1)
+        #expect(whole.historicalNeighbourShare(of: graph.permuted(by: whole.order)) == 0)
+        let layout = try GNNLayout(config: c, graph: graph, stages: 2, partitions: 1, chunks: 4, partitioner: .contiguous, seed: 1)
+        let permuted = graph.permuted(by: layout.order)
+        var later = 0, edges = 0
+        for row in 0..<permuted.nodeCount {
+            for k in permuted.adjacency.rowOffsets[row]..<permuted.adjacency.rowOffsets[row + 1] {
+                let column = Int(permuted.adjacency.columns[k])
+                guard column != row else { continue }
+                edges += 1
+                if layout.chunkOf[column] > layout.chunkOf[row] { later += 1 }
+            }
+        }
+        let share = layout.historicalNeighbourShare(of: permuted)
+        #expect(share == Double(later) / Double(edges))
+        #expect(share > 0.1 && share < 0.5, "\(share)")
+    }
+
     @Test func rejectsShapesThatCannotWork() {
         let graph = smallGraph()
         #expect(throws: ConfigError.self) { try GNNTrainer(config: config(.gcnii, layers: 2, graph: graph), graph: graph) }

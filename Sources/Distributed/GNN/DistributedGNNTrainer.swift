@@ -66,6 +66,9 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
     /// Rows this partition reads from the other partitions of its stage.
     public var haloRows: Int { halo.haloSize }
 
+    /// The share of neighbours that pipelined epochs read from last epoch (`GNNLayout.historicalNeighbourShare`).
+    public var historicalNeighbourShare: Double { layout.historicalNeighbourShare(of: graph) }
+
     /// Bytes this rank has sent so far, pipeline messages and stage exchanges together.
     var bytesSent: UInt64 { world.traffic().total.bytesSent + stageGroup.traffic().total.bytesSent }
 

@@ -62,6 +62,25 @@ public struct GNNLayout: Sendable, Hashable {
         self.chunkOf = chunkOf
     }
 
+    /// Of the edges between distinct nodes of `graph` (in this layout's order), the share whose
+    /// far end is in a later chunk: the neighbours that a pipelined epoch in the fixed chunk
+    /// order reads from last epoch, at every layer that aggregates.
+    public func historicalNeighbourShare(of graph: Graph) -> Double {
+        let adjacency = graph.adjacency
+        var historical = 0, edges = 0
+        chunkOf.withUnsafeBufferPointer { chunkOf in
+            adjacency.columns.withUnsafeBufferPointer { columns in
+                for row in 0..<adjacency.rowCount {
+                    for k in adjacency.rowOffsets[row]..<adjacency.rowOffsets[row + 1] where Int(columns[k]) != row {
+                        edges += 1
+                        if chunkOf[Int(columns[k])] > chunkOf[row] { historical += 1 }
+                    }
+                }
+            }
+        }
+        return Double(historical) / Double(max(edges, 1))
+    }
+
     /// `nodes` reordered so that neighbours sit close in memory: the partitioner's small parts
     /// (about 512 nodes, whose rows stay in cache together) one after another.
     static func localityOrder(_ nodes: [Int32], graph: Graph, partitioner: GraphPartitioner, seed: UInt64) -> [Int32] {
