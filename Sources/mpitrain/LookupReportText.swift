@@ -17,7 +17,8 @@ struct LookupReportText {
     var lines: [String] {
         var lines: [String] = []
         let sampled = report.auditedFraction < 1 ? String(format: ", %.3g of request keys audited", report.auditedFraction) : ""
-        let head = "sketch window \(report.window) (to step \(report.step), \(report.bytesPerRank) B per rank exchanged\(sampled)): "
+        let cost = String(format: ", %.2f ms CPU per rank per step", report.cpuSecondsPerStep * 1e3)
+        let head = "sketch window \(report.window) (to step \(report.step), \(report.bytesPerRank) B per rank exchanged\(sampled)\(cost)): "
         if report.healthy {
             lines.append(head + "healthy, every \(report.auditedFraction < 1 ? "audited " : "")lookup request served exactly once")
         } else {
@@ -98,6 +99,7 @@ struct SketchRecord: Encodable {
     let reuse: [[Double]?]
     let bytesPerRank: Int
     let auditedFraction: Double
+    let cpuMillisecondsPerStep: Double
 
     init(_ report: LookupReport) {
         func request(_ entry: LookupReport.Entry) -> Request {
@@ -117,5 +119,6 @@ struct SketchRecord: Encodable {
         reuse = report.reuse.map { $0?.fractions }
         bytesPerRank = report.bytesPerRank
         auditedFraction = report.auditedFraction
+        cpuMillisecondsPerStep = report.cpuSecondsPerStep * 1e3
     }
 }

@@ -79,18 +79,42 @@ import Testing
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.lines(startingWith: "sketch window").filter { $0.hasSuffix("healthy, every lookup request served exactly once") }.count == 3,
                     "\(run.stdout)")
-            #expect(try Self.sketchRecords(metrics).allSatisfy { $0["healthy"] as? Bool == true })
+            let records = try Self.sketchRecords(metrics)
+            #expect(records.allSatisfy { $0["healthy"] as? Bool == true })
+            #expect(records.allSatisfy { ($0["cpuMillisecondsPerStep"] as? Double ?? 0) > 0 }, "the audit's own CPU time is missing or zero")
         }
     }
 
-    /// Hot rows on Zipf traffic against the true top-k counted from the same synthetic batches.
-    @Test func hotRowsAreTheTrueTopK() throws {
-        let k = 10, steps = 10, batch = 512
+    /// A window's checksum cancels whatever order and batches the requests came in, and does
+    /// not once a request is lost or duplicated.
+    @Test func requestChecksumsCancelOnlyWhenNothingWasLost() {
+        let base = LookupKey(window: 3, table: 2, row: 0, source: 1).packed
+        var random = SplitMix64(seed: 11)
+        let rows = (0..<10_000).map { _ in Int32(random.nextInt(below: 500)) }
+        var sent = RequestLog(seed: 7)
+        for start in stride(from: 0, to: rows.count, by: 20) { sent.append(rows[start..<(start + 20)], base: base, negative: false) }
+        var clean = sent, lost = sent, duplicated = sent
+        clean.append(rows.reversed()[...], base: base, negative: true)
+        lost.append(rows.dropLast(), base: base, negative: true)
+        duplicated.append(rows[...] + [rows[0]], base: base, negative: true)
+        #expect(clean.checksum == 0)
+        #expect(lost.checksum != 0)
+        #expect(duplicated.checksum != 0)
+        var otherWindow = sent
+        otherWindow.append(rows[...], base: LookupKey(window: 4, table: 2, row: 0, source: 1).packed, negative: true)
+        #expect(otherWindow.checksum != 0, "the same rows keyed to another window cancelled")
+    }
+
+    /// Hot rows on Zipf traffic against the true top-k counted from the same synthetic batches;
+    /// at 40 lookups a bag the hottest rows pass a row counter's 65,535 within the window.
+    @Test(arguments: [(batch: 512, pooling: 4, threshold: 8), (batch: 2048, pooling: 40, threshold: 1000)])
+    func hotRowsAreTheTrueTopK(batch: Int, pooling: Int, threshold: Int) throws {
+        let k = 10, steps = 10
         try withTemporaryDirectory("sketch-hot") { directory in
             let metrics = directory.appendingPathComponent("metrics.jsonl").path
             let run = try MPIRun.mpitrain(["dlrm", "--steps", "\(steps)", "--batch-size", "\(batch)", "--eval-samples", "512",
-                                           "--num-indices-per-lookup", "4", "--index-distribution", "zipf:1.1", "--seed", "3",
-                                           "--sketch-every", "\(steps)", "--top-k", "\(k)", "--hot-threshold", "8", "--metrics", metrics],
+                                           "--num-indices-per-lookup", "\(pooling)", "--index-distribution", "zipf:1.1", "--seed", "3",
+                                           "--sketch-every", "\(steps)", "--top-k", "\(k)", "--hot-threshold", "\(threshold)", "--metrics", metrics],
                                           ranks: 2)
             #expect(run.status == 0, "\(run.stderr)")
             let record = try #require(try Self.sketchRecords(metrics).first)
@@ -99,7 +123,7 @@ import Testing
 
             let config = try DLRMConfig(bottomMLP: [13, 64, 16], topMLP: [64, 32, 1],
                                         tables: (0..<8).map { EmbeddingTableSpec(name: "t\($0)", rows: 10_000, dim: 16) })
-            let clicks = try SyntheticClicks(config: config, pooling: [Int](repeating: 4, count: 8),
+            let clicks = try SyntheticClicks(config: config, pooling: [Int](repeating: pooling, count: 8),
                                              distribution: try IndexDistribution(parsing: "zipf:1.1"), seed: 3)
             var counts = [[Int]](repeating: [Int](repeating: 0, count: 10_000), count: 8)
             for step in 0..<steps {
@@ -108,6 +132,7 @@ import Testing
                     for i in Int(bags.offsets[t * batch])..<Int(bags.offsets[(t + 1) * batch]) { counts[t][Int(bags.indices[i])] += 1 }
                 }
             }
+            if pooling == 40 { #expect(counts.map { $0.max()! }.min()! > Int(UInt16.max), "no table's hottest row passed 65,535") }
             var found = 0
             for t in 0..<8 {
                 let truth = counts[t].enumerated().sorted { ($0.element, $1.offset) > ($1.element, $0.offset) }.prefix(k)

@@ -75,19 +75,24 @@ public struct LookupFaults: Sendable, Equatable {
     }
 }
 
-/// The trainer measuring its own lookups with sketches. Every request a rank sends is
-/// inserted into an audit sketch with +1 and every request it serves with −1, keyed by
-/// `LookupKey`; summed over ranks the sketch holds only what was lost (+) or duplicated (−).
-/// The rank owning a table's first columns also counts the table's rows: a row reaching
-/// `hotThreshold` lookups in a window is admitted to a heavy-hitter sketch with its count so
-/// far and adds every later lookup, and the counts give the table's reuse bins.
+/// The trainer measuring its own lookups with sketches. Every request a rank sends counts +1
+/// and every request it serves −1, keyed by `LookupKey`; summed over ranks only what was lost
+/// (+) or duplicated (−) is left. A window first checks, then locates: each rank sums a seeded
+/// hash of its requests' keys with their signs and keeps the requests (`RequestLog`); the sums
+/// are added over ranks in one 8-byte allreduce, and only when they do not cancel are the
+/// requests inserted into the audit sketch, whose sum over ranks decodes to exactly what was
+/// lost or duplicated. A clean window never touches the sketch.
+/// The rank owning a table's first columns also counts the table's rows: when the window
+/// closes, every row with at least `hotThreshold` lookups enters a heavy-hitter sketch with its
+/// count, and the counts give the table's reuse bins.
 ///
 /// With `auditedFraction` below 1 only a seeded sample of bags is audited (as ChameleMon
 /// samples flows), for jobs whose lookup rate makes auditing every request too dear: the
 /// choice is one hash per bag, not per request, so the requests left out cost nothing.
 ///
-/// Counting is exact (a 16-bit counter per row of each counted table, 2 B per row), so the
-/// admission filter never admits a cold row; the sketches make the exchange small.
+/// Counting is exact (a 16-bit counter per row of each counted table, 2 B per row, and the
+/// lookups past 65,535 of a row apart), so no cold row is ever reported hot; the sketches make
+/// the exchange small.
 public final class LookupMonitor {
     public let every: Int
     public let hotThreshold: UInt16
@@ -103,10 +108,17 @@ public final class LookupMonitor {
     private(set) var hot: FermatSketch
     /// Per table, the row counters of this window (empty for tables another rank counts).
     private var rowCounts: [[UInt16]]
+    /// Per table, lookups of rows whose counter is full (at 65,535), by row.
+    private var countsPastFull: [[Int32: Int64]]
+    /// The window's audited requests and their signed hash sum.
+    private var log: RequestLog
     /// The requests this rank dropped (+1) or duplicated (−1) this window, by packed key.
     private(set) var injected: [UInt64: Int64] = [:]
     private(set) var step = 0
     private var keys: [UInt64] = []
+    /// This thread's CPU time in the monitor's own work this window (not in the exchange's
+    /// collectives, and not in `send`, which runs per bag).
+    private var timer = KernelTimer(countsCPU: true)
 
     /// `tableRows[t]` rows per table; this rank counts the tables in `countedTables`.
     public init(every: Int, tableRows: [Int], countedTables: Set<Int>, rank: Int, ranks: Int, hotThreshold: Int,
@@ -127,6 +139,8 @@ public final class LookupMonitor {
         audit = try FermatAccumulator(width: auditWidth, seed: seed)
         hot = try FermatSketch(width: hotWidth, seed: seed)
         rowCounts = tableRows.indices.map { countedTables.contains($0) ? [UInt16](repeating: 0, count: tableRows[$0]) : [] }
+        countsPastFull = [[Int32: Int64]](repeating: [:], count: tableRows.count)
+        log = RequestLog(seed: SplitMix64(seed: seed, stream: "audit-checksum").state)
     }
 
     public var window: Int { step / every }
@@ -136,6 +150,10 @@ public final class LookupMonitor {
 
     /// Records the requests of this rank's bags of `table` in `bags`, sent whole.
     func sent(_ bags: BagBatch, table: Int) {
+        timer.measure { recordSent(bags, table: table) }
+    }
+
+    private func recordSent(_ bags: BagBatch, table: Int) {
         let n = bags.batchSize
         guard auditThreshold != .max else {
             return record(bags.indices[Int(bags.offsets[table * n])..<Int(bags.offsets[(table + 1) * n])], table: table, source: rank, negative: false)
@@ -171,6 +189,10 @@ public final class LookupMonitor {
     /// Records the requests for `table` served for `source`, its bags laid end to end in
     /// `rows` with their `lengths` (one per sample of `source`), and counts them.
     func serve(_ rows: ArraySlice<Int32>, lengths: ArraySlice<Int32>, table: Int, from source: Int) {
+        timer.measure { recordServed(rows, lengths: lengths, table: table, from: source) }
+    }
+
+    private func recordServed(_ rows: ArraySlice<Int32>, lengths: ArraySlice<Int32>, table: Int, from source: Int) {
         if auditThreshold == .max {
             record(rows, table: table, source: source, negative: true)
         } else {
@@ -182,21 +204,22 @@ public final class LookupMonitor {
                 start += Int(length)
             }
         }
-        count(rows, table: table)
+        countRows(rows, table: table)
     }
 
-    /// Counts lookups of `table` toward hot rows and reuse (saturating at 65,535, above every
-    /// reuse bin's bound): a row reaching the threshold enters the hot-row sketch with that
-    /// count, and every later lookup adds one.
+    /// Counts lookups of `table` toward hot rows and reuse: one counter per row, and past
+    /// 65,535 (above every reuse bin's bound) a count kept apart for that row.
     func count(_ rows: ArraySlice<Int32>, table: Int) {
+        timer.measure { countRows(rows, table: table) }
+    }
+
+    private func countRows(_ rows: ArraySlice<Int32>, table: Int) {
         guard !rowCounts[table].isEmpty else { return }
-        let threshold = hotThreshold
         rowCounts[table].withUnsafeMutableBufferPointer { counts in
-            for row in rows {
-                let seen = counts[Int(row)] &+ (counts[Int(row)] == .max ? 0 : 1)
-                counts[Int(row)] = seen
-                if seen >= threshold {
-                    hot.insert(LookupKey(window: 0, table: table, row: Int(row), source: 0).packed, count: seen == threshold ? Int64(seen) : 1)
+            rows.withUnsafeBufferPointer { rows in
+                for row in rows {
+                    let seen = counts[Int(row)]
+                    if seen != .max { counts[Int(row)] = seen &+ 1 } else { countsPastFull[table][row, default: 0] += 1 }
                 }
             }
         }
@@ -210,27 +233,60 @@ public final class LookupMonitor {
     }
 
     private func record(_ rows: ArraySlice<Int32>, table: Int, source: Int, negative: Bool) {
-        let base = LookupKey(window: window, table: table, row: 0, source: source).packed
-        if keys.count < rows.count { keys = [UInt64](repeating: 0, count: rows.count) }
-        keys.withUnsafeMutableBufferPointer { keys in
-            for (i, row) in zip(0..., rows) { keys[i] = base | UInt64(UInt32(bitPattern: row)) }
-            audit.insert(UnsafeBufferPointer(rebasing: keys[0..<rows.count]), negative: negative)
+        if log.isFull(adding: rows.count) { insertLog() }
+        log.append(rows, base: LookupKey(window: window, table: table, row: 0, source: source).packed, negative: negative)
+    }
+
+    /// Inserts the logged requests into the audit sketch and empties the log.
+    private func insertLog() {
+        for segment in log.segments {
+            if keys.count < segment.rows.count { keys = [UInt64](repeating: 0, count: segment.rows.count) }
+            keys.withUnsafeMutableBufferPointer { keys in
+                log.rows.withUnsafeBufferPointer { rows in
+                    for (i, row) in zip(0..., rows[segment.rows]) { keys[i] = segment.base | UInt64(UInt32(bitPattern: row)) }
+                }
+                audit.insert(UnsafeBufferPointer(rebasing: keys[0..<segment.rows.count]), negative: segment.negative)
+            }
+        }
+        log.removeRequests()
+    }
+
+    /// Adds each counted row to its table's reuse bin in `reuse` and every row with at least
+    /// `hotThreshold` lookups, with its count, to the hot-row sketch.
+    private func countHotRowsAndReuse(into reuse: inout [UInt64]) {
+        let threshold = Int(hotThreshold)
+        for (table, counts) in rowCounts.enumerated() where !counts.isEmpty {
+            counts.withUnsafeBufferPointer { counts in
+                for (row, c) in counts.enumerated() where c > 0 {
+                    let count = Int(c)
+                    reuse[table * ReuseBins.count + ReuseBins.bin(ofCount: count)] += 1
+                    if count >= threshold {
+                        let past = c == .max ? countsPastFull[table][Int32(row), default: 0] : 0
+                        hot.insert(LookupKey(window: 0, table: table, row: row, source: 0).packed, count: Int64(count) + past)
+                    }
+                }
+            }
         }
     }
 
     /// True after the last step of a window: time to report.
     public func reportsAfter(step: Int) -> Bool { (step + 1) % every == 0 }
 
-    /// Sums every rank's sketches and counts on the coordinator (one reduce of the audit and
-    /// hot-row zones side by side, one of the reuse counts), decodes them and clears this
-    /// window. Every rank must call it; the report is on rank 0 only.
+    /// Sums every rank's sketches and counts on the coordinator (an allreduce of the request
+    /// checksums; one reduce of the hot-row zone, beside the audit zone when the checksums do
+    /// not cancel; one of the reuse counts), decodes them and clears this window. Every rank
+    /// must call it; the report is on rank 0 only.
     public func report(world: Communicator, topK: Int) throws -> LookupReport? {
-        var zones = try FermatSketch(merging: [audit.sketch(), hot])
-        try world.reduce(&zones, root: 0)
-        var reuse = [UInt64](repeating: 0, count: rowCounts.count * ReuseBins.count)
-        for (table, counts) in rowCounts.enumerated() where !counts.isEmpty {
-            for c in counts where c > 0 { reuse[table * ReuseBins.count + ReuseBins.bin(ofCount: Int(c))] += 1 }
+        let locate = try world.allreduce(log.checksum, .sum) != 0
+        // The reuse counts, then this rank's audit CPU time of the window in nanoseconds.
+        var reuse = [UInt64](repeating: 0, count: rowCounts.count * ReuseBins.count + 1)
+        var zones = try timer.measure { () throws(SketchError) -> FermatSketch in
+            if locate { insertLog() }
+            countHotRowsAndReuse(into: &reuse)
+            return locate ? try FermatSketch(merging: [audit.sketch(), hot]) : hot
         }
+        reuse[reuse.count - 1] = UInt64(timer.cpuSeconds * 1e9)
+        try world.reduce(&zones, root: 0)
         let summedReuse = try world.reduce(reuse, .sum, root: 0)
         let injectedKeys = Array(injected.keys), injectedCounts = injectedKeys.map { injected[$0]! }
         let allInjected = faults == nil ? nil : try world.gatherv(injectedKeys, root: 0)
@@ -238,19 +294,83 @@ public final class LookupMonitor {
         let closed = window
         audit.removeAll()
         hot.removeAll()
+        log.removeAll()
         injected.removeAll()
-        for t in rowCounts.indices where !rowCounts[t].isEmpty { rowCounts[t].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+        let steps = step + 1 - closed * every
+        timer.reset()
+        for t in rowCounts.indices where !rowCounts[t].isEmpty {
+            rowCounts[t].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            countsPastFull[t].removeAll()
+        }
         guard world.isRoot, let summedReuse else { return nil }
-        let parts = try zones.divided(widths: [audit.width, hot.width])
-        let lookups = parts[0].decode(), heavy = parts[1].decode()
+        // A window whose checksums cancel lost and duplicated nothing: its audit zone was not sent.
+        var lookups = FermatSketch.Decoded(counts: [:], complete: true), heavy = zones
+        if locate {
+            let parts = try zones.divided(widths: [audit.width, hot.width])
+            lookups = parts[0].decode()
+            heavy = parts[1]
+        }
         var truth: [UInt64: Int64]?
         if let allInjected, let allInjectedCounts {
             truth = [:]
             for (key, count) in zip(allInjected.values, allInjectedCounts.values) { truth![key, default: 0] += count }
             truth = truth!.filter { $0.value != 0 }
         }
-        return LookupReport(step: step + 1, window: closed, requests: lookups, hotRows: heavy, topK: topK,
-                            reuseCounts: summedReuse, tables: rowCounts.count, injected: truth,
-                            bytesPerRank: zones.bytes + reuse.count * 8, auditedFraction: auditedFraction)
+        return LookupReport(step: step + 1, window: closed, requests: lookups, hotRows: heavy.decode(), topK: topK,
+                            reuseCounts: Array(summedReuse.dropLast()), tables: rowCounts.count, injected: truth,
+                            bytesPerRank: 8 + zones.bytes + reuse.count * 8, auditedFraction: auditedFraction,
+                            cpuSecondsPerStep: Double(summedReuse.last!) * 1e-9 / Double(world.size * max(steps, 1)))
+    }
+}
+
+/// The requests a rank audited in the current window, kept until it closes, and the sum of a
+/// seeded 64-bit hash of their keys, + for sent and − for served (wrapping). Summed over ranks
+/// the hashes cancel unless a request was lost or duplicated; a nonzero difference cancels
+/// by chance with probability about 2^-64.
+public struct RequestLog {
+    /// Consecutive requests of one table from one source: the key with row 0, and where their
+    /// rows are in `rows`.
+    struct Segment {
+        let base: UInt64
+        let rows: Range<Int>
+        let negative: Bool
+    }
+
+    /// Requests kept before they go into the sketch anyway (4 B each): 64 MiB.
+    static let capacity = 1 << 24
+
+    public let seed: UInt64
+    public private(set) var checksum: UInt64 = 0
+    private(set) var rows: [Int32] = []
+    private(set) var segments: [Segment] = []
+
+    public init(seed: UInt64) { self.seed = seed }
+
+    func isFull(adding count: Int) -> Bool { !rows.isEmpty && rows.count + count > Self.capacity }
+
+    /// Adds `requests`, rows of the table and source packed in `base` (a `LookupKey` of row 0),
+    /// to the checksum (`negative`: served, subtracted) and to the log.
+    public mutating func append(_ requests: ArraySlice<Int32>, base: UInt64, negative: Bool) {
+        guard !requests.isEmpty else { return }
+        var sum: UInt64 = 0
+        let salted = base ^ seed
+        requests.withUnsafeBufferPointer { requests in
+            for row in requests { sum &+= FermatSketch.mix(salted ^ UInt64(UInt32(bitPattern: row))) }
+        }
+        checksum = negative ? checksum &- sum : checksum &+ sum
+        segments.append(Segment(base: base, rows: rows.count..<(rows.count + requests.count), negative: negative))
+        rows += requests
+    }
+
+    /// Forgets the requests (they are in the sketch now) but keeps the checksum.
+    mutating func removeRequests() {
+        rows.removeAll(keepingCapacity: true)
+        segments.removeAll(keepingCapacity: true)
+    }
+
+    /// Starts the next window.
+    mutating func removeAll() {
+        removeRequests()
+        checksum = 0
     }
 }

@@ -34,10 +34,14 @@ public struct LookupReport: Sendable {
     public let bytesPerRank: Int
     /// The fraction of request keys the audit covered (1: every request).
     public let auditedFraction: Double
+    /// The CPU time a rank spent auditing and counting per step of the window, mean over ranks
+    /// (the monitor's own work: not the exchange's collectives, and not per-bag sends).
+    public let cpuSecondsPerStep: Double
 
     init(step: Int, window: Int, requests: FermatSketch.Decoded, hotRows: FermatSketch.Decoded, topK: Int,
-         reuseCounts: [UInt64], tables: Int, injected: [UInt64: Int64]?, bytesPerRank: Int, auditedFraction: Double) {
+         reuseCounts: [UInt64], tables: Int, injected: [UInt64: Int64]?, bytesPerRank: Int, auditedFraction: Double, cpuSecondsPerStep: Double) {
         self.auditedFraction = auditedFraction
+        self.cpuSecondsPerStep = cpuSecondsPerStep
         self.step = step
         self.window = window
         let entries = requests.counts.map { Entry(key: LookupKey(packed: $0.key), count: $0.value) }.sorted { $0.key < $1.key }
