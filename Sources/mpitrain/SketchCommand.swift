@@ -69,6 +69,10 @@ struct SketchBenchCommand: ParsableCommand {
                   + String(format: "%6.1f M keys/s   64-bit sums %6.1f M keys/s", rates.sketch, rates.accumulator))
         }
         print(String(format: "decode, one core: %.2f M keys/s (200,000 keys, 1.5 buckets/key)", try benchmark.decodeRate()))
+        let monitor = try benchmark.monitorRates()
+        print(String(format: "lookup monitor, one core (bench-A's owner: 4 tables of 200,000 rows, 409,600 uniform lookups each per window; warm caches):\n"
+                     + "  checksum and keep requests %6.1f M/s   count rows %6.1f M lookups/s   close the window %6.1f M rows/s",
+                     monitor.checksum, monitor.count, monitor.scan))
         let sketchBytes = try FermatSketch(width: width, seed: seed).bytes
         print("\nexchange per rank, \(lookupsPerStep) lookups per step, a sketch every \(sketchEvery) steps:")
         print("  sketch 3x\(width): \(sketchBytes) B per exchange = \(sketchBytes / sketchEvery) B per step (decodes up to ~\(Int(Double(3 * width) / 1.23)) differing keys)")

@@ -78,18 +78,25 @@ struct CommunicatorTests {
 
     /// `--reference` makes the same calls on plain MPI from C beside the communicator's: a C
     /// column and a ratio on every row, and a median ratio per operation; both sides time real
-    /// calls, so a 64 KiB all-to-all takes longer than an 8-byte one on either.
+    /// calls, so a 64 KiB all-to-all takes longer than an 8-byte one on either. A rank taken
+    /// off its core can make any one small call slow, so the sizes' order gets three runs.
     @Test func benchCommComparesWithPlainMPI() throws {
-        let run = try MPIRun.mpitrain(["bench", "comm", "--reference", "--ops", "alltoallv", "--ops", "allreduce", "--max-size", "65536",
-                                       "--iterations", "40"], ranks: 2)
-        #expect(run.status == 0, "\(run.stderr)")
-        let rows = run.stdout.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count == 8 && Int($0[0]) != nil }
-        #expect(rows.count == 28, "\(run.stdout)")
-        let reference = rows.compactMap { Double($0[6]) }, ratios = rows.compactMap { Double($0[7]) }
-        #expect(reference.count == 28 && ratios.allSatisfy { $0 > 0 }, "\(run.stdout)")
-        #expect(reference[13] > reference[0] && reference[27] > reference[14], "\(run.stdout)")
-        let summary = run.lines(startingWith: "communicator over plain C MPI, median ratio over sizes: ").first
-        #expect(summary?.range(of: #"allreduce [0-9.]+ \(4 KiB-2 MiB\), alltoallv [0-9.]+ \(4 KiB-2 MiB\)$"#, options: .regularExpression) != nil,
-                "\(run.stdout)")
+        var timings: [String] = []
+        for _ in 0..<3 {
+            let run = try MPIRun.mpitrain(["bench", "comm", "--reference", "--ops", "alltoallv", "--ops", "allreduce", "--max-size", "65536",
+                                           "--iterations", "40"], ranks: 2)
+            #expect(run.status == 0, "\(run.stderr)")
+            let rows = run.stdout.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0.count == 8 && Int($0[0]) != nil }
+            #expect(rows.count == 28, "\(run.stdout)")
+            let reference = rows.compactMap { Double($0[6]) }, ratios = rows.compactMap { Double($0[7]) }
+            #expect(reference.count == 28 && ratios.allSatisfy { $0 > 0 }, "\(run.stdout)")
+            let summary = run.lines(startingWith: "communicator over plain C MPI, median ratio over sizes: ").first
+            #expect(summary?.range(of: #"allreduce [0-9.]+ \(4 KiB-2 MiB\), alltoallv [0-9.]+ \(4 KiB-2 MiB\)$"#, options: .regularExpression) != nil,
+                    "\(run.stdout)")
+            guard reference.count == 28 else { return }
+            if reference[13] > reference[0] && reference[27] > reference[14] { return }
+            timings.append(run.stdout)
+        }
+        Issue.record("in three runs a 64 KiB call on plain MPI never took longer than an 8-byte one:\n\(timings.joined(separator: "\n"))")
     }
 }

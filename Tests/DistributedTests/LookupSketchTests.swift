@@ -1,6 +1,7 @@
 import Distributed
 import Foundation
 import Models
+import Sharding
 import TestSupport
 import Testing
 
@@ -105,7 +106,7 @@ import Testing
         #expect(otherWindow.checksum != 0, "the same rows keyed to another window cancelled")
     }
 
-    /// Hot rows on Zipf traffic against the true top-k counted from the same synthetic batches;
+    /// Hot rows and reuse bins on Zipf traffic against the truth counted from the same synthetic batches;
     /// at 40 lookups a bag the hottest rows pass a row counter's 65,535 within the window.
     @Test(arguments: [(batch: 512, pooling: 4, threshold: 8), (batch: 2048, pooling: 40, threshold: 1000)])
     func hotRowsAreTheTrueTopK(batch: Int, pooling: Int, threshold: Int) throws {
@@ -133,6 +134,13 @@ import Testing
                 }
             }
             if pooling == 40 { #expect(counts.map { $0.max()! }.min()! > Int(UInt16.max), "no table's hottest row passed 65,535") }
+            let reuse = try #require(record["reuse"] as? [[Double]])
+            for t in 0..<8 {
+                var bins = [Double](repeating: 0, count: ReuseBins.count)
+                for count in counts[t] where count > 0 { bins[ReuseBins.bin(ofCount: count)] += 1 }
+                let used = bins.reduce(0, +)
+                #expect(zip(reuse[t], bins).allSatisfy { abs($0 - $1 / used) < 1e-12 }, "table \(t): reuse \(reuse[t]), true \(bins.map { $0 / used })")
+            }
             var found = 0
             for t in 0..<8 {
                 let truth = counts[t].enumerated().sorted { ($0.element, $1.offset) > ($1.element, $0.offset) }.prefix(k)

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Sharding
 
 /// FermatSketch figures on this machine: decode success against buckets per key, insert and
 /// decode throughput on one core, and the bytes a sketch exchange costs against raw keys.
@@ -45,6 +46,40 @@ public struct SketchBenchmark {
             }
         }
         return (median(sketchRates), median(accumulatorRates))
+    }
+
+    /// The lookup monitor's own work per window on one rank, as bench-A's owner of 4 tables of
+    /// 200,000 rows sees it: millions of requests per second checksummed and kept (bags of
+    /// `pooling`), of lookups counted, and of counters scanned when the window closes (reuse
+    /// bins and hot rows); medians of `repeats` windows of `lookups` uniform lookups per table
+    /// (bench-A: 2048 samples x 20 lookups x 10 steps). Nothing else runs between the passes,
+    /// so the counters stay in cache, as they do not beside a training step's gathers.
+    public func monitorRates(tables: Int = 4, rows: Int = 200_000, lookups: Int = 409_600, pooling: Int = 20,
+                             repeats: Int = 5) throws -> (checksum: Double, count: Double, scan: Double) {
+        var random = SplitMix64(seed: seed)
+        let indices = (0..<lookups).map { _ in Int32(random.nextInt(below: rows)) }
+        let monitor = try LookupMonitor(every: 10, tableRows: [Int](repeating: rows, count: tables), countedTables: Set(0..<tables),
+                                        rank: 0, ranks: 2, hotThreshold: 32, auditWidth: 4096, hotWidth: 4096, faults: nil, seed: seed)
+        var reuse = [UInt64](repeating: 0, count: tables * ReuseBins.count)
+        var rates: (checksum: [Double], count: [Double], scan: [Double]) = ([], [], [])
+        for _ in 0..<repeats {
+            var log = RequestLog(seed: seed)
+            var start = ContinuousClock.now
+            for table in 0..<tables {
+                for bag in stride(from: 0, to: lookups, by: pooling) {
+                    log.append(indices[bag..<min(bag + pooling, lookups)], base: UInt64(table) << 44, negative: false)
+                }
+            }
+            rates.checksum.append(Double(tables * lookups) / (ContinuousClock.now - start).seconds / 1e6)
+            start = ContinuousClock.now
+            for table in 0..<tables { monitor.count(indices[...], table: table) }
+            rates.count.append(Double(tables * lookups) / (ContinuousClock.now - start).seconds / 1e6)
+            start = ContinuousClock.now
+            monitor.countHotRowsAndReuse(into: &reuse)
+            rates.scan.append(Double(tables * rows) / (ContinuousClock.now - start).seconds / 1e6)
+            monitor.startWindow()
+        }
+        return (median(rates.checksum), median(rates.count), median(rates.scan))
     }
 
     /// Millions of keys decoded per second at 1.5 buckets per key, median of `repeats`.

@@ -251,19 +251,42 @@ public final class LookupMonitor {
         log.removeRequests()
     }
 
+    /// Forgets the closed window: sketches, requests, injected faults, row counts and the timer.
+    func startWindow() {
+        audit.removeAll()
+        hot.removeAll()
+        log.removeAll()
+        injected.removeAll()
+        timer.reset()
+        for t in rowCounts.indices where !rowCounts[t].isEmpty {
+            rowCounts[t].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            countsPastFull[t].removeAll()
+        }
+    }
+
     /// Adds each counted row to its table's reuse bin in `reuse` and every row with at least
-    /// `hotThreshold` lookups, with its count, to the hot-row sketch.
-    private func countHotRowsAndReuse(into reuse: inout [UInt64]) {
+    /// `hotThreshold` lookups, with its count, to the hot-row sketch. Counts below 256 are
+    /// tallied by value first, in four interleaved tallies, so that neighbouring rows of equal
+    /// count do not wait on each other's increments, and the tallies go to their bins after.
+    func countHotRowsAndReuse(into reuse: inout [UInt64]) {
         let threshold = Int(hotThreshold)
+        var tallies = [Int](repeating: 0, count: 4 * 256)
         for (table, counts) in rowCounts.enumerated() where !counts.isEmpty {
-            counts.withUnsafeBufferPointer { counts in
-                for (row, c) in counts.enumerated() where c > 0 {
-                    let count = Int(c)
-                    reuse[table * ReuseBins.count + ReuseBins.bin(ofCount: count)] += 1
-                    if count >= threshold {
-                        let past = c == .max ? countsPastFull[table][Int32(row), default: 0] : 0
-                        hot.insert(LookupKey(window: 0, table: table, row: row, source: 0).packed, count: Int64(count) + past)
+            let bins = table * ReuseBins.count
+            tallies.withUnsafeMutableBufferPointer { tally in
+                tally.update(repeating: 0)
+                counts.withUnsafeBufferPointer { counts in
+                    for (row, c) in counts.enumerated() {
+                        let count = Int(c)
+                        if count < 256 { tally[(row & 3) << 8 | count] += 1 } else { reuse[bins + ReuseBins.bin(ofCount: count)] += 1 }
+                        if count >= threshold {
+                            let past = c == .max ? countsPastFull[table][Int32(row), default: 0] : 0
+                            hot.insert(LookupKey(window: 0, table: table, row: row, source: 0).packed, count: Int64(count) + past)
+                        }
                     }
+                }
+                for count in 1..<256 {
+                    reuse[bins + ReuseBins.bin(ofCount: count)] += UInt64(tally[count] + tally[256 | count] + tally[512 | count] + tally[768 | count])
                 }
             }
         }
@@ -292,16 +315,8 @@ public final class LookupMonitor {
         let allInjected = faults == nil ? nil : try world.gatherv(injectedKeys, root: 0)
         let allInjectedCounts = faults == nil ? nil : try world.gatherv(injectedCounts, root: 0)
         let closed = window
-        audit.removeAll()
-        hot.removeAll()
-        log.removeAll()
-        injected.removeAll()
         let steps = step + 1 - closed * every
-        timer.reset()
-        for t in rowCounts.indices where !rowCounts[t].isEmpty {
-            rowCounts[t].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            countsPastFull[t].removeAll()
-        }
+        startWindow()
         guard world.isRoot, let summedReuse else { return nil }
         // A window whose checksums cancel lost and duplicated nothing: its audit zone was not sent.
         var lookups = FermatSketch.Decoded(counts: [:], complete: true), heavy = zones
