@@ -62,8 +62,9 @@ public struct SketchBenchmark {
                                         rank: 0, ranks: 2, hotThreshold: 32, auditWidth: 4096, hotWidth: 4096, faults: nil, seed: seed)
         var reuse = [UInt64](repeating: 0, count: tables * ReuseBins.count)
         var rates: (checksum: [Double], count: [Double], scan: [Double]) = ([], [], [])
+        var log = RequestLog(seed: seed)
         for _ in 0..<repeats {
-            var log = RequestLog(seed: seed)
+            log.removeAll()
             var start = ContinuousClock.now
             for table in 0..<tables {
                 for bag in stride(from: 0, to: lookups, by: pooling) {
