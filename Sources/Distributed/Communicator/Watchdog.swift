@@ -2,6 +2,9 @@ import Foundation
 import MPIShim
 import Synchronization
 
+/// Set by the SIGCONT handler: this process was stopped and has been let go.
+private let continuedBySignal = Atomic<Bool>(false)
+
 /// Ends the job when a blocking MPI call outlives its deadline, so a job whose peer is gone,
 /// stopped or cut off stops with one line naming the call, the step and the ranks that did not
 /// arrive, instead of hanging forever.
@@ -25,8 +28,8 @@ final class Watchdog: Sendable {
     static let answerAfter: Duration = .seconds(1)
     /// How long a roll call waits for answers.
     static let rollCallGrace: Duration = .seconds(3)
-    /// A pause of the watching thread (which wakes every 20 ms) this long means the process
-    /// itself was stopped.
+    /// A pause of the watching thread (which wakes every 20 ms) this long may mean the process
+    /// itself was stopped: the next tick looks whether a SIGCONT let it go.
     static let stoppedGap: Duration = .seconds(1)
 
     private struct Armed {
@@ -68,6 +71,7 @@ final class Watchdog: Sendable {
         guard !started.load(ordering: .relaxed),
               started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
+        signal(SIGCONT) { _ in continuedBySignal.store(true, ordering: .relaxed) }
         let thread = Thread { [self] in watch() }
         thread.name = "mpitrain-watchdog"
         thread.start()
@@ -78,9 +82,18 @@ final class Watchdog: Sendable {
         while true {
             let now = ContinuousClock.now
             if now - lastTick > Self.stoppedGap {
-                // This process was stopped (SIGSTOP, a debugger) and has just been let go, as
-                // mpirun does before ending a job: the time it lost is not its peers' to answer
-                // for, so its wait starts again rather than accuse them.
+                // Stopped, or only kept off the cores by a loaded machine: a SIGCONT, handled by
+                // the next tick, tells which. Judging nothing in between keeps a stopped rank
+                // from accusing its peers before it knows.
+                lastTick = now
+                Thread.sleep(forTimeInterval: 0.02)
+                continue
+            }
+            if continuedBySignal.exchange(false, ordering: .relaxed) {
+                // This process was stopped (SIGSTOP, a debugger) and has been let go, as mpirun
+                // does before ending a job: the time it lost is not its peers' to answer for, so
+                // its wait starts again rather than accuse them. Time lost to a loaded machine,
+                // with no stop, counts against the deadline.
                 armed.withLock { if let timeout = $0?.timeout { $0?.deadline = now.advanced(by: timeout) } }
             }
             lastTick = now
