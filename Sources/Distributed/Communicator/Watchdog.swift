@@ -79,16 +79,20 @@ final class Watchdog: Sendable {
 
     private func watch() {
         var lastTick = ContinuousClock.now
+        var skippedLastTick = false
         while true {
             let now = ContinuousClock.now
-            if now - lastTick > Self.stoppedGap {
+            if now - lastTick > Self.stoppedGap && !skippedLastTick {
                 // Stopped, or only kept off the cores by a loaded machine: a SIGCONT, handled by
                 // the next tick, tells which. Judging nothing in between keeps a stopped rank
-                // from accusing its peers before it knows.
+                // from accusing its peers before it knows; the next tick judges whatever its
+                // own pause, so pauses after pauses cannot put the deadline off.
                 lastTick = now
+                skippedLastTick = true
                 Thread.sleep(forTimeInterval: 0.02)
                 continue
             }
+            skippedLastTick = false
             if continuedBySignal.exchange(false, ordering: .relaxed) {
                 // This process was stopped (SIGSTOP, a debugger) and has been let go, as mpirun
                 // does before ending a job: the time it lost is not its peers' to answer for, so

@@ -373,7 +373,13 @@ public struct RequestLog {
             for row in requests { sum &+= FermatSketch.mix(salted ^ UInt64(UInt32(bitPattern: row))) }
         }
         checksum = negative ? checksum &- sum : checksum &+ sum
-        segments.append(Segment(base: base, rows: rows.count..<(rows.count + requests.count), negative: negative))
+        let end = rows.count + requests.count
+        // Bags of one table from one source arrive one after another: one segment holds them all.
+        if let last = segments.last, last.base == base, last.negative == negative, last.rows.upperBound == rows.count {
+            segments[segments.count - 1] = Segment(base: base, rows: last.rows.lowerBound..<end, negative: negative)
+        } else {
+            segments.append(Segment(base: base, rows: rows.count..<end, negative: negative))
+        }
         rows += requests
     }
 
