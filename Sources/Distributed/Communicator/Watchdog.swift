@@ -2,9 +2,6 @@ import Foundation
 import MPIShim
 import Synchronization
 
-/// Set by the SIGCONT handler: this process was stopped and has been let go.
-private let continuedBySignal = Atomic<Bool>(false)
-
 /// Ends the job when a blocking MPI call outlives its deadline, so a job whose peer is gone,
 /// stopped or cut off stops with one line naming the call, the step and the ranks that did not
 /// arrive, instead of hanging forever.
@@ -28,8 +25,8 @@ final class Watchdog: Sendable {
     static let answerAfter: Duration = .seconds(1)
     /// How long a roll call waits for answers.
     static let rollCallGrace: Duration = .seconds(3)
-    /// A pause of the watching thread (which wakes every 20 ms) this long may mean the process
-    /// itself was stopped: the next tick looks whether a SIGCONT let it go.
+    /// A pause of the watching thread (which wakes every 20 ms) this long means the process
+    /// itself was stopped.
     static let stoppedGap: Duration = .seconds(1)
 
     private struct Armed {
@@ -71,7 +68,6 @@ final class Watchdog: Sendable {
         guard !started.load(ordering: .relaxed),
               started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
-        signal(SIGCONT) { _ in continuedBySignal.store(true, ordering: .relaxed) }
         let thread = Thread { [self] in watch() }
         thread.name = "mpitrain-watchdog"
         thread.start()
@@ -79,25 +75,12 @@ final class Watchdog: Sendable {
 
     private func watch() {
         var lastTick = ContinuousClock.now
-        var skippedLastTick = false
         while true {
             let now = ContinuousClock.now
-            if now - lastTick > Self.stoppedGap && !skippedLastTick {
-                // Stopped, or only kept off the cores by a loaded machine: a SIGCONT, handled by
-                // the next tick, tells which. Judging nothing in between keeps a stopped rank
-                // from accusing its peers before it knows; the next tick judges whatever its
-                // own pause, so pauses after pauses cannot put the deadline off.
-                lastTick = now
-                skippedLastTick = true
-                Thread.sleep(forTimeInterval: 0.02)
-                continue
-            }
-            skippedLastTick = false
-            if continuedBySignal.exchange(false, ordering: .relaxed) {
-                // This process was stopped (SIGSTOP, a debugger) and has been let go, as mpirun
-                // does before ending a job: the time it lost is not its peers' to answer for, so
-                // its wait starts again rather than accuse them. Time lost to a loaded machine,
-                // with no stop, counts against the deadline.
+            if now - lastTick > Self.stoppedGap {
+                // This process was stopped (SIGSTOP, a debugger) and has just been let go, as
+                // mpirun does before ending a job: the time it lost is not its peers' to answer
+                // for, so its wait starts again rather than accuse them.
                 armed.withLock { if let timeout = $0?.timeout { $0?.deadline = now.advanced(by: timeout) } }
             }
             lastTick = now
