@@ -5,6 +5,24 @@ import PackageDescription
 // MPITRAIN_MPI=mpich builds against MPICH (pkg-config mpich); the default is OpenMPI (ompi-c).
 let mpich = ProcessInfo.processInfo.environment["MPITRAIN_MPI"] == "mpich"
 
+// The CPU the kernels are compiled for. Swift's default on x86-64 is the 2003 baseline (SSE2),
+// which leaves the embedding, sparse and dropout loops at a quarter of a vector; `haswell`
+// (AVX2, FMA, BMI2: Intel since 2013, every AMD Zen) where the building machine has those, else
+// the baseline. MPITRAIN_TARGET_CPU overrides it: `native` for every extension of this CPU,
+// `x86-64` for any x86-64, or another clang CPU name. A binary started on a CPU without what it
+// was built for says so and stops (`mpitrain_cpu_runs_build`).
+let targetCPU: String? = {
+    if let chosen = ProcessInfo.processInfo.environment["MPITRAIN_TARGET_CPU"], !chosen.isEmpty { return chosen }
+    #if arch(x86_64) && os(Linux)
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+    return flags.isSuperset(of: ["avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm"]) ? "haswell" : nil
+    #else
+    return nil
+    #endif
+}()
+let cpuSettings: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0, "-Xcc", "-march=\($0)"])] } ?? []
+
 let package = Package(
     name: "MPITrain",
     products: [
@@ -30,19 +48,20 @@ let package = Package(
             name: "ZlibShim", path: "Sources/ZlibShim", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPUShim", path: "Sources/CPUShim"),
-        .target(name: "Models", dependencies: ["BLASShim", "METISShim", "CPUShim", "ZlibShim"]),
+        .target(name: "Models", dependencies: ["BLASShim", "METISShim", "CPUShim", "ZlibShim"], swiftSettings: cpuSettings),
         // The shipped cost models in Sources/Sharding/Resources are found at run time by
         // ShippedResources (beside the binary, an install prefix, MPITRAIN_RESOURCES), not bundled.
-        .target(name: "Sharding", dependencies: ["Models"], exclude: ["Resources"]),
+        .target(name: "Sharding", dependencies: ["Models"], exclude: ["Resources"], swiftSettings: cpuSettings),
         .target(
             name: "Distributed", dependencies: ["MPIShim", "CPUShim", "Models", "Sharding"],
-            swiftSettings: mpich ? [.define("MPICH")] : []),
+            swiftSettings: cpuSettings + (mpich ? [.define("MPICH")] : [])),
         .executableTarget(
             name: "mpitrain",
             dependencies: [
-                "Distributed", "Models", "Sharding",
+                "Distributed", "Models", "Sharding", "CPUShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: cpuSettings,
             plugins: ["BuildInfo"]),
         .plugin(name: "BuildInfo", capability: .buildTool()),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -11,6 +11,7 @@ static inline void mpitrain_prefetch_for_write(const void *address) { __builtin_
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 /// CRC32C (Castagnoli), the checksum of checkpoint files: the SSE4.2 or ARMv8 CRC instruction
 /// where the CPU has it (several GB/s), a bitwise loop elsewhere. `crc` is the running value
@@ -61,6 +62,74 @@ static inline uint32_t mpitrain_crc32c(uint32_t crc, const void *bytes, size_t c
     crc = mpitrain_crc32c_has_hardware() ? mpitrain_crc32c_hardware(crc, (const uint8_t *)bytes, count)
                                          : mpitrain_crc32c_bitwise(crc, (const uint8_t *)bytes, count);
     return ~crc;
+}
+
+
+/// The vector instructions this build may use, as the compiler's target gives them (Package.swift
+/// picks the target CPU).
+static inline const char *mpitrain_build_isa(void) {
+#if defined(__AVX512F__)
+    return "AVX-512";
+#elif defined(__AVX2__) && defined(__FMA__)
+    return "AVX2 and FMA";
+#elif defined(__AVX2__)
+    return "AVX2";
+#elif defined(__AVX__)
+    return "AVX";
+#elif defined(__x86_64__)
+    return "SSE2";
+#elif defined(__aarch64__)
+    return "NEON";
+#else
+    return "no vector extension";
+#endif
+}
+
+/// Whether this CPU has every extension the build was compiled for: a binary copied to an older
+/// CPU than the one it was built for stops with a line instead of an illegal instruction.
+static inline int mpitrain_cpu_runs_build(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    int runs = 1;
+#if defined(__AVX__)
+    runs = runs && __builtin_cpu_supports("avx");
+#endif
+#if defined(__AVX2__)
+    runs = runs && __builtin_cpu_supports("avx2");
+#endif
+#if defined(__FMA__)
+    runs = runs && __builtin_cpu_supports("fma");
+#endif
+#if defined(__BMI2__)
+    runs = runs && __builtin_cpu_supports("bmi2");
+#endif
+#if defined(__AVX512F__)
+    runs = runs && __builtin_cpu_supports("avx512f");
+#endif
+#if defined(__AVX512BW__)
+    runs = runs && __builtin_cpu_supports("avx512bw");
+#endif
+#if defined(__AVX512DQ__)
+    runs = runs && __builtin_cpu_supports("avx512dq");
+#endif
+#if defined(__AVX512VL__)
+    runs = runs && __builtin_cpu_supports("avx512vl");
+#endif
+    return runs;
+#else
+    return 1;
+#endif
+}
+
+/// Stops the process, with one line, when this CPU lacks what the build was compiled for. The
+/// line is written from here, with no vector code of its own, before anything else runs.
+static inline void mpitrain_require_cpu_of_build(void) {
+    if (mpitrain_cpu_runs_build()) return;
+    const char *parts[3] = {"mpitrain: error: this mpitrain was compiled for ", mpitrain_build_isa(),
+                            ", which this CPU lacks; build it on this machine (./launch build), or for any x86-64 with "
+                            "MPITRAIN_TARGET_CPU=x86-64 ./launch build\n"};
+    for (int i = 0; i < 3; i++) (void)!write(2, parts[i], strlen(parts[i]));
+    _exit(1);
 }
 
 #endif

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BLASShim
+import CPUShim
 import Distributed
 import Foundation
 import Models
@@ -29,6 +30,7 @@ struct MPITrain: ParsableCommand {
     /// no longer agree (MPI is running with more than one rank), the process exits without
     /// finalising so that mpirun stops the others instead of leaving them waiting.
     static func main() {
+        mpitrain_require_cpu_of_build()
         do {
             var command = try parseAsRoot(FlagAliases.rewrite(Array(CommandLine.arguments.dropFirst())))
             try command.run()
@@ -63,7 +65,7 @@ struct MPITrain: ParsableCommand {
 
 /// `mpitrain --version`: the commit built, how, and the MPI and BLAS libraries loaded.
 private let versionText = """
-    mpitrain commit \(BuildInfo.commit)\(BuildInfo.localChanges ? " with local changes" : ""), \(buildConfiguration) build
+    mpitrain commit \(BuildInfo.commit)\(BuildInfo.localChanges ? " with local changes" : ""), \(buildConfiguration) build for \(String(cString: mpitrain_build_isa()))
     MPI: \(MPIRuntime.libraryVersion)
     BLAS: \(String(cString: openblas_get_config()))
     """

@@ -258,4 +258,24 @@ struct LaunchTests {
             #expect(real.lines(startingWith: "ok allreduce rank ").count == 2, "\(real.stdout)")
         }
     }
+
+    /// The first line of `mpitrain --version`, which names the vector extensions the build uses.
+    static let versionLine = (try? MPIRun.mpitrain(["--version"]))?.stdout.split(separator: "\n").first.map(String.init) ?? ""
+    /// QEMU's user-mode emulator, which runs the binary on an older CPU model.
+    static let qemu = ["/usr/bin/qemu-x86_64", "/usr/local/bin/qemu-x86_64"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// A binary compiled for AVX2 (`launch` builds for the machine's CPU family) started on a CPU
+    /// without it, here an emulated Nehalem: one line that says what to do, status 1, not an
+    /// illegal instruction.
+    @Test(.enabled(if: qemu != nil && !versionLine.hasSuffix("build for SSE2"),
+                   "needs qemu-x86_64 (./launch test installs qemu-user on x86-64) and a build for more than SSE2; absent here"))
+    func aBuildForANewerCPUSaysSoOnAnOlderOne() throws {
+        let run = try MPIRun.run(URL(fileURLWithPath: Self.qemu!), ["-cpu", "Nehalem", try MPIRun.executable().path, "--version"],
+                                 environment: [:], timeLimit: 60)
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.hasPrefix("mpitrain: error: this mpitrain was compiled for ") && run.stderr.contains(", which this CPU lacks; "),
+                "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+        #expect(run.stdout.isEmpty, "\(run.stdout)")
+    }
 }

@@ -143,12 +143,12 @@ import Testing
         }
     }
 
-    /// `--version` names the commit, the build and the libraries the binary runs on.
+    /// `--version` names the commit, the build, its vector instructions and the libraries the binary runs on.
     @Test func versionNamesTheCommitAndTheLibraries() throws {
         let run = try MPIRun.mpitrain(["--version"])
         let lines = run.stdout.split(separator: "\n")
         #expect(run.status == 0 && lines.count == 3, "\(run.stdout)\(run.stderr)")
-        #expect(lines.first?.range(of: #"^mpitrain commit ([0-9a-f]{12}|unknown)( with local changes)?, (release|debug) build$"#,
+        #expect(lines.first?.range(of: #"^mpitrain commit ([0-9a-f]{12}|unknown)( with local changes)?, (release|debug) build for (AVX-512|AVX2 and FMA|AVX2|AVX|SSE2|NEON|no vector extension)$"#,
                                    options: .regularExpression) != nil, "\(run.stdout)")
         #expect(lines.dropFirst().first?.hasPrefix("MPI: ") == true && lines.last?.hasPrefix("BLAS: ") == true)
     }

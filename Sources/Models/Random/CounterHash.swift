@@ -8,3 +8,12 @@ public func counterHash(_ key: UInt64, _ counter: UInt64) -> UInt64 {
     z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
     return z ^ (z >> 31)
 }
+
+/// `counterHash` of eight counters at once, lane for lane the same values.
+@inline(__always)
+public func counterHash(_ key: UInt64, _ counters: SIMD8<UInt64>) -> SIMD8<UInt64> {
+    var z = SIMD8(repeating: key) &+ counters &* 0x9e37_79b9_7f4a_7c15
+    z = (z ^ (z &>> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z &>> 27)) &* 0x94d0_49bb_1331_11eb
+    return z ^ (z &>> 31)
+}
