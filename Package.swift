@@ -10,7 +10,7 @@ let mpich = ProcessInfo.processInfo.environment["MPITRAIN_MPI"] == "mpich"
 // (AVX2, FMA, BMI2: Intel since 2013, every AMD Zen) where the building machine has those, else
 // the baseline. MPITRAIN_TARGET_CPU overrides it: `native` for every extension of this CPU,
 // `x86-64` for any x86-64, or another clang CPU name. A binary started on a CPU without what it
-// was built for says so and stops (`mpitrain_cpu_runs_build`).
+// was built for says so and stops (`mpitrain_require_cpu_of_build`).
 let targetCPU: String? = {
     if let chosen = ProcessInfo.processInfo.environment["MPITRAIN_TARGET_CPU"], !chosen.isEmpty { return chosen }
     #if arch(x86_64) && os(Linux)

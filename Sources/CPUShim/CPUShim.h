@@ -64,7 +64,6 @@ static inline uint32_t mpitrain_crc32c(uint32_t crc, const void *bytes, size_t c
     return ~crc;
 }
 
-
 /// The vector instructions this build may use, as the compiler's target gives them (Package.swift
 /// picks the target CPU).
 static inline const char *mpitrain_build_isa(void) {

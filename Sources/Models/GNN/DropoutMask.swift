@@ -29,7 +29,7 @@ struct DropoutMask {
             let base = UInt64(UInt32(bitPattern: originalIDs[row])) &* UInt64(width)
             let o = out + row * width, i = x + row * width
             let words = kept?.row(row)
-            if let kept { words!.update(repeating: 0, count: kept.wordsPerRow) }
+            if let words, let kept { words.update(repeating: 0, count: kept.wordsPerRow) }
             var c = 0
             if base & 1 == 0 {
                 while c + 16 <= width {
