@@ -6,9 +6,9 @@ import PackageDescription
 let mpich = ProcessInfo.processInfo.environment["MPITRAIN_MPI"] == "mpich"
 
 // The CPU the kernels are compiled for. Swift's default on x86-64 is the 2003 baseline (SSE2),
-// which leaves the embedding, sparse and dropout loops at a quarter of a vector; `haswell`
-// (AVX2, FMA, BMI2: Intel since 2013, every AMD Zen) where the building machine has those, else
-// the baseline. MPITRAIN_TARGET_CPU overrides it: `native` for every extension of this CPU,
+// which runs the embedding, sparse and dropout loops 4 floats at a time where AVX2 does 8;
+// `haswell` (AVX2, FMA, BMI2: Intel Core and Xeon since 2013, every AMD Zen) where the building
+// machine has those, else the baseline. MPITRAIN_TARGET_CPU overrides it: `native` for every extension of this CPU,
 // `x86-64` for any x86-64, or another clang CPU name. A binary started on a CPU without what it
 // was built for says so and stops (`mpitrain_require_cpu_of_build`).
 let targetCPU: String? = {

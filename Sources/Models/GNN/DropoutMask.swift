@@ -55,7 +55,7 @@ struct DropoutMask {
     }
 
     /// `bits` of the sixteen elements from the even counter `first`: eight pairs' hashes, whose
-    /// low and high halves are, in memory order, the elements in order.
+    /// low and high halves are, in a little-endian CPU's memory order, the elements in order.
     @inline(__always)
     private func bits16(_ first: UInt64) -> SIMD16<UInt32> {
         let pairs = SIMD8<UInt64>(repeating: first >> 1) &+ SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
