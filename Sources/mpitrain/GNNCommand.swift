@@ -36,8 +36,14 @@ struct GNNCommand: ParsableCommand {
     @Option(help: "hybrid: pipeline stages; each stage runs over ranks/stages graph partitions.")
     var stages: Int?
 
-    @Option(help: "pipeline, hybrid: chunks per partition that flow through the pipeline.")
+    @Option(help: "pipeline, hybrid: chunks per partition that flow through the pipeline (and the chunks --gradient-check pipelines).")
     var chunks: Int = 4
+
+    @Option(help: ArgumentHelp(
+        "single: every N epochs, compare the gradient a pipelined epoch over --chunks chunks would take with the exact one.",
+        discussion: "Training stays exact and its losses are unchanged. Per layer, the cosine of the two gradients and the ratio of their "
+            + "norms, with last epoch's rows for later chunks (as a pipeline reads them) and with this epoch's (the dropped gradients alone)."))
+    var gradientCheck: Int?
 
     @Option(help: "pipeline, hybrid: chunk order each epoch: fixed or random.")
     var chunkOrder: DistributedGNNTrainer.ChunkOrder = .fixed
@@ -128,6 +134,11 @@ struct GNNCommand: ParsableCommand {
         if mode == .single || mode == .graph, let flag = staleMomentum != nil ? "--stale-momentum" : refreshEvery != nil ? "--refresh-every" : nil {
             throw ValidationError("\(flag) acts on the historical embeddings of --mode pipeline or hybrid; --mode \(mode.rawValue) has none")
         }
+        if let gradientCheck {
+            guard gradientCheck >= 1 else { throw ValidationError("--gradient-check must be at least 1, not \(gradientCheck)") }
+            guard mode == .single else { throw ValidationError("--gradient-check measures exact single-rank training; --mode \(mode.rawValue) trains pipelined or partitioned") }
+            guard chunks >= 2 else { throw ValidationError("--gradient-check compares with a pipeline of --chunks chunks, at least 2, not \(chunks)") }
+        }
         if trace != nil && mode == .single { throw ValidationError("--trace records the phases of --mode pipeline, graph or hybrid; --mode single has none") }
         try checkGNNShape(layers: [layers], hidden: hidden, chunks: chunks)
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in 0..<1, not \(dropout)") }
@@ -177,7 +188,14 @@ struct GNNCommand: ParsableCommand {
         let trainer: any GNNEpochTraining
         var distributed: DistributedGNNTrainer?
         if mode == .single {
-            trainer = try GNNTrainer(config: config, graph: graph, partitioner: partitioner)
+            let single = try GNNTrainer(config: config, graph: graph, partitioner: partitioner, chunks: gradientCheck == nil ? 1 : chunks)
+            if let gradientCheck {
+                single.gradientCheckEvery = gradientCheck
+                print("gradient check: exact training, every \(gradientCheck) epochs against a pipelined epoch over \(chunks) chunks; historical values: "
+                      + String(format: "%.1f%% of neighbours", 100 * single.layout.historicalNeighbourShare(of: single.stage.graph))
+                      + ", stale gradients dropped")
+            }
+            trainer = single
         } else {
             let stageCount = switch mode { case .pipeline: world.size; case .graph: 1; default: stages! }
             // Graph parallelism has no historical values to smooth or refresh.
@@ -218,6 +236,10 @@ struct GNNCommand: ParsableCommand {
             try sink?.write(report, kind: "epoch")
             if world.isRoot && (report.epoch % printEvery == 0 || report.epoch == 1 || report.epoch == epochs) {
                 print(GNNReportFormat.line(report))
+            }
+            if let check = (trainer as? GNNTrainer)?.lastGradientCheck, check.epoch == report.epoch {
+                try sink?.write(check, kind: "gradient-check")
+                print(GNNReportFormat.gradientCheck(check))
             }
         }
         guard world.isRoot else { return }
@@ -319,6 +341,23 @@ enum GNNReportFormat {
         return String(format: "final: test %.3f (val %.3f) after %d epochs; best val %.3f at epoch %d (test %.3f); median epoch %.2f ms",
                       last.testAccuracy, last.validationAccuracy, last.epoch, best.validationAccuracy, best.epoch,
                       best.testAccuracy, times[times.count / 2] * 1000)
+    }
+
+    /// A gradient check as a table: over all weights, then layers 0, 1, 2, 4, 8, ... and the last two.
+    static func gradientCheck(_ c: PipelinedGradientCheck) -> String {
+        let count = c.pipelinedPerLayer.count
+        var shown = Set([0, count - 2, count - 1].filter { $0 >= 0 })
+        var power = 1
+        while power < count { shown.insert(power); power *= 2 }
+        let cell = { (a: GradientAgreement) in pad(String(format: "%.3f", a.cosine), 10) + pad(String(format: "%.3f", a.normRatio), 8) }
+        var lines = [String(format: "  gradient check, epoch %d: training loss %.4f exact, %.4f pipelined", c.epoch, c.exactLoss, c.pipelinedLoss),
+                     pad("", 9) + pad("pipelined epoch", 18) + pad("this epoch's rows", 20),
+                     pad("layer", 9) + pad("cosine", 10) + pad("norm", 8) + pad("cosine", 12) + pad("norm", 8),
+                     pad("all", 9) + cell(c.pipelined) + pad("", 2) + cell(c.droppedOnly)]
+        for l in shown.sorted() {
+            lines.append(pad(String(l), 9) + cell(c.pipelinedPerLayer[l]) + pad("", 2) + cell(c.droppedOnlyPerLayer[l]))
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// Every rank's peak resident set in MiB, in rank order.

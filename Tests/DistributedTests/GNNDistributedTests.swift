@@ -158,6 +158,9 @@ struct GNNDistributedTests {
         (["--model", "gcnii", "--layers", "4", "--conv-weight-decay=-0.01"], 1, "--conv-weight-decay must be a number at least 0, not -0.01"),
         (["--conv-weight-decay", "0.01"], 1, "--conv-weight-decay acts on --model gcnii's convolutions"),
         (["--model", "gcnii", "--layers", "4", "--decay-all-layers"], 1, "--decay-all-layers acts on --model gcn; gcnii decays"),
+        (["--gradient-check", "0"], 1, "--gradient-check must be at least 1, not 0"),
+        (["--mode", "pipeline", "--gradient-check", "5"], 2, "--gradient-check measures exact single-rank training; --mode pipeline trains pipelined or partitioned"),
+        (["--gradient-check", "5", "--chunks", "1"], 1, "--gradient-check compares with a pipeline of --chunks chunks, at least 2, not 1"),
     ] as [([String], Int, String)])
     func badShapesStopWithOneLine(arguments: [String], ranks: Int, message: String) throws {
         let run = try MPIRun.mpitrain(["gnn"] + Self.graph + ["--epochs", "1"] + arguments, ranks: ranks)

@@ -185,6 +185,45 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
         #expect(share > 0.1 && share < 0.5, "\(share)")
     }
 
+    @Test func gradientAgreementIsCosineAndNormRatio() {
+        let exact: [Float] = [3, 4, 0]
+        let same = GradientAgreement(exact: exact[...], pipelined: exact[...])
+        #expect(abs(same.cosine - 1) < 1e-12 && abs(same.normRatio - 1) < 1e-12)
+        let opposite = GradientAgreement(exact: exact[...], pipelined: [-1.5, -2, 0])
+        #expect(abs(opposite.cosine + 1) < 1e-12 && abs(opposite.normRatio - 0.5) < 1e-12)
+        let across = GradientAgreement(exact: exact[...], pipelined: [0, 0, 10])
+        #expect(across.cosine == 0 && abs(across.normRatio - 2) < 1e-12)
+        let none = GradientAgreement(exact: [0, 0, 0], pipelined: exact[...])
+        #expect(none.cosine == 0 && none.normRatio == 0)
+    }
+
+    /// The check runs pipelined passes beside exact training: the losses stay the same to the last
+    /// bit, the output layer (which reads no neighbours) gets the exact gradient once the rows
+    /// are this epoch's, and the convolutions lose the gradient through later chunks.
+    @Test func aGradientCheckLeavesTrainingAsItIs() throws {
+        let graph = smallGraph(nodes: 600)
+        var c = config(.gcnii, layers: 8, graph: graph)
+        c.dropout = 0.5
+        let checked = try GNNTrainer(config: c, graph: graph, chunks: 4)
+        checked.gradientCheckEvery = 2
+        let plain = try GNNTrainer(config: c, graph: graph, chunks: 4)
+        var checks: [PipelinedGradientCheck] = []
+        for epoch in 0..<6 {
+            #expect(checked.trainEpoch(epoch).loss == plain.trainEpoch(epoch).loss)
+            if let check = checked.lastGradientCheck, check.epoch == epoch + 1 { checks.append(check) }
+        }
+        #expect(checked.stage.parameters == plain.stage.parameters)
+        #expect(checks.map(\.epoch) == [2, 4, 6])
+        for check in checks {
+            #expect(check.pipelinedPerLayer.count == 8 && check.droppedOnlyPerLayer.count == 8)
+            let output = check.droppedOnlyPerLayer[7]
+            #expect(abs(output.cosine - 1) < 1e-5 && abs(output.normRatio - 1) < 1e-5, "\(output)")
+            let convolution = check.droppedOnlyPerLayer[1]
+            #expect(convolution.cosine < 0.999, "\(convolution)")
+            #expect(check.pipelinedLoss.isFinite && check.pipelinedLoss != check.exactLoss)
+        }
+    }
+
     @Test func rejectsShapesThatCannotWork() {
         let graph = smallGraph()
         #expect(throws: ConfigError.self) { try GNNTrainer(config: config(.gcnii, layers: 2, graph: graph), graph: graph) }

@@ -486,6 +486,11 @@ public final class GNNStage {
         for (k, node) in nodes.enumerated() { (values + k * width).update(from: buffer.row(Int(node)), count: width) }
     }
 
+    /// Where owned layer `i`'s weights and bias sit in `parameters` and `gradients`.
+    func parameterRange(ofLayer i: Int) -> Range<Int> {
+        weightOffset[i]..<(i + 1 < weightOffset.count ? weightOffset[i + 1] : parameters.count)
+    }
+
     /// The weights of owned layer `i`.
     func weights(_ i: Int, _ body: (UnsafePointer<Float>) -> Void) {
         parameters.withUnsafeBufferPointer { body($0.baseAddress! + weightOffset[i]) }
