@@ -224,6 +224,41 @@ func config(_ architecture: GNNArchitecture, layers: Int, graph: Graph) -> GNNCo
         }
     }
 
+    /// A partition's graph: its own rows first with their neighbours renumbered, then its halo in
+    /// increasing order, each node's features, label and role carried along.
+    @Test func aPartitionGraphHoldsItsNodesAndTheirHalo() {
+        let whole = smallGraph(nodes: 200)
+        let own = 50..<120
+        let part = PartitionGraph(whole, owning: own)
+        let a = whole.adjacency, local = part.graph.adjacency
+        var halo = Set<Int32>(), edges = 0
+        for i in own {
+            for k in a.rowOffsets[i]..<a.rowOffsets[i + 1] {
+                let j = Int(a.columns[k])
+                if !own.contains(j) { halo.insert(Int32(j)) }
+                if !own.contains(j) || j > i { edges += 1 }
+            }
+        }
+        #expect(part.ownCount == 70 && !halo.isEmpty)
+        #expect(part.globalIDs == own.map { Int32($0) } + halo.sorted())
+        #expect(part.graph.nodeCount == 70 + halo.count && part.graph.edgeCount == edges)
+        for (row, i) in own.enumerated() {
+            let global = Array(a.columns[a.rowOffsets[i]..<a.rowOffsets[i + 1]])
+            let mapped = local.columns[local.rowOffsets[row]..<local.rowOffsets[row + 1]].map { part.globalIDs[Int($0)] }
+            #expect(mapped == global)
+            #expect(Array(local.values[local.rowOffsets[row]..<local.rowOffsets[row + 1]]) == Array(a.values[a.rowOffsets[i]..<a.rowOffsets[i + 1]]))
+        }
+        for row in 70..<part.graph.nodeCount { #expect(local.rowOffsets[row] == local.rowOffsets[row + 1]) }
+        let everything = PartitionGraph(whole, owning: 0..<200)
+        #expect(everything.graph.adjacency == whole.adjacency && everything.globalIDs == (0..<200).map { Int32($0) })
+        for (row, node) in part.globalIDs.enumerated() {
+            #expect(part.local(node) == Int32(row))
+            #expect(part.graph.labels[row] == whole.labels[Int(node)] && part.graph.roles[row] == whole.roles[Int(node)])
+            let width = whole.featureCount
+            #expect(Array(part.graph.features[row * width..<(row + 1) * width]) == Array(whole.features[Int(node) * width..<(Int(node) + 1) * width]))
+        }
+    }
+
     @Test func rejectsShapesThatCannotWork() {
         let graph = smallGraph()
         #expect(throws: ConfigError.self) { try GNNTrainer(config: config(.gcnii, layers: 2, graph: graph), graph: graph) }

@@ -24,7 +24,10 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
     public var refreshEvery = 0
     public let trace: PhaseTrace
 
-    private let graph: Graph
+    /// This rank's partition and its halo; the stage's rows.
+    private let part: PartitionGraph
+    /// The chunk of every row of `part`.
+    private let chunkOfRow: [Int32]
     private let halo: HaloPlan
     private let trainCount: Int
     private var chunkPosition: [Int32]
@@ -53,12 +56,16 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
         stageIndex = layout.stage(ofRank: world.rank)
         partitionIndex = layout.partition(ofRank: world.rank)
         stageGroup = try world.split(color: stageIndex, key: partitionIndex)!
-        graph = original.permuted(by: layout.order)
-        stage = GNNStage(config: config, graph: graph, layers: layout.stageLayers[stageIndex], originalIDs: layout.order)
+        let graph = original.permuted(by: layout.order)
+        part = PartitionGraph(graph, owning: layout.partitionRanges[partitionIndex])
+        chunkOfRow = part.globalIDs.map { layout.chunkOf[Int($0)] }
+        stage = GNNStage(config: config, graph: part.graph, layers: layout.stageLayers[stageIndex],
+                         originalIDs: part.globalIDs.map { layout.order[Int($0)] })
         stage.staleGradients = staleGradients
         stage.staleMomentum = staleMomentum
-        halo = HaloPlan(layout: layout, graph: graph, partition: partitionIndex)
+        halo = HaloPlan(layout: layout, graph: graph, partition: partitionIndex, part: part)
         trainCount = graph.roles.filter { $0 == .train }.count
+        historicalNeighbourShare = layout.historicalNeighbourShare(of: graph)
         chunkPosition = (0..<Int32(chunks)).map { $0 }
         self.trace = trace
     }
@@ -67,14 +74,15 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
     public var haloRows: Int { halo.haloSize }
 
     /// The share of neighbours that pipelined epochs read from last epoch (`GNNLayout.historicalNeighbourShare`).
-    public var historicalNeighbourShare: Double { layout.historicalNeighbourShare(of: graph) }
+    public let historicalNeighbourShare: Double
 
     /// Bytes this rank has sent so far, pipeline messages and stage exchanges together.
     var bytesSent: UInt64 { world.traffic().total.bytesSent + stageGroup.traffic().total.bytesSent }
 
     private var previousRank: Int? { stageIndex > 0 ? layout.rank(stage: stageIndex - 1, partition: partitionIndex) : nil }
     private var nextRank: Int? { stageIndex < layout.stages - 1 ? layout.rank(stage: stageIndex + 1, partition: partitionIndex) : nil }
-    private var partitionRange: Range<Int> { layout.partitionRanges[partitionIndex] }
+    /// This partition's own rows of the stage.
+    private var ownRows: Range<Int> { 0..<part.ownCount }
 
     // MARK: - Training
 
@@ -173,7 +181,7 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
     /// values, no dropout), on every rank.
     public func evaluate(_ epoch: Int) throws -> (validation: Double, test: Double) {
         stage.beginEpoch(epoch, training: false)
-        let rows = partitionRange
+        let rows = ownRows
         var sends = RequestGroup()
         try receiveInput(rows: rows, tag: 2_000_000, epochTag: epoch)
         for l in stage.layers {
@@ -202,7 +210,7 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
     /// This epoch's chunks in processing order, as node ranges of this rank's partition; one
     /// range for the whole partition in an exact epoch.
     private func chunkSchedule(_ epoch: Int, exact: Bool) -> [Range<Int>] {
-        if exact { return [partitionRange] }
+        if exact { return [ownRows] }
         var order = Array(0..<layout.chunks)
         if chunkOrder == .random {
             var rng = SplitMix64(seed: seed, stream: "chunk-order", index: UInt64(epoch))
@@ -210,9 +218,10 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
         }
         for (position, chunk) in order.enumerated() { chunkPosition[chunk] = Int32(position) }
         scheduledChunks = order
-        if rowPositions.count != graph.nodeCount { rowPositions = [Int32](repeating: 0, count: graph.nodeCount) }
-        for i in 0..<graph.nodeCount { rowPositions[i] = chunkPosition[Int(layout.chunkOf[i])] }
-        return order.map { layout.chunkRanges[partitionIndex][$0] }
+        if rowPositions.count != chunkOfRow.count { rowPositions = [Int32](repeating: 0, count: chunkOfRow.count) }
+        for (i, chunk) in chunkOfRow.enumerated() { rowPositions[i] = chunkPosition[Int(chunk)] }
+        let start = layout.partitionRanges[partitionIndex].lowerBound
+        return order.map { let chunk = layout.chunkRanges[partitionIndex][$0]; return (chunk.lowerBound - start)..<(chunk.upperBound - start) }
     }
 
     private var scheduledChunks: [Int] = []
@@ -265,7 +274,7 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
     /// Sends the gradient this partition scattered into other partitions' rows at layer `l`
     /// to their owners, who add it. Rows whose chunk comes later are stale and stay out.
     private func exchangeHaloGradient(_ l: Int, chunks: [Int], position: Int, exact: Bool) throws {
-        let current: (Int32) -> Bool = { exact || self.chunkPosition[Int(self.layout.chunkOf[Int($0)])] <= Int32(position) }
+        let current: (Int32) -> Bool = { exact || self.chunkPosition[Int(self.chunkOfRow[Int($0)])] <= Int32(position) }
         let sendLists = (0..<layout.partitions).map { q in chunks.flatMap { halo.gradientSend[$0][q] }.filter(current) }
         let receiveLists = (0..<layout.partitions).map { q in chunks.flatMap { halo.gradientReceive[$0][q] }.filter(current) }
         try exchange(width: stage.config.aggregationWidth(of: l), sending: sendLists, receiving: receiveLists,
@@ -301,6 +310,6 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
     /// partition's own rows carry deferred gradients into the next epoch.
     private func dropRemoteStaleGradients() {
         guard layout.partitions > 1 else { return }
-        stage.dropStaleGradients(outside: partitionRange)
+        stage.dropStaleGradients(outside: ownRows)
     }
 }

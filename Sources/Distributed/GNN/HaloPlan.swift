@@ -1,7 +1,8 @@
 import Models
 
 /// Which rows partitions exchange at one chunk step: for every chunk and peer, the rows a
-/// partition sends (its chunk rows that the peer's nodes read) and receives.
+/// partition sends (its chunk rows that the peer's nodes read) and receives, as rows of its
+/// `PartitionGraph`.
 struct HaloPlan {
     /// send[c][q]: rows of my chunk c adjacent to partition q's nodes.
     let send: [[[Int32]]]
@@ -12,7 +13,9 @@ struct HaloPlan {
     /// gradientReceive[c][q]: my rows adjacent to q's chunk c (where q's backward scatters).
     let gradientReceive: [[[Int32]]]
 
-    init(layout: GNNLayout, graph: Graph, partition me: Int) {
+    /// The plan of partition `me` of `layout` over `graph` (the whole graph in the layout's order),
+    /// its rows numbered as in `part`.
+    init(layout: GNNLayout, graph: Graph, partition me: Int, part: PartitionGraph) {
         let P = layout.partitions, K = layout.chunks
         var owner = [Int32](repeating: 0, count: graph.nodeCount)
         for (p, range) in layout.partitionRanges.enumerated() { for i in range { owner[i] = Int32(p) } }
@@ -27,14 +30,14 @@ struct HaloPlan {
                     break
                 }
             }
-            return rows
+            return rows.map(part.local)
         }
         func neighbours(of p: Int, chunk c: Int, in q: Int) -> [Int32] {
             var seen = Set<Int32>()
             for i in layout.chunkRanges[p][c] {
                 for k in a.rowOffsets[i]..<a.rowOffsets[i + 1] where Int(owner[Int(a.columns[k])]) == q { seen.insert(a.columns[k]) }
             }
-            return seen.sorted()
+            return seen.sorted().map(part.local)
         }
         var send = [[[Int32]]](), receive = [[[Int32]]](), gradientSend = [[[Int32]]](), gradientReceive = [[[Int32]]]()
         for c in 0..<K {

@@ -54,7 +54,7 @@ public struct Graph: Sendable {
 }
 
 extension Graph {
-    private init(nodeCount: Int, edgeCount: Int, adjacency: CSRMatrix, features: [Float], featureCount: Int,
+    init(nodeCount: Int, edgeCount: Int, adjacency: CSRMatrix, features: [Float], featureCount: Int,
                  labels: [Int32], classCount: Int, roles: [NodeRole]) {
         self.nodeCount = nodeCount
         self.edgeCount = edgeCount
