@@ -187,10 +187,12 @@ struct GNNCommand: ParsableCommand {
         }
         let trainer: any GNNEpochTraining
         var distributed: DistributedGNNTrainer?
+        var checked: GNNTrainer?
         if mode == .single {
             let single = try GNNTrainer(config: config, graph: graph, partitioner: partitioner, chunks: gradientCheck == nil ? 1 : chunks)
             if let gradientCheck {
                 single.gradientCheckEvery = gradientCheck
+                checked = single
                 print("gradient check: exact training, every \(gradientCheck) epochs against a pipelined epoch over \(chunks) chunks; historical values: "
                       + String(format: "%.1f%% of neighbours", 100 * single.layout.historicalNeighbourShare(of: single.stage.graph))
                       + ", stale gradients dropped")
@@ -237,7 +239,7 @@ struct GNNCommand: ParsableCommand {
             if world.isRoot && (report.epoch % printEvery == 0 || report.epoch == 1 || report.epoch == epochs) {
                 print(GNNReportFormat.line(report))
             }
-            if let check = (trainer as? GNNTrainer)?.lastGradientCheck, check.epoch == report.epoch {
+            if let check = checked?.lastGradientCheck, check.epoch == report.epoch {
                 try sink?.write(check, kind: "gradient-check")
                 print(GNNReportFormat.gradientCheck(check))
             }

@@ -28,6 +28,8 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
     private let part: PartitionGraph
     /// The chunk of every row of `part`.
     private let chunkOfRow: [Int32]
+    /// The rows of each of this partition's chunks.
+    private let chunkRows: [Range<Int>]
     private let halo: HaloPlan
     private let trainCount: Int
     private var chunkPosition: [Int32]
@@ -59,6 +61,8 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
         let graph = original.permuted(by: layout.order)
         part = PartitionGraph(graph, owning: layout.partitionRanges[partitionIndex])
         chunkOfRow = part.globalIDs.map { layout.chunkOf[Int($0)] }
+        let start = layout.partitionRanges[partitionIndex].lowerBound
+        chunkRows = layout.chunkRanges[partitionIndex].map { ($0.lowerBound - start)..<($0.upperBound - start) }
         stage = GNNStage(config: config, graph: part.graph, layers: layout.stageLayers[stageIndex],
                          originalIDs: part.globalIDs.map { layout.order[Int($0)] })
         stage.staleGradients = staleGradients
@@ -220,8 +224,7 @@ public final class DistributedGNNTrainer: GNNEpochTraining {
         scheduledChunks = order
         if rowPositions.count != chunkOfRow.count { rowPositions = [Int32](repeating: 0, count: chunkOfRow.count) }
         for (i, chunk) in chunkOfRow.enumerated() { rowPositions[i] = chunkPosition[Int(chunk)] }
-        let start = layout.partitionRanges[partitionIndex].lowerBound
-        return order.map { let chunk = layout.chunkRanges[partitionIndex][$0]; return (chunk.lowerBound - start)..<(chunk.upperBound - start) }
+        return order.map { chunkRows[$0] }
     }
 
     private var scheduledChunks: [Int] = []

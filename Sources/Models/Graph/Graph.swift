@@ -55,7 +55,7 @@ public struct Graph: Sendable {
 
 extension Graph {
     init(nodeCount: Int, edgeCount: Int, adjacency: CSRMatrix, features: [Float], featureCount: Int,
-                 labels: [Int32], classCount: Int, roles: [NodeRole]) {
+         labels: [Int32], classCount: Int, roles: [NodeRole]) {
         self.nodeCount = nodeCount
         self.edgeCount = edgeCount
         self.adjacency = adjacency

@@ -30,8 +30,6 @@ public struct PartitionGraph: Sendable {
         let globalIDs = own.map { Int32($0) } + halo.sorted()
         self.globalIDs = globalIDs
         let n = globalIDs.count
-        var local = [Int32: Int32](minimumCapacity: halo.count)
-        for (i, node) in globalIDs.enumerated().dropFirst(own.count) { local[node] = Int32(i) }
         var offsets = [Int](repeating: 0, count: n + 1)
         var columns: [Int32] = [], values: [Float] = []
         columns.reserveCapacity(a.rowOffsets[own.upperBound] - a.rowOffsets[own.lowerBound])
@@ -44,7 +42,7 @@ public struct PartitionGraph: Sendable {
                     columns.append(Int32(column - own.lowerBound))
                     if column > i { edges += 1 }
                 } else {
-                    columns.append(local[a.columns[k]]!)
+                    columns.append(Self.haloRow(of: a.columns[k], in: globalIDs, after: own.count)!)
                     edges += 1
                 }
                 values.append(a.values[k])
@@ -66,12 +64,19 @@ public struct PartitionGraph: Sendable {
     /// The local row of the whole graph's node `node`, which must be an own or halo node.
     public func local(_ node: Int32) -> Int32 {
         if own.contains(Int(node)) { return node - Int32(own.lowerBound) }
-        var low = ownCount, high = globalIDs.count
+        guard let row = Self.haloRow(of: node, in: globalIDs, after: ownCount) else {
+            preconditionFailure("node \(node) is neither in the partition nor in its halo")
+        }
+        return row
+    }
+
+    /// The row of `node` among the sorted halo that follows the first `ownCount` of `ids`.
+    private static func haloRow(of node: Int32, in ids: [Int32], after ownCount: Int) -> Int32? {
+        var low = ownCount, high = ids.count
         while low < high {
             let middle = (low + high) / 2
-            if globalIDs[middle] < node { low = middle + 1 } else { high = middle }
+            if ids[middle] < node { low = middle + 1 } else { high = middle }
         }
-        precondition(low < globalIDs.count && globalIDs[low] == node, "node \(node) is neither in the partition nor in its halo")
-        return Int32(low)
+        return low < ids.count && ids[low] == node ? Int32(low) : nil
     }
 }
