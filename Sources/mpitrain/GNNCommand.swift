@@ -41,7 +41,7 @@ struct GNNCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "single: every N epochs, compare the gradient a pipelined epoch over --chunks chunks would take with the exact one.",
-        discussion: "Training stays exact and its losses are unchanged. Per layer, the cosine of the two gradients and the ratio of their "
+        discussion: "Training stays exact, its nodes numbered by chunk as a pipeline numbers them; the check leaves its losses unchanged. Per layer, the cosine of the two gradients and the ratio of their "
             + "norms, with last epoch's rows for later chunks (as a pipeline reads them) and with this epoch's (the dropped gradients alone)."))
     var gradientCheck: Int?
 
