@@ -27,19 +27,26 @@ struct BenchDLRMCommand: ParsableCommand {
     @Option(help: "Timed steps per run (default: 20 for bench-A, 400 for bench-B).")
     var steps: Int?
 
-    @Option(help: "Timed runs; the median is reported.")
+    @Option(help: "Timed runs; the median is reported. With --ranks, rounds that time every rank count in turn.")
     var runs = 3
 
     @Option(help: "Also write the rows as JSON to this file.")
     var json: String?
 
+    @Option(help: "With --ranks: write a Chrome/Perfetto trace of every rank's phases in the largest count's strong-scaling runs here.")
+    var trace: String?
+
     func validate() throws {
         guard runs >= 1, (steps ?? 1) >= 1 else { throw ValidationError("--runs and --steps must be at least 1") }
+        guard trace == nil || (ranks != nil && configs.count == 1) else {
+            throw ValidationError("--trace needs --ranks and one of --configs: it traces one configuration's scaling runs")
+        }
         try checkThreads(threads)
     }
 
     func run() throws {
         if let json { try OutputPaths.checkFile(json, "JSON file") }
+        if let trace { try OutputPaths.checkFile(trace, "trace file") }
         let blasThreads = configureThreads(threads)
         let setups = try configs.map { try DLRMBenchmark.Setup.named($0) }
         if let ranks { return try runScaling(setups, rankCounts: try DLRMConfig.parseSizes(ranks, separator: ",", name: "--ranks"),
@@ -72,15 +79,8 @@ struct BenchDLRMCommand: ParsableCommand {
 
     private static func percent(_ share: Double) -> String { String(Int((100 * share).rounded())) + "%" }
 
-    /// One scaling row with the oracle's isolated embedding time of the slowest rank's shards.
-    struct ScalingRow: Codable {
-        let measured: ShardedDLRMBenchmark.Row
-        let speedup: Double
-        let oracleEmbeddingMilliseconds: Double
-    }
-
     /// Strong and weak scaling over `rankCounts`, each count on the first ranks of the job
-    /// while the others sleep.
+    /// while the others sleep, timed in alternating rounds.
     private func runScaling(_ setups: [DLRMBenchmark.Setup], rankCounts: [Int], threads: Int) throws {
         let world = try MPIRuntime.world()
         guard let largest = rankCounts.max(), rankCounts.allSatisfy({ $0 >= 1 }) else { throw ConfigError("--ranks must list counts of at least 1") }
@@ -88,43 +88,30 @@ struct BenchDLRMCommand: ParsableCommand {
             throw ConfigError("--ranks \(ranks!) needs a job of at least \(largest) ranks: ./launch run -n \(largest) -- bench dlrm --ranks \(ranks!)")
         }
         if world.isRoot {
-            print("# mpitrain bench dlrm --ranks \(ranks!): \(threads) thread(s) per rank, round-robin table-wise plans, median of \(runs) runs")
-            print("# strong: the benchmark's global batch over the ranks; weak: its batch on every rank. Times are ms per step; "
-                  + "emb and oracle are the slowest rank's (oracle: its shards alone, caches flushed)")
+            print("# mpitrain bench dlrm --ranks \(ranks!): \(threads) thread(s) per rank, round-robin table-wise plans, "
+                  + "\(runs) rounds, each timing every rank count in turn; medians")
+            print("# strong: the benchmark's global batch over the ranks; weak: its batch on every rank. Speedup: over one rank timed "
+                  + "in the same round, median and range over rounds. Times are ms per step; emb and oracle are the slowest rank's "
+                  + "(oracle: its shards alone, caches flushed)")
             print([pad("config", 8), pad("scaling", 7), pad("ranks", 5), pad("batch", 6), pad("samples/s", 10), pad("speedup", 8),
-                   pad("step ms", 8), pad("emb ms", 7), pad("oracle", 7), pad("comm ms", 8), pad("dense ms", 8), pad("comm %", 7)].joined(separator: " "))
+                   pad("range", 11), pad("step ms", 8), pad("emb ms", 7), pad("oracle", 7), pad("comm ms", 8), pad("dense ms", 8),
+                   pad("comm %", 7)].joined(separator: " "))
         }
-        var rows: [ScalingRow] = []
+        var rows: [ShardedDLRMBenchmark.ScalingRow] = []
         for setup in setups {
-            var benchmark = ShardedDLRMBenchmark(setup: setup, steps: steps ?? defaultSteps(setup))
-            benchmark.runs = runs
-            let specs = try setup.config.tables.map { table throws(PlanError) in
-                try TableSpec(name: table.name, rows: table.rows, dim: table.dim, poolingFactor: Double(setup.pooling), distribution: setup.distribution)
-            }
-            var base: [ShardedDLRMBenchmark.Scaling: Double] = [:]
-            for count in rankCounts {
-                for scaling in count == 1 ? [.strong] : ShardedDLRMBenchmark.Scaling.allCases {
-                    let shards = ShardingPlan.roundRobin(specs, ranks: count).shardsByRank(tables: specs)
-                    let group = try world.split(color: world.rank < count ? 0 : nil)
-                    let measured = try group.flatMap { try benchmark.run(on: $0, scaling: scaling, shardsByRank: shards, threads: threads) }
-                    if let measured {
-                        let oracle = CostOracle(batchSize: measured.globalBatch, communication: CommunicationCostModel(tables: [:]))
-                        let slowest = measured.embeddingMilliseconds.indices.max { measured.embeddingMilliseconds[$0] < measured.embeddingMilliseconds[$1] }!
-                        let isolated = oracle.compute(byRank: [shards[slowest]], tables: specs)[0]
-                        if count == 1 { base = [.strong: measured.samplesPerSecond, .weak: measured.samplesPerSecond] }
-                        let row = ScalingRow(measured: measured, speedup: measured.samplesPerSecond / (base[scaling] ?? measured.samplesPerSecond),
-                                             oracleEmbeddingMilliseconds: isolated.forward + isolated.backward)
-                        rows.append(row)
-                        print([pad(setup.name, 8), pad(scaling.rawValue, 7), pad("\(count)", 5), pad("\(measured.globalBatch)", 6),
-                               pad(String(Int(measured.samplesPerSecond.rounded())), 10), pad(String(format: "%.2fx", row.speedup), 8),
-                               pad(fixed(measured.stepMilliseconds), 8), pad(fixed(measured.embeddingMilliseconds[slowest]), 7),
-                               pad(fixed(row.oracleEmbeddingMilliseconds), 7), pad(fixed(measured.communicationMilliseconds.max()!), 8),
-                               pad(fixed(measured.denseMilliseconds.max()!), 8),
-                               pad(String(format: "%.1f%%", 100 * measured.communicationFraction), 7)].joined(separator: " "))
-                        fflush(nil)
-                    }
-                    try world.sleepingBarrier()
-                }
+            let benchmark = ShardedDLRMBenchmark(setup: setup, steps: steps ?? defaultSteps(setup))
+            try benchmark.scaling(on: world, rankCounts: [1] + rankCounts.filter { $0 != 1 }, rounds: runs, threads: threads,
+                                     tracePath: trace) { row in
+                rows.append(row)
+                let measured = row.measured
+                print([pad(setup.name, 8), pad(measured.scaling.rawValue, 7), pad("\(measured.ranks)", 5), pad("\(measured.globalBatch)", 6),
+                       pad(String(Int(measured.samplesPerSecond.rounded())), 10), pad(String(format: "%.2fx", row.speedup), 8),
+                       pad(String(format: "%.2f-%.2f", row.roundSpeedups.min()!, row.roundSpeedups.max()!), 11),
+                       pad(fixed(measured.stepMilliseconds), 8), pad(fixed(measured.embeddingMilliseconds[measured.slowestEmbeddingRank]), 7),
+                       pad(fixed(row.oracleEmbeddingMilliseconds), 7), pad(fixed(measured.communicationMilliseconds.max()!), 8),
+                       pad(fixed(measured.denseMilliseconds.max()!), 8),
+                       pad(String(format: "%.1f%%", 100 * measured.communicationFraction), 7)].joined(separator: " "))
+                fflush(nil)
             }
         }
         if world.isRoot, let json { try JSONFile.write(rows, to: json) }

@@ -208,7 +208,8 @@ import Testing
                 // Three training steps, then one evaluation batch (a lookup without a backward).
                 #expect(phases.filter { $0.name == "embedding forward" }.map(\.step) == [1, 2, 3, 3])
                 #expect(phases.filter { $0.name == "wait output all-to-all" }.allSatisfy { $0.cat == "wait" })
-                #expect(phases.filter { $0.name == "allreduce MLP gradients" && $0.cat == "communication" }.map(\.step) == [1, 2, 3])
+                #expect(phases.filter { $0.name == "allreduce loss" && $0.cat == "communication" }.map(\.step) == [1, 2, 3])
+                #expect(phases.filter { $0.name == "wait MLP gradients" && $0.cat == "wait" }.map(\.step) == [1, 2, 3])
             }
         }
     }

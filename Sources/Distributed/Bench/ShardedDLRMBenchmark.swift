@@ -1,4 +1,5 @@
 import Models
+import Sharding
 
 /// Training throughput of a benchmark DLRM across the ranks of a communicator, by the same
 /// `ShardedDLRM` step a job runs, on pre-generated synthetic batches: strong scaling (the
@@ -19,6 +20,11 @@ public struct ShardedDLRMBenchmark {
         public let communicationMilliseconds: [Double]
         public let denseMilliseconds: [Double]
 
+        /// The rank with the most embedding time per step.
+        public var slowestEmbeddingRank: Int {
+            embeddingMilliseconds.indices.max { embeddingMilliseconds[$0] < embeddingMilliseconds[$1] }!
+        }
+
         /// Mean over ranks of the share of the step spent communicating or waiting.
         public var communicationFraction: Double {
             communicationMilliseconds.reduce(0, +) / Double(max(ranks, 1)) / stepMilliseconds
@@ -27,7 +33,6 @@ public struct ShardedDLRMBenchmark {
 
     public var setup: DLRMBenchmark.Setup
     public var steps: Int
-    public var runs = 3
     public var warmupSteps = 3
     public var distinctBatches = 4
 
@@ -41,37 +46,128 @@ public struct ShardedDLRMBenchmark {
         scaling == .strong ? setup.batchSize : setup.batchSize * ranks
     }
 
-    /// Runs on every rank of `comm` with the embedding shards `shardsByRank`; the median run by
-    /// samples/s, with its phase times, on rank 0 (nil elsewhere).
-    public func run(on comm: Communicator, scaling: Scaling, shardsByRank: [[EmbeddingShardSpec]], threads: Int) throws -> Row? {
-        let global = globalBatch(scaling, ranks: comm.size)
-        guard global % comm.size == 0 else {
-            throw ConfigError("\(setup.name): batch \(global) does not split evenly over \(comm.size) ranks")
+    /// A trainer on every rank of a communicator, its batches generated and its first steps
+    /// run: each `timedRun` then times `steps` steps. With a trace path, every step's phases
+    /// go to that trace, flushed after each run.
+    public final class Session {
+        public let comm: Communicator
+        public let scaling: Scaling
+        public let trainer: ShardedDLRM
+        let name: String
+        let steps: Int
+        let batches: [ClickBatch]
+
+        init(_ benchmark: ShardedDLRMBenchmark, on comm: Communicator, scaling: Scaling, shardsByRank: [[EmbeddingShardSpec]],
+             threads: Int, tracePath: String?) throws {
+            let setup = benchmark.setup, global = benchmark.globalBatch(scaling, ranks: comm.size)
+            guard global % comm.size == 0 else {
+                throw ConfigError("\(setup.name): batch \(global) does not split evenly over \(comm.size) ranks")
+            }
+            let local = global / comm.size
+            let data = try SyntheticClicks(config: setup.config, pooling: [Int](repeating: setup.pooling, count: setup.config.tables.count),
+                                           distribution: setup.distribution, seed: 0)
+            batches = (0..<benchmark.distinctBatches).map { k in
+                data.batch(samples: k * global + comm.rank * local ..< k * global + (comm.rank + 1) * local)
+            }
+            let trace = PhaseTrace(enabled: tracePath != nil)
+            trainer = try ShardedDLRM(world: comm, config: setup.config, shardsByRank: shardsByRank, seed: 0, trace: trace)
+            if let tracePath {
+                try trace.start(writingTo: tracePath, comm: comm, title: "bench dlrm \(setup.name), \(scaling.rawValue) scaling on \(comm.size) ranks")
+            }
+            trainer.embeddingThreads = threads
+            self.comm = comm
+            self.scaling = scaling
+            name = setup.name
+            steps = benchmark.steps
+            for step in 0..<benchmark.warmupSteps { try trainer.trainStep(batches[step % batches.count], learningRate: 0.01) }
         }
-        let local = global / comm.size
-        let data = try SyntheticClicks(config: setup.config, pooling: [Int](repeating: setup.pooling, count: setup.config.tables.count),
-                                       distribution: setup.distribution, seed: 0)
-        let batches = (0..<distinctBatches).map { k in
-            data.batch(samples: k * global + comm.rank * local ..< k * global + (comm.rank + 1) * local)
-        }
-        let trainer = try ShardedDLRM(world: comm, config: setup.config, shardsByRank: shardsByRank, seed: 0)
-        trainer.embeddingThreads = threads
-        for step in 0..<warmupSteps { try trainer.trainStep(batches[step % batches.count], learningRate: 0.01) }
-        var rows: [Row] = []
-        for _ in 0..<runs {
+
+        /// Times `steps` steps on every rank; the run's row on rank 0 of `comm` (nil elsewhere).
+        public func timedRun() throws -> Row? {
             try comm.barrier()
             trainer.resetPhaseSeconds()
             let start = ContinuousClock.now
-            for step in 0..<steps { try trainer.trainStep(batches[step % batches.count], learningRate: 0.01) }
+            for step in 0..<steps {
+                trainer.trace.step += 1
+                try trainer.trainStep(batches[step % batches.count], learningRate: 0.01)
+            }
             let seconds = try comm.allreduce((ContinuousClock.now - start).seconds, .max)
             let phases = trainer.phaseSeconds, perStep = 1000 / Double(steps)
             let all = try comm.allgather([phases.embedding * perStep, phases.communication * perStep, phases.dense * perStep])
-            rows.append(Row(name: setup.name, scaling: scaling, ranks: comm.size, globalBatch: global,
-                            samplesPerSecond: Double(steps * global) / seconds, stepMilliseconds: seconds * perStep,
-                            embeddingMilliseconds: stride(from: 0, to: all.count, by: 3).map { all[$0] },
-                            communicationMilliseconds: stride(from: 1, to: all.count, by: 3).map { all[$0] },
-                            denseMilliseconds: stride(from: 2, to: all.count, by: 3).map { all[$0] }))
+            if trainer.trace.isEnabled { try trainer.trace.flush(comm: comm) }
+            guard comm.isRoot else { return nil }
+            let global = batches[0].count * comm.size
+            return Row(name: name, scaling: scaling, ranks: comm.size, globalBatch: global,
+                       samplesPerSecond: Double(steps * global) / seconds, stepMilliseconds: seconds * perStep,
+                       embeddingMilliseconds: stride(from: 0, to: all.count, by: 3).map { all[$0] },
+                       communicationMilliseconds: stride(from: 1, to: all.count, by: 3).map { all[$0] },
+                       denseMilliseconds: stride(from: 2, to: all.count, by: 3).map { all[$0] })
         }
-        return comm.isRoot ? rows.sorted { $0.samplesPerSecond < $1.samplesPerSecond }[rows.count / 2] : nil
+    }
+
+    /// Builds a session on every rank of `comm` with the embedding shards `shardsByRank`.
+    public func prepare(on comm: Communicator, scaling: Scaling, shardsByRank: [[EmbeddingShardSpec]], threads: Int,
+                        tracePath: String? = nil) throws -> Session {
+        try Session(self, on: comm, scaling: scaling, shardsByRank: shardsByRank, threads: threads, tracePath: tracePath)
+    }
+
+    /// One scaling result: the median run of a rank count and scaling, and its speedup over one
+    /// rank, the median over rounds of the two rates measured in the same round.
+    public struct ScalingRow: Codable, Sendable {
+        public let measured: Row
+        public let speedup: Double
+        /// Each round's speedup, in round order.
+        public let roundSpeedups: [Double]
+        /// The cost oracle's isolated embedding time of the slowest rank's shards, ms per step.
+        public let oracleEmbeddingMilliseconds: Double
+    }
+
+    /// Strong and weak scaling over `rankCounts` (one rank first) with round-robin table-wise
+    /// plans, each count on the first ranks of `world` while the others sleep. Every count and
+    /// scaling is built once, then timed once per round, in turn, for `rounds` rounds, so
+    /// the machine's drift falls on all of them alike. Hands each row to `report` on rank 0,
+    /// in count order, once every round is done. With `tracePath`, the strong-scaling runs of
+    /// the largest count write their phases there.
+    public func scaling(on world: Communicator, rankCounts: [Int], rounds: Int, threads: Int, tracePath: String? = nil,
+                        report: (ScalingRow) -> Void) throws {
+        guard rankCounts.first == 1, rankCounts.allSatisfy({ $0 >= 1 && $0 <= world.size }) else {
+            throw ConfigError("scaling needs rank counts from 1 up to the job's \(world.size)")
+        }
+        let specs = try setup.config.tables.map { table throws(PlanError) in
+            try TableSpec(name: table.name, rows: table.rows, dim: table.dim, poolingFactor: Double(setup.pooling),
+                          distribution: setup.distribution)
+        }
+        var cases: [(count: Int, scaling: Scaling, shards: [[EmbeddingShardSpec]])] = []
+        for count in rankCounts {
+            for scaling in count == 1 ? [.strong] : Scaling.allCases {
+                cases.append((count, scaling, ShardingPlan.roundRobin(specs, ranks: count).shardsByRank(tables: specs)))
+            }
+        }
+        let traced = cases.lastIndex { $0.scaling == .strong }!
+        var sessions: [Session?] = []
+        for (k, entry) in cases.enumerated() {
+            let group = try world.split(color: world.rank < entry.count ? 0 : nil)
+            sessions.append(try group.map {
+                try prepare(on: $0, scaling: entry.scaling, shardsByRank: entry.shards, threads: threads, tracePath: k == traced ? tracePath : nil)
+            })
+            try world.sleepingBarrier()
+        }
+        var runs = [[Row]](repeating: [], count: cases.count)
+        for _ in 0..<rounds {
+            for (k, session) in sessions.enumerated() {
+                if let row = try session?.timedRun() { runs[k].append(row) }
+                try world.sleepingBarrier()
+            }
+        }
+        if let session = sessions[traced], session.trainer.trace.isEnabled { try session.trainer.trace.finish(comm: session.comm) }
+        guard world.isRoot else { return }
+        for (k, entry) in cases.enumerated() {
+            let measured = runs[k].sorted { $0.samplesPerSecond < $1.samplesPerSecond }[rounds / 2]
+            let speedups = zip(runs[k], runs[0]).map { $0.samplesPerSecond / $1.samplesPerSecond }
+            let oracle = CostOracle(batchSize: measured.globalBatch, communication: CommunicationCostModel(tables: [:]))
+            let isolated = oracle.compute(byRank: [entry.shards[measured.slowestEmbeddingRank]], tables: specs)[0]
+            report(ScalingRow(measured: measured, speedup: speedups.sorted()[rounds / 2], roundSpeedups: speedups,
+                              oracleEmbeddingMilliseconds: isolated.forward + isolated.backward))
+        }
     }
 }

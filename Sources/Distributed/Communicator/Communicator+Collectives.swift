@@ -46,6 +46,19 @@ extension Communicator {
         recordReduction(.allreduce, bytes: buffer.count * MemoryLayout<T>.stride, receives: true)
     }
 
+    /// Starts the in-place `allreduce` of `buffer` and returns at once (`MPI_Iallreduce`), so
+    /// the caller can compute while it is in flight. `buffer` must stay alive and untouched
+    /// until the request completes.
+    public func iallreduce<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOp) throws(MPIError) -> Request {
+        try MPIRuntime.ensureActive("MPI_Iallreduce")
+        let count = try mpiCount(buffer.count, "MPI_Iallreduce")
+        var request = MPIShim_REQUEST_NULL()
+        try check(MPI_Iallreduce(MPIShim_IN_PLACE(), buffer.baseAddress, count, T.mpiDatatype.raw, op.raw, raw, &request),
+                  "MPI_Iallreduce")
+        recordReduction(.allreduce, bytes: buffer.count * MemoryLayout<T>.stride, receives: true)
+        return Request(raw: request, communicator: self, call: "MPI_Iallreduce", peer: -1, receivedElementSize: 0)
+    }
+
     /// Writes `op` over all ranks' `send` into `recv` on every rank (`MPI_Allreduce`).
     public func allreduce<T: MPIScalar>(
         _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>, _ op: ReduceOp

@@ -27,6 +27,7 @@ public struct Request: ~Copyable {
     /// how many elements arrived, for a send the destination and 0.
     @discardableResult
     public consuming func wait() throws(MPIError) -> ReceiveStatus {
+        if let failure { throw failure }
         try MPIRuntime.ensureActive("MPI_Wait")
         var status = MPI_Status()
         // Named by the call that started it: what a watchdog message should say.
@@ -46,7 +47,16 @@ public struct Request: ~Copyable {
         return done != 0
     }
 
+    /// Lets the operation move on without blocking (one `MPI_Test`): MPI progresses only
+    /// inside its calls, so long work between the start and `wait` calls this now and then.
+    /// An error is kept for `wait` to throw.
+    public mutating func progress() {
+        guard failure == nil, pendingStatus == nil else { return }
+        do { _ = try test() } catch { failure = error }
+    }
+
     private var pendingStatus: ReceiveStatus?
+    private var failure: MPIError?
 
     private func complete(_ status: MPI_Status) -> ReceiveStatus {
         if let pendingStatus { return pendingStatus }

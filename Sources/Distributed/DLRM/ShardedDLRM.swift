@@ -180,37 +180,51 @@ public final class ShardedDLRM {
     public func trainStep(_ local: ClickBatch, learningRate: Float) throws -> Double {
         let rows = local.count, global = rows * world.size
         let bags = try local.dense.withUnsafeBufferPointer { dense in
-            try lookUp(local) { trace.phase("bottom MLP", .compute) { model.forwardBottom(dense: dense.baseAddress!, rows: rows) } }
+            try lookUp(local) { progress in
+                trace.phase("bottom MLP", .compute) { model.forwardBottom(dense: dense.baseAddress!, rows: rows, progress: progress) }
+            }
         }
         model.parameters.zeroGradients()
         resize(&pooledGradient, rows * pooledWidth)
-        var loss = local.dense.withUnsafeBufferPointer { dense in
-            local.labels.withUnsafeBufferPointer { labels in
-                pooled.withUnsafeBufferPointer { pooled in
-                    pooledGradient.withUnsafeMutableBufferPointer { gradient in
-                        trace.phase("interaction, top MLP, backward", .compute) {
-                            model.forwardTop(pooled: pooled.baseAddress!, rows: rows)
-                            return model.backward(dense: dense.baseAddress!, pooled: pooled.baseAddress!, labels: labels.baseAddress!,
-                                                  rows: rows, divisor: global, pooledGradient: gradient.baseAddress!)
-                        }
+        var loss = local.labels.withUnsafeBufferPointer { labels in
+            pooled.withUnsafeBufferPointer { pooled in
+                pooledGradient.withUnsafeMutableBufferPointer { gradient in
+                    trace.phase("interaction, top MLP, backward", .compute) {
+                        model.forwardTop(pooled: pooled.baseAddress!, rows: rows)
+                        return model.backwardTop(pooled: pooled.baseAddress!, labels: labels.baseAddress!, rows: rows,
+                                                 divisor: global, pooledGradient: gradient.baseAddress!)
                     }
                 }
             }
         }
-        if !holdsWholeModel { try trace.phase("gradient all-to-all", .communication) { try returnGradients(rows: rows) } }
-        try trace.phase("allreduce MLP gradients", .communication) {
-            try communicationTimer.measure {
-                try world.allreduce(UnsafeMutableBufferPointer(start: model.parameters.gradients, count: model.parameters.count), .sum)
-                loss = try world.allreduce(loss, .sum)
+        let bottomBackward = { (progress: () -> Void) in
+            local.dense.withUnsafeBufferPointer { dense in
+                self.trace.phase("bottom MLP backward", .compute) {
+                    self.model.backwardBottom(dense: dense.baseAddress!, rows: rows, progress: progress)
+                }
             }
         }
+        if holdsWholeModel { bottomBackward {} } else { try returnGradients(rows: rows, overlapped: bottomBackward) }
+        // The MLP gradients are summed while the embeddings update; the loss goes first, since
+        // a non-finite one must leave the embeddings as they were.
+        let start = ContinuousClock.now
+        var mlpSum = try world.iallreduce(UnsafeMutableBufferPointer(start: model.parameters.gradients, count: model.parameters.count), .sum)
+        loss = try world.allreduce(loss, .sum)
+        trace.record("allreduce loss", .communication, since: start)
+        communicationTimer.add(ContinuousClock.now - start)
         guard loss.isFinite else { return loss }
-        trace.phase("MLP update", .update) { model.denseOptimizer.update(model.parameters, learningRate: learningRate) }
         trace.phase("embedding backward and update", .update) {
             (holdsWholeModel ? pooledGradient : ownerGradient).withUnsafeBufferPointer { gradient in
-                embeddings.backwardAndUpdate(bags, outputGradient: gradient.baseAddress!, learningRate: learningRate)
+                embeddings.backwardAndUpdate(bags, outputGradient: gradient.baseAddress!, learningRate: learningRate) {
+                    mlpSum.progress()
+                }
             }
         }
+        let resumed = ContinuousClock.now
+        try mlpSum.wait()
+        trace.record("wait MLP gradients", .wait, since: resumed)
+        communicationTimer.add(ContinuousClock.now - resumed)
+        trace.phase("MLP update", .update) { model.denseOptimizer.update(model.parameters, learningRate: learningRate) }
         if let replicas { try trace.phase("replicated tables: gradient sum and update", .update) { try updateReplicas(replicas, rows: rows, learningRate: learningRate) } }
         return loss
     }
@@ -222,7 +236,7 @@ public final class ShardedDLRM {
         monitor = nil
         defer { monitor = measuring }
         try local.dense.withUnsafeBufferPointer { dense in
-            _ = try lookUp(local) { model.forwardBottom(dense: dense.baseAddress!, rows: local.count) }
+            _ = try lookUp(local) { model.forwardBottom(dense: dense.baseAddress!, rows: local.count, progress: $0) }
         }
         pooled.withUnsafeBufferPointer { model.forwardTop(pooled: $0.baseAddress!, rows: local.count) }
         return Array(UnsafeBufferPointer(start: model.logits, count: local.count))
@@ -232,10 +246,11 @@ public final class ShardedDLRM {
 
     /// Sends every owner the bags of its tables for the local samples, runs this rank's
     /// embedding forward over the whole global batch, and brings each sample's pooled vector
-    /// back to its rank (into `pooled`), running `overlapped` (work that needs no embeddings)
-    /// while the pooled vectors are in flight. Returns the global bags this rank looked up.
-    private func lookUp(_ local: ClickBatch, overlapped: () -> Void) throws -> BagBatch {
-        let rows = local.count, ranks = world.size
+    /// back to its rank (into `pooled`), running `overlapped` (work that needs no embeddings,
+    /// handed a progress call for the exchange) while the pooled vectors are in flight.
+    /// Returns the global bags this rank looked up.
+    private func lookUp(_ local: ClickBatch, overlapped: (_ progress: () -> Void) -> Void) throws -> BagBatch {
+        let rows = local.count
         localBags = replicas == nil ? nil : local.bags
         if holdsWholeModel {
             resize(&pooled, rows * pooledWidth)
@@ -245,34 +260,26 @@ public final class ShardedDLRM {
                     monitor.count(local.bags.indices[Int(local.bags.offsets[t * rows])..<Int(local.bags.offsets[(t + 1) * rows])], table: t)
                 }
             }
-            overlapped()
+            overlapped {}
             return local.bags
         }
         let bags = try trace.phase("input all-to-all", .communication) { try communicationTimer.measure { try exchangeBags(local.bags) } }
         let width = outputWidths[world.rank]
         resize(&ownerOutput, bags.batchSize * width)
         trace.phase("embedding forward", .compute) { ownerOutput.withUnsafeMutableBufferPointer { embeddings.forward(bags, into: $0.baseAddress!) } }
-        // Owner rows r·rows ..< (r+1)·rows belong to rank r.
-        let sendChunks = Chunks(counts: [Int](repeating: rows * width, count: ranks))
-        let recvChunks = Chunks(counts: outputWidths.map { rows * $0 })
-        resize(&received, recvChunks.extent)
-        try ownerOutput.withUnsafeBufferPointer { send in
-            try received.withUnsafeMutableBufferPointer { recv in
-                let start = ContinuousClock.now
-                let exchange = try world.ialltoallv(send, sendChunks, into: recv, recvChunks)
-                let started = ContinuousClock.now
-                overlapped()
-                let resumed = ContinuousClock.now
-                try exchange.wait()
-                trace.record("wait output all-to-all", .wait, since: resumed)
-                communicationTimer.add(started - start + (ContinuousClock.now - resumed))
-            }
-        }
+        let chunks = exchangeChunks(rows: rows)
+        resize(&received, chunks.pooled.extent)
+        try exchange(ownerOutput, chunks.owner, into: &received, chunks.pooled, waiting: "wait output all-to-all", overlapped: overlapped)
         resize(&pooled, rows * pooledWidth)
-        received.withUnsafeBufferPointer { source in
-            pooled.withUnsafeMutableBufferPointer { target in
-                if hasRowSplits { target.update(repeating: 0) }
-                scatterColumns(from: source.baseAddress!, chunks: recvChunks, rows: rows, into: target.baseAddress!, toPooled: true)
+        trace.phase("unpack pooled vectors", .communication) {
+            received.withUnsafeMutableBufferPointer { others in
+                ownerOutput.withUnsafeMutableBufferPointer { own in
+                    pooled.withUnsafeMutableBufferPointer { target in
+                        if hasRowSplits { target.update(repeating: 0) }
+                        scatterColumns(blocks: blocks(others, chunks.pooled, own: own, rows: rows), pooled: target.baseAddress!,
+                                       rows: rows, toPooled: true)
+                    }
+                }
             }
         }
         if let replicas { trace.phase("replicated tables forward", .compute) { lookUpReplicas(replicas, local.bags) } }
@@ -383,46 +390,84 @@ public final class ShardedDLRM {
     }
 
     /// Sends each owner the gradient of its columns of the local samples (into `ownerGradient`,
-    /// global-batch rows in rank order, as the owner's forward output).
-    private func returnGradients(rows: Int) throws {
+    /// global-batch rows in rank order, as the owner's forward output), running `overlapped`
+    /// while they are in flight.
+    private func returnGradients(rows: Int, overlapped: (_ progress: () -> Void) -> Void) throws {
         let width = outputWidths[world.rank]
-        let sendChunks = Chunks(counts: outputWidths.map { rows * $0 })
-        let recvChunks = Chunks(counts: [Int](repeating: rows * width, count: world.size))
-        resize(&received, sendChunks.extent)
-        pooledGradient.withUnsafeMutableBufferPointer { source in
-            received.withUnsafeMutableBufferPointer { target in
-                scatterColumns(from: source.baseAddress!, chunks: sendChunks, rows: rows, into: target.baseAddress!, toPooled: false)
+        let chunks = exchangeChunks(rows: rows)
+        resize(&received, chunks.pooled.extent)
+        resize(&ownerGradient, rows * world.size * width)
+        trace.phase("pack gradients", .communication) {
+            pooledGradient.withUnsafeMutableBufferPointer { source in
+                received.withUnsafeMutableBufferPointer { others in
+                    ownerGradient.withUnsafeMutableBufferPointer { own in
+                        scatterColumns(blocks: blocks(others, chunks.pooled, own: own, rows: rows), pooled: source.baseAddress!,
+                                       rows: rows, toPooled: false)
+                    }
+                }
             }
         }
-        resize(&ownerGradient, rows * world.size * width)
-        try communicationTimer.measure {
-            try received.withUnsafeBufferPointer { send in
-                try ownerGradient.withUnsafeMutableBufferPointer { recv in
-                    try world.alltoallv(send, sendChunks, into: recv, recvChunks)
-                }
+        try exchange(received, chunks.pooled, into: &ownerGradient, chunks.owner, waiting: "wait gradient all-to-all", overlapped: overlapped)
+    }
+
+    /// The chunks of the pooled vectors' and their gradients' all-to-alls. Owner side: rank r's
+    /// samples at r · rows · width of the owner's buffer. Pooled side: this rank's samples of
+    /// owner q's columns, packed in rank order. Nothing goes to this rank itself: its own
+    /// block is read or written in place, not copied through MPI.
+    private func exchangeChunks(rows: Int) -> (owner: Chunks, pooled: Chunks) {
+        let rank = world.rank, block = rows * outputWidths[rank]
+        let owner = Chunks(counts: (0..<world.size).map { $0 == rank ? 0 : block }, displacements: (0..<world.size).map { $0 * block })
+        let pooled = Chunks(counts: outputWidths.indices.map { $0 == rank ? 0 : rows * outputWidths[$0] })
+        return (owner, pooled)
+    }
+
+    /// Per rank q, where its owner block of this rank's samples is: in `others` at `chunks`,
+    /// or, for this rank, in its owner buffer `own`; nil for an empty block.
+    private func blocks(_ others: UnsafeMutableBufferPointer<Float>, _ chunks: Chunks, own: UnsafeMutableBufferPointer<Float>,
+                        rows: Int) -> [UnsafeMutablePointer<Float>?] {
+        (0..<world.size).map { q in
+            q == world.rank ? own.baseAddress.map { $0 + q * rows * outputWidths[q] } : others.baseAddress.map { $0 + chunks.displacements[q] }
+        }
+    }
+
+    /// One all-to-all of `send` into `recv`, with `overlapped` run while it is in flight and
+    /// handed the exchange's progress call; the time outside `overlapped` counts as
+    /// communication, the wait is traced as `waiting`.
+    private func exchange(_ send: [Float], _ sendChunks: Chunks, into recv: inout [Float], _ recvChunks: Chunks,
+                          waiting: StaticString, overlapped: (_ progress: () -> Void) -> Void) throws {
+        try send.withUnsafeBufferPointer { send in
+            try recv.withUnsafeMutableBufferPointer { recv in
+                let start = ContinuousClock.now
+                var request = try world.ialltoallv(send, sendChunks, into: recv, recvChunks)
+                let started = ContinuousClock.now
+                overlapped { request.progress() }
+                let resumed = ContinuousClock.now
+                try request.wait()
+                trace.record(waiting, .wait, since: resumed)
+                communicationTimer.add(started - start + (ContinuousClock.now - resumed))
             }
         }
     }
 
-    /// Moves shard columns between owner blocks (per rank q, `rows` × outputWidths[q], at
-    /// `chunks[q]`) and pooled vectors (`rows` × pooledWidth): into pooled when `toPooled`
-    /// (a row range's partial sums added), out of it otherwise (every row range gets the
-    /// gradient of its columns).
-    private func scatterColumns(from source: UnsafePointer<Float>, chunks: Chunks, rows: Int,
-                                into target: UnsafeMutablePointer<Float>, toPooled: Bool) {
+    /// Moves shard columns between owner blocks (rank q's `rows` × outputWidths[q] floats at
+    /// `blocks[q]`) and pooled vectors (`rows` × pooledWidth at `pooled`): into pooled when
+    /// `toPooled` (a row range's partial sums added), out of it otherwise (every row range
+    /// gets the gradient of its columns).
+    private func scatterColumns(blocks: [UnsafeMutablePointer<Float>?], pooled: UnsafeMutablePointer<Float>, rows: Int, toPooled: Bool) {
         for (q, shards) in shardsByRank.enumerated() {
-            let block = chunks.displacements[q], width = outputWidths[q]
+            guard let block = blocks[q] else { continue }
+            let width = outputWidths[q]
             var column = 0
             for (k, shard) in shards.enumerated() {
                 let count = shard.columns.count, pooledColumn = pooledOffsets[q][k]
                 for sample in 0..<rows {
-                    let blockAt = block + sample * width + column, pooledAt = sample * pooledWidth + pooledColumn
+                    let blockRow = block + sample * width + column, pooledRow = pooled + sample * pooledWidth + pooledColumn
                     if toPooled && shard.rows != nil {
-                        addRow(target + pooledAt, source + blockAt, width: count)
+                        addRow(pooledRow, blockRow, width: count)
                     } else if toPooled {
-                        (target + pooledAt).update(from: source + blockAt, count: count)
+                        copyRow(pooledRow, blockRow, width: count)
                     } else {
-                        (target + blockAt).update(from: source + pooledAt, count: count)
+                        copyRow(blockRow, pooledRow, width: count)
                     }
                 }
                 column += count
@@ -474,18 +519,11 @@ public final class ShardedDLRM {
         for (f, input) in inputs.enumerated() {
             let firstRow = Int32(input.rows?.lowerBound ?? 0)
             for r in 0..<ranks {
-                let lengths = parts.chunks[r].lowerBound + f * rows, first = cursors[r]
-                for sample in 0..<rows {
-                    let length = Int(parts.values[lengths + sample])
-                    if firstRow == 0 {
-                        bags.indices += parts.values[cursors[r]..<(cursors[r] + length)]
-                    } else {
-                        for j in cursors[r]..<(cursors[r] + length) { bags.indices.append(parts.values[j] - firstRow) }
-                    }
-                    cursors[r] += length
-                    bags.endBag()
-                }
-                monitor?.serve(parts.values[first..<cursors[r]], lengths: parts.values[lengths..<(lengths + rows)], table: input.table, from: r)
+                let lengths = parts.values[(parts.chunks[r].lowerBound + f * rows)...].prefix(rows)
+                let first = cursors[r]
+                cursors[r] += lengths.reduce(0) { $0 + Int($1) }
+                bags.appendBags(lengths: lengths, indices: parts.values[first..<cursors[r]], less: firstRow)
+                monitor?.serve(parts.values[first..<cursors[r]], lengths: lengths, table: input.table, from: r)
             }
         }
         return bags

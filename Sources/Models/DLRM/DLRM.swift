@@ -55,10 +55,10 @@ public final class DLRM {
     }
 
     /// The bottom MLP alone: it needs no embeddings, so a distributed step runs it while the
-    /// pooled vectors are still on their way.
-    public func forwardBottom(dense: UnsafePointer<Float>, rows: Int) {
+    /// pooled vectors are still on their way (`progress` runs between its layers).
+    public func forwardBottom(dense: UnsafePointer<Float>, rows: Int, progress: () -> Void = {}) {
         reserve(rows)
-        mlpTimer.measure { bottom.forward(dense, rows: rows) }
+        mlpTimer.measure { bottom.forward(dense, rows: rows, progress: progress) }
     }
 
     /// Interaction and top MLP, after `forwardBottom` on the same rows.
@@ -76,6 +76,15 @@ public final class DLRM {
     @discardableResult
     public func backward(dense: UnsafePointer<Float>, pooled: UnsafePointer<Float>, labels: UnsafePointer<Float>, rows: Int,
                          divisor: Int, pooledGradient: UnsafeMutablePointer<Float>) -> Double {
+        let loss = backwardTop(pooled: pooled, labels: labels, rows: rows, divisor: divisor, pooledGradient: pooledGradient)
+        backwardBottom(dense: dense, rows: rows)
+        return loss
+    }
+
+    /// The first part of `backward`: loss, top MLP and interaction. It writes the pooled
+    /// embeddings' gradient, so a distributed step can send it on while `backwardBottom` runs.
+    public func backwardTop(pooled: UnsafePointer<Float>, labels: UnsafePointer<Float>, rows: Int, divisor: Int,
+                            pooledGradient: UnsafeMutablePointer<Float>) -> Double {
         guard let interaction = interactionGradient, let topInput = interactionOutput, let bottomGradient, let logitGradient else { return 0 }
         let loss = BinaryCrossEntropy.forwardBackward(logits: logits, labels: labels, count: rows, divisor: Float(divisor),
                                                       dLogits: logitGradient)
@@ -85,8 +94,14 @@ public final class DLRM {
                                 bottomGradient: bottomGradient, pooledGradient: pooledGradient, rows: rows,
                                 d: config.embeddingDim, pooledWidth: pooledWidth, outWidth: config.interactionWidth)
         }
-        mlpTimer.measure { bottom.backward(dense, outputGradient: bottomGradient, rows: rows, inputGradient: nil) }
         return loss
+    }
+
+    /// The rest of `backward`: the bottom MLP's gradients, after `backwardTop` on the same rows
+    /// (`progress` runs between its layers).
+    public func backwardBottom(dense: UnsafePointer<Float>, rows: Int, progress: () -> Void = {}) {
+        guard let bottomGradient else { return }
+        mlpTimer.measure { bottom.backward(dense, outputGradient: bottomGradient, rows: rows, inputGradient: nil, progress: progress) }
     }
 
     /// One training step on one rank: forward, backward, dense update, and the embeddings'

@@ -67,11 +67,13 @@ public final class MLP {
     /// The last forward's output, (rows, outputWidth).
     public var output: UnsafeMutablePointer<Float> { outputs[outputs.count - 1] }
 
-    /// Runs the layers on `input` (rows, inputWidth); the result is `output`.
-    public func forward(_ input: UnsafePointer<Float>, rows: Int) {
+    /// Runs the layers on `input` (rows, inputWidth); the result is `output`. `progress` runs
+    /// between layers (an exchange in flight can move on there).
+    public func forward(_ input: UnsafePointer<Float>, rows: Int, progress: () -> Void = {}) {
         reserve(rows)
         var x = input
         for (i, layer) in layers.enumerated() {
+            if i > 0 { progress() }
             let y = outputs[i], w = parameters.values + layer.weightOffset, b = parameters.values + layer.biasOffset
             blasTimer.measure { matmulForward(y, x, w, rows: rows, k: layer.inputs, n: layer.outputs) }
             let relu = i < layers.count - 1 || reluOnLast
@@ -82,8 +84,9 @@ public final class MLP {
 
     /// Accumulates parameter gradients from dOutput (rows, outputWidth) of the last forward on
     /// the same `input`; writes dInput (rows, inputWidth) when given. dOutput is not modified.
+    /// `progress` runs between layers.
     public func backward(_ input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, rows: Int,
-                         inputGradient: UnsafeMutablePointer<Float>?) {
+                         inputGradient: UnsafeMutablePointer<Float>?, progress: () -> Void = {}) {
         precondition(rows <= capacity, "backward on more rows than the last forward")
         guard let gradientA, let gradientB else { return }
         // dZ overwrites dY in place (elementwise), except for the caller's dOutput; dX goes to
@@ -91,6 +94,7 @@ public final class MLP {
         var dY = outputGradient
         var scratch = (gradientA, gradientB)
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            if i < layers.count - 1 { progress() }
             let layer = layers[i], n = layer.outputs
             let y = outputs[i]
             let dW = parameters.gradients + layer.weightOffset, db = parameters.gradients + layer.biasOffset

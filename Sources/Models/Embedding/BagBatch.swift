@@ -36,6 +36,21 @@ public struct BagBatch: Sendable, Equatable {
     /// Closes the bag being appended to.
     public mutating func endBag() { offsets.append(Int32(indices.count)) }
 
+    /// Appends one bag per entry of `lengths`, filled in order from `source` (as many indices
+    /// as the lengths sum to), each index less `base`: a received block of bags in one pass.
+    public mutating func appendBags(lengths: ArraySlice<Int32>, indices source: ArraySlice<Int32>, less base: Int32 = 0) {
+        var end = Int32(indices.count)
+        for length in lengths {
+            end += length
+            offsets.append(end)
+        }
+        if base == 0 {
+            indices += source
+        } else {
+            indices += source.lazy.map { $0 - base }
+        }
+    }
+
     /// The bags of samples `range` only, every feature kept.
     public func samples(_ range: Range<Int>) -> BagBatch {
         var slice = BagBatch(batchSize: range.count, features: features)

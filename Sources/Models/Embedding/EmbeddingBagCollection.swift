@@ -204,7 +204,10 @@ public final class EmbeddingBagCollection {
     /// Backward and update in one pass where the optimizer allows, as FBGEMM fuses them: SGD
     /// subtracts lr · dOutput from each looked-up row in place (no gradient is materialised);
     /// Adagrad needs each row's summed gradient first, so it runs `backward` then `update`.
-    public func backwardAndUpdate(_ batch: BagBatch, outputGradient: UnsafePointer<Float>, learningRate: Float) {
+    /// With one thread, `progress` runs on the calling thread after each shard, e.g. to let an
+    /// MPI exchange in flight move on (MPI progresses only inside its calls).
+    public func backwardAndUpdate(_ batch: BagBatch, outputGradient: UnsafePointer<Float>, learningRate: Float,
+                                  progress: () -> Void = {}) {
         guard optimizer == .sgd else {
             backward(batch, outputGradient: outputGradient)
             update(learningRate: learningRate)
@@ -212,7 +215,7 @@ public final class EmbeddingBagCollection {
         }
         let stride = outputWidth
         timer.measure {
-            bytesMoved += 2 * visitLookups(batch, forWrite: true) { shard, sample, row in
+            bytesMoved += 2 * visitLookups(batch, forWrite: true, progress: progress) { shard, sample, row in
                 subtractScaledRow(row, outputGradient + sample * stride + shard.outputOffset, scale: learningRate, width: shard.width)
             }
         }
@@ -220,9 +223,10 @@ public final class EmbeddingBagCollection {
 
     /// Calls `body(shard, sample, row)` for every lookup of every shard in batch order, with the
     /// row `prefetchDistance` lookups ahead already requested; shards are split over `threads`
-    /// (each writes only its own rows and output columns). Returns the bytes of rows visited.
+    /// (each writes only its own rows and output columns). With one thread, `progress` runs
+    /// after each shard. Returns the bytes of rows visited.
     @inline(__always)
-    private func visitLookups(_ batch: BagBatch, forWrite: Bool,
+    private func visitLookups(_ batch: BagBatch, forWrite: Bool, progress: () -> Void = {},
                               _ body: (Shard, Int, UnsafeMutablePointer<Float>) -> Void) -> Int {
         let workers = min(threads, shards.count)
         var bytes = [Int](repeating: 0, count: max(workers, 1))
@@ -243,6 +247,7 @@ public final class EmbeddingBagCollection {
                                 }
                             }
                             bytes[worker] += (end - Int(offsets[first])) * width * MemoryLayout<Float>.size
+                            if workers == 1 { progress() }
                         }
                     }
                 }
@@ -310,6 +315,21 @@ public func addRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Floa
     }
     while c < width {
         out[c] += row[c]
+        c += 1
+    }
+}
+
+/// out[0..<width] = row[0..<width], sixteen lanes at a time: for the short rows of a pooled
+/// vector, inline beats a call to memmove.
+@inlinable @inline(__always)
+public func copyRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, width: Int) {
+    var c = 0
+    while c + 16 <= width {
+        UnsafeMutableRawPointer(out + c).storeBytes(of: UnsafeRawPointer(row + c).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+        c += 16
+    }
+    while c < width {
+        out[c] = row[c]
         c += 1
     }
 }
