@@ -47,13 +47,20 @@ public final class ShardedDLRM {
     private let pooledWidth: Int
     /// Some shard holds part of a table's rows: pooled vectors are sums of partial sums.
     private let hasRowSplits: Bool
+    /// Per table, when every sharded table is placed whole: the rank that owns it and its first
+    /// column in that rank's output (nil for a replicated table). The interaction then reads
+    /// the vectors, and writes their gradients, in the exchanges' blocks: nothing is copied
+    /// into the pooled layout and back.
+    private let wholeTablePlaces: [(rank: Int, column: Int)?]?
     /// One rank holding every table whole, in order: its forward output is the pooled layout
     /// and nothing is exchanged.
     private let holdsWholeModel: Bool
 
     private var ownerOutput: [Float] = []
     private var ownerGradient: [Float] = []
+    /// The other ranks' blocks of the pooled vectors, and of their gradients.
     private var received: [Float] = []
+    private var gradientsToSend: [Float] = []
     private var pooled: [Float] = []
     private var pooledGradient: [Float] = []
     private var replicaOutput: [Float] = []
@@ -114,6 +121,17 @@ public final class ShardedDLRM {
         pooledOffsets = shardsByRank.map { shards in shards.map { tableOffsets[$0.table] + $0.columns.lowerBound } }
         replicaOffsets = replicatedTables.map { tableOffsets[$0] }
         hasRowSplits = shardsByRank.joined().contains { $0.rows != nil }
+        var places = [(rank: Int, column: Int)?](repeating: nil, count: config.tables.count)
+        var whole = true
+        for (rank, shards) in shardsByRank.enumerated() {
+            var column = 0
+            for shard in shards {
+                whole = whole && shard.rows == nil && shard.columns == 0..<config.tables[shard.table].dim
+                places[shard.table] = (rank, column)
+                column += shard.columns.count
+            }
+        }
+        wholeTablePlaces = whole ? places : nil
         holdsWholeModel = world.size == 1 && replicatedTables.isEmpty
             && shardsByRank[0] == config.tables.indices.map { EmbeddingShardSpec(table: $0, columns: 0..<config.tables[$0].dim) }
         let local = EmbeddingBagCollection(tables: config.tables, shards: shardsByRank[world.rank], features: inputsByRank[world.rank],
@@ -185,15 +203,11 @@ public final class ShardedDLRM {
             }
         }
         model.parameters.zeroGradients()
-        resize(&pooledGradient, rows * pooledWidth)
         var loss = local.labels.withUnsafeBufferPointer { labels in
-            pooled.withUnsafeBufferPointer { pooled in
-                pooledGradient.withUnsafeMutableBufferPointer { gradient in
-                    trace.phase("interaction, top MLP, backward", .compute) {
-                        model.forwardTop(pooled: pooled.baseAddress!, rows: rows)
-                        return model.backwardTop(pooled: pooled.baseAddress!, labels: labels.baseAddress!, rows: rows,
-                                                 divisor: global, pooledGradient: gradient.baseAddress!)
-                    }
+            withPooledVectors(rows: rows) { vectors, gradients in
+                trace.phase("interaction, top MLP, backward", .compute) {
+                    model.forwardTop(pooled: vectors, rows: rows)
+                    return model.backwardTop(pooled: vectors, labels: labels.baseAddress!, rows: rows, divisor: global, pooledGradient: gradients)
                 }
             }
         }
@@ -238,7 +252,7 @@ public final class ShardedDLRM {
         try local.dense.withUnsafeBufferPointer { dense in
             _ = try lookUp(local) { model.forwardBottom(dense: dense.baseAddress!, rows: local.count, progress: $0) }
         }
-        pooled.withUnsafeBufferPointer { model.forwardTop(pooled: $0.baseAddress!, rows: local.count) }
+        withPooledVectors(rows: local.count) { vectors, _ in model.forwardTop(pooled: vectors, rows: local.count) }
         return Array(UnsafeBufferPointer(start: model.logits, count: local.count))
     }
 
@@ -246,7 +260,8 @@ public final class ShardedDLRM {
 
     /// Sends every owner the bags of its tables for the local samples, runs this rank's
     /// embedding forward over the whole global batch, and brings each sample's pooled vector
-    /// back to its rank (into `pooled`), running `overlapped` (work that needs no embeddings,
+    /// back to its rank (left in the exchange's blocks for tables placed whole, else unpacked
+    /// into `pooled`), running `overlapped` (work that needs no embeddings,
     /// handed a progress call for the exchange) while the pooled vectors are in flight.
     /// Returns the global bags this rank looked up.
     private func lookUp(_ local: ClickBatch, overlapped: (_ progress: () -> Void) -> Void) throws -> BagBatch {
@@ -271,13 +286,15 @@ public final class ShardedDLRM {
         resize(&received, chunks.pooled.extent)
         try exchange(ownerOutput, chunks.owner, into: &received, chunks.pooled, waiting: "wait output all-to-all", overlapped: overlapped)
         resize(&pooled, rows * pooledWidth)
-        trace.phase("unpack pooled vectors", .communication) {
-            received.withUnsafeMutableBufferPointer { others in
-                ownerOutput.withUnsafeMutableBufferPointer { own in
-                    pooled.withUnsafeMutableBufferPointer { target in
-                        if hasRowSplits { target.update(repeating: 0) }
-                        scatterColumns(blocks: blocks(others, chunks.pooled, own: own, rows: rows), pooled: target.baseAddress!,
-                                       rows: rows, toPooled: true)
+        if wholeTablePlaces == nil {
+            trace.phase("unpack pooled vectors", .communication) {
+                received.withUnsafeMutableBufferPointer { others in
+                    ownerOutput.withUnsafeMutableBufferPointer { own in
+                        pooled.withUnsafeMutableBufferPointer { target in
+                            if hasRowSplits { target.update(repeating: 0) }
+                            scatterColumns(blocks: blocks(others, chunks.pooled, own: own, rows: rows), pooled: target.baseAddress!,
+                                           rows: rows, toPooled: true)
+                        }
                     }
                 }
             }
@@ -395,19 +412,57 @@ public final class ShardedDLRM {
     private func returnGradients(rows: Int, overlapped: (_ progress: () -> Void) -> Void) throws {
         let width = outputWidths[world.rank]
         let chunks = exchangeChunks(rows: rows)
-        resize(&received, chunks.pooled.extent)
-        resize(&ownerGradient, rows * world.size * width)
-        trace.phase("pack gradients", .communication) {
-            pooledGradient.withUnsafeMutableBufferPointer { source in
-                received.withUnsafeMutableBufferPointer { others in
-                    ownerGradient.withUnsafeMutableBufferPointer { own in
-                        scatterColumns(blocks: blocks(others, chunks.pooled, own: own, rows: rows), pooled: source.baseAddress!,
-                                       rows: rows, toPooled: false)
+        if wholeTablePlaces == nil {
+            trace.phase("pack gradients", .communication) {
+                pooledGradient.withUnsafeMutableBufferPointer { source in
+                    gradientsToSend.withUnsafeMutableBufferPointer { others in
+                        ownerGradient.withUnsafeMutableBufferPointer { own in
+                            scatterColumns(blocks: blocks(others, chunks.pooled, own: own, rows: rows), pooled: source.baseAddress!,
+                                           rows: rows, toPooled: false)
+                        }
                     }
                 }
             }
         }
-        try exchange(received, chunks.pooled, into: &ownerGradient, chunks.owner, waiting: "wait gradient all-to-all", overlapped: overlapped)
+        try exchange(gradientsToSend, chunks.pooled, into: &ownerGradient, chunks.owner, waiting: "wait gradient all-to-all",
+                     overlapped: overlapped)
+    }
+
+    /// Runs `body` with where the last lookup's pooled vectors are and where their gradients
+    /// go: for tables placed whole, the exchanges' blocks; for split tables, and for
+    /// replicated ones, the dense `pooled` and `pooledGradient`.
+    private func withPooledVectors<R>(rows: Int, _ body: (_ vectors: PooledVectors, _ gradients: PooledVectors) -> R) -> R {
+        let chunks = exchangeChunks(rows: rows)
+        resize(&pooledGradient, rows * pooledWidth)
+        if !holdsWholeModel {
+            resize(&gradientsToSend, chunks.pooled.extent)
+            resize(&ownerGradient, rows * world.size * outputWidths[world.rank])
+        }
+        return pooled.withUnsafeMutableBufferPointer { pooled in
+            pooledGradient.withUnsafeMutableBufferPointer { pooledGradient in
+                let dense = (model.denseLayout(pooled.baseAddress!), model.denseLayout(pooledGradient.baseAddress!))
+                guard let places = wholeTablePlaces, !holdsWholeModel else { return body(dense.0, dense.1) }
+                return received.withUnsafeMutableBufferPointer { received in
+                    ownerOutput.withUnsafeMutableBufferPointer { ownerOutput in
+                        gradientsToSend.withUnsafeMutableBufferPointer { gradientsToSend in
+                            ownerGradient.withUnsafeMutableBufferPointer { ownerGradient in
+                                func layout(_ blocks: [UnsafeMutablePointer<Float>?], _ dense: PooledVectors) -> PooledVectors {
+                                    var vectors = dense
+                                    for (t, place) in places.enumerated() {
+                                        guard let place else { continue }
+                                        vectors.bases[t] = blocks[place.rank]! + place.column
+                                        vectors.strides[t] = outputWidths[place.rank]
+                                    }
+                                    return vectors
+                                }
+                                return body(layout(blocks(received, chunks.pooled, own: ownerOutput, rows: rows), dense.0),
+                                            layout(blocks(gradientsToSend, chunks.pooled, own: ownerGradient, rows: rows), dense.1))
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The chunks of the pooled vectors' and their gradients' all-to-alls. Owner side: rank r's

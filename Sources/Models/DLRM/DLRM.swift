@@ -61,14 +61,26 @@ public final class DLRM {
         mlpTimer.measure { bottom.forward(dense, rows: rows, progress: progress) }
     }
 
-    /// Interaction and top MLP, after `forwardBottom` on the same rows.
+    /// Interaction and top MLP, after `forwardBottom` on the same rows, with pooled
+    /// embeddings (rows, pooledWidth).
     public func forwardTop(pooled: UnsafePointer<Float>, rows: Int) {
+        forwardTop(pooled: denseLayout(pooled), rows: rows)
+    }
+
+    /// Interaction and top MLP, after `forwardBottom` on the same rows, with pooled vectors
+    /// wherever they are.
+    public func forwardTop(pooled: PooledVectors, rows: Int) {
         guard let input = interactionOutput else { return }
         interactionTimer.measure {
             interactionForward(config.interaction, out: input, bottom: bottom.output, pooled: pooled, rows: rows,
-                               d: config.embeddingDim, pooledWidth: pooledWidth, outWidth: config.interactionWidth)
+                               d: config.embeddingDim, outWidth: config.interactionWidth)
         }
         mlpTimer.measure { top.forward(input, rows: rows) }
+    }
+
+    /// The dense layout of pooled vectors (rows, pooledWidth) at `base`.
+    public func denseLayout(_ base: UnsafePointer<Float>) -> PooledVectors {
+        PooledVectors(dense: UnsafeMutablePointer(mutating: base), widths: config.tables.map(\.dim))
     }
 
     /// Backward of the last forward against `labels`: accumulates MLP gradients, writes the
@@ -76,15 +88,17 @@ public final class DLRM {
     @discardableResult
     public func backward(dense: UnsafePointer<Float>, pooled: UnsafePointer<Float>, labels: UnsafePointer<Float>, rows: Int,
                          divisor: Int, pooledGradient: UnsafeMutablePointer<Float>) -> Double {
-        let loss = backwardTop(pooled: pooled, labels: labels, rows: rows, divisor: divisor, pooledGradient: pooledGradient)
+        let loss = backwardTop(pooled: denseLayout(pooled), labels: labels, rows: rows, divisor: divisor,
+                               pooledGradient: denseLayout(pooledGradient))
         backwardBottom(dense: dense, rows: rows)
         return loss
     }
 
     /// The first part of `backward`: loss, top MLP and interaction. It writes the pooled
-    /// embeddings' gradient, so a distributed step can send it on while `backwardBottom` runs.
-    public func backwardTop(pooled: UnsafePointer<Float>, labels: UnsafePointer<Float>, rows: Int, divisor: Int,
-                            pooledGradient: UnsafeMutablePointer<Float>) -> Double {
+    /// vectors' gradients where `pooledGradient` lays them out, so a distributed step can send
+    /// them on while `backwardBottom` runs.
+    public func backwardTop(pooled: PooledVectors, labels: UnsafePointer<Float>, rows: Int, divisor: Int,
+                            pooledGradient: PooledVectors) -> Double {
         guard let interaction = interactionGradient, let topInput = interactionOutput, let bottomGradient, let logitGradient else { return 0 }
         let loss = BinaryCrossEntropy.forwardBackward(logits: logits, labels: labels, count: rows, divisor: Float(divisor),
                                                       dLogits: logitGradient)
@@ -92,7 +106,7 @@ public final class DLRM {
         interactionTimer.measure {
             interactionBackward(config.interaction, outGradient: interaction, bottom: bottom.output, pooled: pooled,
                                 bottomGradient: bottomGradient, pooledGradient: pooledGradient, rows: rows,
-                                d: config.embeddingDim, pooledWidth: pooledWidth, outWidth: config.interactionWidth)
+                                d: config.embeddingDim, outWidth: config.interactionWidth)
         }
         return loss
     }
