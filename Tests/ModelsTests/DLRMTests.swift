@@ -57,6 +57,62 @@ func smallDLRM(interaction: Interaction = .dot, tables: Int = 3, optimizer: Embe
         #expect(errors.sorted()[errors.count / 2] < 2e-2, "relative errors \(errors)")
     }
 
+    /// The interaction reads pooled vectors and writes their gradients wherever a layout puts
+    /// them: tables in another order, each in a block of its own stride, give the dense
+    /// layout's logits, MLP gradients and vector gradients bit for bit.
+    @Test(arguments: Interaction.allCases)
+    func pooledVectorsAnywhereMatchTheDenseLayout(interaction: Interaction) throws {
+        let (dlrm, data) = try smallDLRM(interaction: interaction)
+        let batch = data.batch(samples: 0..<16)
+        let rows = batch.count, widths = dlrm.config.tables.map(\.dim), width = dlrm.pooledWidth
+        let stride = width + 3
+        var dense = [Float](repeating: 0, count: rows * width)
+        dlrm.embeddings.forward(batch.bags, into: &dense)
+        func run(_ vectors: PooledVectors, _ gradients: PooledVectors) -> (logits: [Float], mlp: [Float]) {
+            dlrm.parameters.zeroGradients()
+            batch.dense.withUnsafeBufferPointer { dlrm.forwardBottom(dense: $0.baseAddress!, rows: rows) }
+            dlrm.forwardTop(pooled: vectors, rows: rows)
+            _ = batch.labels.withUnsafeBufferPointer {
+                dlrm.backwardTop(pooled: vectors, labels: $0.baseAddress!, rows: rows, divisor: rows, pooledGradient: gradients)
+            }
+            batch.dense.withUnsafeBufferPointer { dlrm.backwardBottom(dense: $0.baseAddress!, rows: rows) }
+            return (Array(UnsafeBufferPointer(start: dlrm.logits, count: rows)), dlrm.parameters.gradientArray)
+        }
+        var denseGradient = [Float](repeating: 0, count: rows * width)
+        let expected = dense.withUnsafeMutableBufferPointer { pooled in
+            denseGradient.withUnsafeMutableBufferPointer { gradient in
+                run(dlrm.denseLayout(pooled.baseAddress!), dlrm.denseLayout(gradient.baseAddress!))
+            }
+        }
+        // Tables back to front, rows `stride` floats apart, gradients in a buffer of their own.
+        let order = Array(widths.indices.reversed())
+        var moved = [Float](repeating: .nan, count: rows * stride), movedGradient = [Float](repeating: .nan, count: rows * stride)
+        var offsets = [Int](repeating: 0, count: widths.count), column = 0
+        for t in order {
+            offsets[t] = column
+            column += widths[t]
+        }
+        for r in 0..<rows {
+            for t in widths.indices {
+                for c in 0..<widths[t] { moved[r * stride + offsets[t] + c] = dense[r * width + widths[..<t].reduce(0, +) + c] }
+            }
+        }
+        let got = moved.withUnsafeMutableBufferPointer { pooled in
+            movedGradient.withUnsafeMutableBufferPointer { gradient in
+                run(PooledVectors(bases: offsets.map { pooled.baseAddress! + $0 }, strides: widths.map { _ in stride }, widths: widths),
+                    PooledVectors(bases: offsets.map { gradient.baseAddress! + $0 }, strides: widths.map { _ in stride }, widths: widths))
+            }
+        }
+        #expect(got.logits == expected.logits && got.mlp == expected.mlp)
+        for r in 0..<rows {
+            for t in widths.indices {
+                for c in 0..<widths[t] {
+                    #expect(movedGradient[r * stride + offsets[t] + c] == denseGradient[r * width + widths[..<t].reduce(0, +) + c])
+                }
+            }
+        }
+    }
+
     /// The sparse gradient holds each used row once, summed over its occurrences.
     @Test func sparseGradientSumsRepeatedRows() {
         let table = EmbeddingTableSpec(name: "t", rows: 6, dim: 3)

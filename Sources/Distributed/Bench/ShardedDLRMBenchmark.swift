@@ -79,11 +79,23 @@ public struct ShardedDLRMBenchmark {
             self.scaling = scaling
             name = setup.name
             steps = benchmark.steps
-            for step in 0..<benchmark.warmupSteps { try trainer.trainStep(batches[step % batches.count], learningRate: 0.01) }
+            warmupSteps = benchmark.warmupSteps
         }
 
-        /// Times `steps` steps on every rank; the run's row on rank 0 of `comm` (nil elsewhere).
+        let warmupSteps: Int
+
+        /// Untimed steps, traced as step 0.
+        private func warmUp() throws {
+            let timedSteps = trainer.trace.step
+            trainer.trace.step = 0
+            for step in 0..<warmupSteps { try trainer.trainStep(batches[step % batches.count], learningRate: 0.01) }
+            trainer.trace.step = timedSteps
+        }
+
+        /// Runs the warm-up steps again, since other sessions ran in between, then times `steps`
+        /// steps on every rank; the run's row on rank 0 of `comm` (nil elsewhere).
         public func timedRun() throws -> Row? {
+            try warmUp()
             try comm.barrier()
             trainer.resetPhaseSeconds()
             let start = ContinuousClock.now

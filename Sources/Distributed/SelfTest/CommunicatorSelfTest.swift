@@ -112,6 +112,18 @@ extension CommunicatorSelfTest {
             try recv.withUnsafeMutableBufferPointer { d in try comm.allreduce(s, into: d, .min) }
         }
         try expect(recv == (0..<100).map { Double($0) }, comm, "out-of-place Double min")
+        // Without blocking, moved on by progress calls while a blocking allreduce runs, as a
+        // step sums its MLP gradients during the embedding update.
+        var inFlight = (0..<100_000).map { Float($0 % 1000 * (r + 1)) }
+        try inFlight.withUnsafeMutableBufferPointer { buffer in
+            var sum = try comm.iallreduce(buffer, .sum)
+            for _ in 0..<3 {
+                sum.progress()
+                _ = try comm.allreduce(1.0, .sum)
+            }
+            try sum.wait()
+        }
+        try expect(inFlight == (0..<100_000).map { Float($0 % 1000 * triangle) }, comm, "non-blocking in-place Float sum")
     }
 
     private func checkReduce(_ comm: Communicator) throws {
