@@ -90,7 +90,8 @@ struct BenchDLRMCommand: ParsableCommand {
         if world.isRoot {
             print("# mpitrain bench dlrm --ranks \(ranks!): \(threads) thread(s) per rank, round-robin table-wise plans, "
                   + "\(runs) rounds, each timing every rank count in turn; medians")
-            print("# strong: the benchmark's global batch over the ranks; weak: its batch on every rank. Speedup: over one rank timed "
+            print("# strong: the benchmark's global batch over the ranks; weak: its batch on every rank; ceiling: one-rank runs on "
+                  + "as many ranks at once, no communication, rates summed. Speedup: over one rank timed "
                   + "in the same round, median and range over rounds. Times are ms per step; emb and oracle are the slowest rank's "
                   + "(oracle: its shards alone, caches flushed)")
             print([pad("config", 8), pad("scaling", 7), pad("ranks", 5), pad("batch", 6), pad("samples/s", 10), pad("speedup", 8),

@@ -5,7 +5,10 @@ import Sharding
 /// `ShardedDLRM` step a job runs, on pre-generated synthetic batches: strong scaling (the
 /// benchmark's global batch split over the ranks) or weak (the batch per rank).
 public struct ShardedDLRMBenchmark {
-    public enum Scaling: String, Codable, Sendable, CaseIterable { case strong, weak }
+    /// Strong: the benchmark's batch over the ranks. Weak: its batch on every rank. Ceiling:
+    /// the one-rank run on every rank at once, each alone (no communication), its rates
+    /// summed: what that many ranks could reach on this machine, sharing its caches and memory.
+    public enum Scaling: String, Codable, Sendable { case strong, weak, ceiling }
 
     public struct Row: Codable, Sendable {
         public let name: String
@@ -123,6 +126,21 @@ public struct ShardedDLRMBenchmark {
         try Session(self, on: comm, scaling: scaling, shardsByRank: shardsByRank, threads: threads, tracePath: tracePath)
     }
 
+    /// The ceiling's row on rank 0 of `world`: the copies' one-rank runs as one, their rates
+    /// summed and their phase times side by side (nil elsewhere). Every rank of `world` calls
+    /// it; `row` is a copy's own run, nil on ranks without one.
+    private func sumCopies(_ row: Row?, copies: Int, on world: Communicator) throws -> Row? {
+        let own: [Double] = row.map { [$0.samplesPerSecond, $0.stepMilliseconds, $0.embeddingMilliseconds[0],
+                                       $0.communicationMilliseconds[0], $0.denseMilliseconds[0]] } ?? [0, 0, 0, 0, 0]
+        let all = try world.allgather(own)
+        guard world.isRoot, let row else { return nil }
+        let copy = (0..<copies).map { Array(all[($0 * 5)..<($0 * 5 + 5)]) }
+        return Row(name: row.name, scaling: .ceiling, ranks: copies, globalBatch: row.globalBatch * copies,
+                   samplesPerSecond: copy.reduce(0) { $0 + $1[0] }, stepMilliseconds: copy.map { $0[1] }.max()!,
+                   embeddingMilliseconds: copy.map { $0[2] }, communicationMilliseconds: copy.map { $0[3] },
+                   denseMilliseconds: copy.map { $0[4] })
+    }
+
     /// One scaling result: the median run of a rank count and scaling, and its speedup over one
     /// rank, the median over rounds of the two rates measured in the same round.
     public struct ScalingRow: Codable, Sendable {
@@ -135,7 +153,8 @@ public struct ShardedDLRMBenchmark {
     }
 
     /// Strong and weak scaling over `rankCounts` (one rank first) with round-robin table-wise
-    /// plans, each count on the first ranks of `world` while the others sleep. Every count and
+    /// plans, each count on the first ranks of `world` while the others sleep, and the ceiling
+    /// of the largest count. Every count and
     /// scaling is built once, then timed once per round, in turn, for `rounds` rounds, so
     /// the machine's drift falls on all of them alike. Hands each row to `report` on rank 0,
     /// in count order, once every round is done. With `tracePath`, the strong-scaling runs of
@@ -151,14 +170,17 @@ public struct ShardedDLRMBenchmark {
         }
         var cases: [(count: Int, scaling: Scaling, shards: [[EmbeddingShardSpec]])] = []
         for count in rankCounts {
-            for scaling in count == 1 ? [.strong] : Scaling.allCases {
+            for scaling in count == 1 ? [.strong] : [Scaling.strong, .weak] {
                 cases.append((count, scaling, ShardingPlan.roundRobin(specs, ranks: count).shardsByRank(tables: specs)))
             }
         }
+        if let largest = rankCounts.last, largest > 1 { cases.append((largest, .ceiling, cases[0].shards)) }
         let traced = cases.lastIndex { $0.scaling == .strong }!
         var sessions: [Session?] = []
         for (k, entry) in cases.enumerated() {
-            let group = try world.split(color: world.rank < entry.count ? 0 : nil)
+            // A ceiling's copies each run on a communicator of their own.
+            let color = world.rank < entry.count ? (entry.scaling == .ceiling ? world.rank : 0) : nil
+            let group = try world.split(color: color)
             sessions.append(try group.map {
                 try prepare(on: $0, scaling: entry.scaling, shardsByRank: entry.shards, threads: threads, tracePath: k == traced ? tracePath : nil)
             })
@@ -167,7 +189,12 @@ public struct ShardedDLRMBenchmark {
         var runs = [[Row]](repeating: [], count: cases.count)
         for _ in 0..<rounds {
             for (k, session) in sessions.enumerated() {
-                if let row = try session?.timedRun() { runs[k].append(row) }
+                let row = try session?.timedRun()
+                if cases[k].scaling == .ceiling {
+                    if let summed = try sumCopies(row, copies: cases[k].count, on: world) { runs[k].append(summed) }
+                } else if let row {
+                    runs[k].append(row)
+                }
                 try world.sleepingBarrier()
             }
         }
@@ -177,7 +204,8 @@ public struct ShardedDLRMBenchmark {
             let measured = runs[k].sorted { $0.samplesPerSecond < $1.samplesPerSecond }[rounds / 2]
             let speedups = zip(runs[k], runs[0]).map { $0.samplesPerSecond / $1.samplesPerSecond }
             let oracle = CostOracle(batchSize: measured.globalBatch, communication: CommunicationCostModel(tables: [:]))
-            let isolated = oracle.compute(byRank: [entry.shards[measured.slowestEmbeddingRank]], tables: specs)[0]
+            let slowest = entry.scaling == .ceiling ? entry.shards[0] : entry.shards[measured.slowestEmbeddingRank]
+            let isolated = oracle.compute(byRank: [slowest], tables: specs)[0]
             report(ScalingRow(measured: measured, speedup: speedups.sorted()[rounds / 2], roundSpeedups: speedups,
                               oracleEmbeddingMilliseconds: isolated.forward + isolated.backward))
         }
