@@ -408,9 +408,9 @@ public final class ShardedDLRM {
 
     /// Sends each owner the gradient of its columns of the local samples (into `ownerGradient`,
     /// global-batch rows in rank order, as the owner's forward output), running `overlapped`
-    /// while they are in flight.
+    /// while they are in flight. `withPooledVectors`, which wrote the gradients, sized the
+    /// buffers.
     private func returnGradients(rows: Int, overlapped: (_ progress: () -> Void) -> Void) throws {
-        let width = outputWidths[world.rank]
         let chunks = exchangeChunks(rows: rows)
         if wholeTablePlaces == nil {
             trace.phase("pack gradients", .communication) {
