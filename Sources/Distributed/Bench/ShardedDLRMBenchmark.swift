@@ -203,7 +203,9 @@ public struct ShardedDLRMBenchmark {
         for (k, entry) in cases.enumerated() {
             let measured = runs[k].sorted { $0.samplesPerSecond < $1.samplesPerSecond }[rounds / 2]
             let speedups = zip(runs[k], runs[0]).map { $0.samplesPerSecond / $1.samplesPerSecond }
-            let oracle = CostOracle(batchSize: measured.globalBatch, communication: CommunicationCostModel(tables: [:]))
+            // A ceiling's copies each look up a one-rank batch.
+            let batch = entry.scaling == .ceiling ? measured.globalBatch / entry.count : measured.globalBatch
+            let oracle = CostOracle(batchSize: batch, communication: CommunicationCostModel(tables: [:]))
             let slowest = entry.scaling == .ceiling ? entry.shards[0] : entry.shards[measured.slowestEmbeddingRank]
             let isolated = oracle.compute(byRank: [slowest], tables: specs)[0]
             report(ScalingRow(measured: measured, speedup: speedups.sorted()[rounds / 2], roundSpeedups: speedups,
