@@ -49,15 +49,16 @@ public struct ShardedDLRMBenchmark {
         scaling == .strong ? setup.batchSize : setup.batchSize * ranks
     }
 
-    /// A trainer on every rank of a communicator, its batches generated and its first steps
-    /// run: each `timedRun` then times `steps` steps. With a trace path, every step's phases
-    /// go to that trace, flushed after each run.
+    /// A trainer on every rank of a communicator and its batches, generated once: each
+    /// `timedRun` warms up and times `steps` steps. With a trace path, every step's phases go
+    /// to that trace, flushed after each run.
     public final class Session {
         public let comm: Communicator
         public let scaling: Scaling
         public let trainer: ShardedDLRM
         let name: String
         let steps: Int
+        let warmupSteps: Int
         let batches: [ClickBatch]
 
         init(_ benchmark: ShardedDLRMBenchmark, on comm: Communicator, scaling: Scaling, shardsByRank: [[EmbeddingShardSpec]],
@@ -84,8 +85,6 @@ public struct ShardedDLRMBenchmark {
             steps = benchmark.steps
             warmupSteps = benchmark.warmupSteps
         }
-
-        let warmupSteps: Int
 
         /// Untimed steps, traced as step 0.
         private func warmUp() throws {
