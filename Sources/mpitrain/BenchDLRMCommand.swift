@@ -101,7 +101,7 @@ struct BenchDLRMCommand: ParsableCommand {
         var rows: [ShardedDLRMBenchmark.ScalingRow] = []
         for setup in setups {
             let benchmark = ShardedDLRMBenchmark(setup: setup, steps: steps ?? defaultSteps(setup))
-            try benchmark.scaling(on: world, rankCounts: [1] + rankCounts.filter { $0 != 1 }, rounds: runs, threads: threads,
+            try benchmark.scaling(on: world, rankCounts: [1] + Set(rankCounts).subtracting([1]).sorted(), rounds: runs, threads: threads,
                                      tracePath: trace) { row in
                 rows.append(row)
                 let measured = row.measured

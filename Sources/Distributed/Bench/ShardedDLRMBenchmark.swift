@@ -151,7 +151,7 @@ public struct ShardedDLRMBenchmark {
         public let oracleEmbeddingMilliseconds: Double
     }
 
-    /// Strong and weak scaling over `rankCounts` (one rank first) with round-robin table-wise
+    /// Strong and weak scaling over `rankCounts` (one rank first, ascending) with round-robin table-wise
     /// plans, each count on the first ranks of `world` while the others sleep, and the ceiling
     /// of the largest count. Every count and
     /// scaling is built once, then timed once per round, in turn, for `rounds` rounds, so
@@ -160,8 +160,9 @@ public struct ShardedDLRMBenchmark {
     /// the largest count write their phases there.
     public func scaling(on world: Communicator, rankCounts: [Int], rounds: Int, threads: Int, tracePath: String? = nil,
                         report: (ScalingRow) -> Void) throws {
-        guard rankCounts.first == 1, rankCounts.allSatisfy({ $0 >= 1 && $0 <= world.size }) else {
-            throw ConfigError("scaling needs rank counts from 1 up to the job's \(world.size)")
+        guard rankCounts.first == 1, rankCounts == rankCounts.sorted(), Set(rankCounts).count == rankCounts.count,
+              rankCounts.allSatisfy({ $0 >= 1 && $0 <= world.size }) else {
+            throw ConfigError("scaling needs distinct rank counts in ascending order from 1 up to the job's \(world.size)")
         }
         let specs = try setup.config.tables.map { table throws(PlanError) in
             try TableSpec(name: table.name, rows: table.rows, dim: table.dim, poolingFactor: Double(setup.pooling),
