@@ -520,9 +520,9 @@ public final class ShardedDLRM {
                     if toPooled && shard.rows != nil {
                         addRow(pooledRow, blockRow, width: count)
                     } else if toPooled {
-                        copyRow(pooledRow, blockRow, width: count)
+                        pooledRow.update(from: blockRow, count: count)
                     } else {
-                        copyRow(blockRow, pooledRow, width: count)
+                        blockRow.update(from: pooledRow, count: count)
                     }
                 }
                 column += count

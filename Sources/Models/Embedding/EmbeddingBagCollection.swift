@@ -319,21 +319,6 @@ public func addRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Floa
     }
 }
 
-/// out[0..<width] = row[0..<width], sixteen lanes at a time: for the short rows of a pooled
-/// vector, inline beats a call to memmove.
-@inlinable @inline(__always)
-public func copyRow(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, width: Int) {
-    var c = 0
-    while c + 16 <= width {
-        UnsafeMutableRawPointer(out + c).storeBytes(of: UnsafeRawPointer(row + c).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-        c += 16
-    }
-    while c < width {
-        out[c] = row[c]
-        c += 1
-    }
-}
-
 /// row[0..<width] -= scale · g[0..<width], sixteen lanes at a time.
 @inline(__always)
 func subtractScaledRow(_ row: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, scale: Float, width: Int) {
