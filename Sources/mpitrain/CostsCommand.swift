@@ -38,7 +38,7 @@ struct CostsCommand: ParsableCommand {
 
     struct Collect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure random shard sets of 1-15 tables from a pool's training (or held-out) split with the cost oracle.")
+            abstract: "Measure random shard sets of 1 to --max-tables tables from a pool's training (or held-out) split with the cost oracle.")
 
         @Option(help: "The pool (from `tables pool`).")
         var pool: String
@@ -52,6 +52,9 @@ struct CostsCommand: ParsableCommand {
         @Option(help: "Global batch size of the measurements.")
         var batchSize = 512
 
+        @Option(help: "Tables in the largest set.")
+        var maxTables = NeuroShardCostModel.defaultMaxTables
+
         @Option(help: "Seed of the split (as `tables tasks`) and of the sets.")
         var seed: UInt64 = 0
 
@@ -62,12 +65,13 @@ struct CostsCommand: ParsableCommand {
 
         func run() throws {
             try OutputPaths.checkFile(out, "records file")
+            guard maxTables >= 1 else { throw PlanError("--max-tables \(maxTables): a set holds at least one table") }
             let (train, test) = TablePool.split(try TableSpecFile.read(pool), seed: seed)
             let oracle = try oracleOptions.oracle(batchSize: batchSize, communication: CommunicationCostModel(tables: [:]), seed: seed)
             let start = ContinuousClock.now
             var reported = 0
             let eta = ETA(total: count)
-            var data = NeuroShardCostModel.collect(from: heldOut ? test : train, count: count, oracle: oracle, seed: seed) { done in
+            var data = NeuroShardCostModel.collect(from: heldOut ? test : train, count: count, maxTables: maxTables, oracle: oracle, seed: seed) { done in
                 if done / 100 > reported { reported = done / 100; print("measured \(done)/\(count) sets, \(eta.text(done: done))"); fflush(nil) }
             }
             data.hardware = .measured()
@@ -93,11 +97,24 @@ struct CostsCommand: ParsableCommand {
         @Option(help: "Seed of the weights, the split and the mini-batches.")
         var seed: UInt64 = 0
 
+        @Option(help: "Networks in the ensemble, each started from its own seed (seed, seed+1, ...).")
+        var members = 1
+
+        @Option(help: "Standard deviations of the networks' disagreement the search adds to a rank's predicted cost, stored with the model.")
+        var uncertaintyWeight = 0.0
+
         @Option(help: "Records of sets of tables the model never sees in training (from `costs collect --held-out`), to report its error on them too.")
         var unseen: String?
 
         @Option(help: "Write the model here.")
         var out: String
+
+        func validate() throws {
+            guard (1...64).contains(members) else { throw ValidationError("--members \(members): give 1 to 64 networks") }
+            guard uncertaintyWeight.isFinite, uncertaintyWeight >= 0 else {
+                throw ValidationError("--uncertainty-weight \(uncertaintyWeight): give a number of standard deviations, 0 or more")
+            }
+        }
 
         func run() throws {
             try OutputPaths.checkFile(out, "cost model")
@@ -114,13 +131,13 @@ struct CostsCommand: ParsableCommand {
             let order = dataset.records.indices.shuffled(using: &random)
             let cut = Int(Double(order.count) * heldOut)
             let test = order.prefix(cut).map { dataset.records[$0] }, fit = order.dropFirst(cut).map { dataset.records[$0] }
-            let model = NeuroShardCostModel(batchSize: dataset.batchSize, seed: seed)
+            let model = NeuroShardCostModel(batchSize: dataset.batchSize, members: members, uncertaintyWeight: uncertaintyWeight, seed: seed)
             model.lastLevelCacheBytes = dataset.lastLevelCacheBytes ?? model.lastLevelCacheBytes
             let start = ContinuousClock.now
             let losses = model.train(fit, epochs: epochs, seed: seed)
             let trainError = model.medianError(fit), testErrors = test.isEmpty ? nil : CostCalibration.errors(of: model, on: test)
-            print(String(format: "trained on %d sets for %d epochs in %.1f s: loss %.4f -> %.4f; median error %.1f%% on them",
-                         fit.count, epochs, (ContinuousClock.now - start).seconds, losses.first ?? 0, losses.last ?? 0, 100 * trainError))
+            print(String(format: "trained %d network%@ on %d sets for %d epochs in %.1f s: loss %.4f -> %.4f; median error %.1f%% on them",
+                         members, members == 1 ? "" : "s", fit.count, epochs, (ContinuousClock.now - start).seconds, losses.first ?? 0, losses.last ?? 0, 100 * trainError))
             if let testErrors {
                 print(String(format: "median absolute error on %d held-out sets: %.1f%%", test.count, 100 * testErrors.all))
                 // The planner's bottleneck ranks are the costliest sets: report them apart.

@@ -24,12 +24,22 @@ struct PlanCommand: ParsableCommand {
             commCalibration.isEmpty ? try CommunicationCostModel.shipped() : try CommunicationCostModel(reports: commCalibration)
         }
 
+        @Option(help: "Standard deviations of the NeuroShard ensemble's disagreement its search adds to a rank's predicted cost (default: the model's own).")
+        var neuroshardUncertainty: Double?
+
         @Option(help: "DreamShard model (default: the one trained on this machine that ships with MPITrain).")
         var dreamshardModel: String?
 
+        func validate() throws {
+            if let neuroshardUncertainty, !(neuroshardUncertainty.isFinite && neuroshardUncertainty >= 0) {
+                throw ValidationError("--neuroshard-uncertainty \(neuroshardUncertainty): give a number of standard deviations, 0 or more")
+            }
+        }
+
         func neuroShard() throws(PlanError) -> NeuroShardCostModel {
-            if let costModel { return try NeuroShardCostModel.read(costModel) }
-            return try NeuroShardCostModel.shipped()
+            let model = if let costModel { try NeuroShardCostModel.read(costModel) } else { try NeuroShardCostModel.shipped() }
+            if let neuroshardUncertainty { model.uncertaintyWeight = neuroshardUncertainty }
+            return model
         }
 
         func dreamShard() throws(PlanError) -> DreamShardModel {

@@ -84,9 +84,14 @@ import Testing
     /// one (the shipped files predate fingerprints); `--strict-hardware` refuses to plan on them.
     @Test func foreignCostModelsAreNamedAndStrictHardwareRefusesThem() throws {
         try withTemporaryDirectory("strict") { directory in
-            let plan = directory.appendingPathComponent("plan.json").path
+            let plan = directory.appendingPathComponent("plan.json").path, model = directory.appendingPathComponent("model.json").path
+            // The shipped model without its fingerprint: a model from an unknown machine, wherever the test runs.
+            let shipped = MPIRun.repositoryRoot.appendingPathComponent("Sources/Sharding/Resources/neuroshard-cost-model.json")
+            var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: shipped)) as? [String: Any])
+            json["hardware"] = nil
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: model))
             let arguments = ["plan", "--tables", MPIRun.repositoryRoot.appendingPathComponent("examples/demo-tables.json").path,
-                             "--ranks", "4", "--memory", "192MiB", "--plan-algo", "neuroshard", "--out", plan]
+                             "--ranks", "4", "--memory", "192MiB", "--plan-algo", "neuroshard", "--cost-model", model, "--out", plan]
             let lenient = try MPIRun.mpitrain(arguments)
             #expect(lenient.status == 0 && lenient.lines(startingWith: "hardware: the NeuroShard cost model was measured on an unknown machine").count == 1,
                     "\(lenient.stdout)")
@@ -115,7 +120,8 @@ import Testing
             #expect(run.lines(startingWith: "DreamShard cost network fine-tuned on the same sets; on the held-out ones: per-rank ").count == 1,
                     "\(run.stdout)")
             #expect(try DreamShardModel.read(set + "/dreamshard-model.json").provenance?.hardware?.differences(from: .current) == [])
-            #expect(run.lines(startingWith: "on the shipped models' 64 held-out sets, measured on ").first?.contains(": NeuroShard ") == true,
+            let homeSets = try NeuroShardCostModel.Dataset.read(MPIRun.repositoryRoot.appendingPathComponent("Sources/Sharding/Resources/held-out-sets.json").path)
+            #expect(run.lines(startingWith: "on the shipped models' \(homeSets.records.count) held-out sets, measured on ").first?.contains(": NeuroShard ") == true,
                     "\(run.stdout)")
             #expect(run.lines(startingWith: "wrote \(set) in ").first?.hasSuffix("(as shipped: comm-4.json, comm-8.json, held-out-sets.json)") == true,
                     "\(run.stdout)")
@@ -298,6 +304,20 @@ import Testing
             let plan = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--batch-size", "256",
                                             "--cost-model", path("model.json")])
             #expect(plan.lines(startingWith: "plan: neuroshard, 40 tables on 2 ranks").count == 1, "\(plan.stdout)\(plan.stderr)")
+            // An ensemble, searched with its own penalty and with another one.
+            let ensemble = try MPIRun.mpitrain(["costs", "train", "--data", path("costs.json"), "--epochs", "20", "--members", "3",
+                                                "--uncertainty-weight", "1", "--out", path("ensemble.json")])
+            #expect(ensemble.lines(startingWith: "trained 3 networks on 13 sets for 20 epochs").count == 1, "\(ensemble.stdout)\(ensemble.stderr)")
+            let read = try NeuroShardCostModel.read(path("ensemble.json"))
+            #expect(read.members == 3 && read.uncertaintyWeight == 1)
+            for weight in [[String](), ["--neuroshard-uncertainty", "2.5"]] {
+                let cautious = try MPIRun.mpitrain(["plan", "--tables", path("pool.json"), "--ranks", "2", "--memory", "4GiB", "--batch-size", "256",
+                                                    "--cost-model", path("ensemble.json")] + weight)
+                #expect(cautious.lines(startingWith: "plan: neuroshard, 40 tables on 2 ranks").count == 1, "\(cautious.stdout)\(cautious.stderr)")
+            }
+            let noNetworks = try MPIRun.mpitrain(["costs", "train", "--data", path("costs.json"), "--members", "0", "--out", path("none.json")])
+            #expect(noNetworks.status != 0 && noNetworks.stderr.contains("--members 0: give 1 to 64 networks"), "\(noNetworks.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: path("none.json")))
             // Refinement draws 4-rank tasks of 30-60 tables, so it needs a larger pool.
             #expect(try MPIRun.mpitrain(["tables", "pool", "--count", "120", "--out", path("large-pool.json")]).status == 0)
             let refine = try MPIRun.mpitrain(["costs", "refine", "--data", path("costs.json"), "--pool", path("large-pool.json"), "--rounds", "1",
@@ -357,6 +377,7 @@ import Testing
         (["--memory", "1e10TiB"], "memory '1e10TiB': expected a positive size up to 1 PiB, such as 2GiB, 512MiB or 1000000"),
         (["--memory", "1GiB", "--ranks", "1000000000000"], "--ranks must be in 1...65536, found 1000000000000"),
         (["--memory", "1KiB"], "table pool1 (5.0 MiB) fits on no rank, nor cut by rows over up to 2 ranks: they have 2.0 KiB free in all, 5.0 MiB short"),
+        (["--memory", "1GiB", "--neuroshard-uncertainty=-1"], "--neuroshard-uncertainty -1.0: give a number of standard deviations, 0 or more"),
         (["--memory", "1GiB", "--plan-algo", "magic"], "no planner 'magic' (" + PlannerCatalog.names.joined(separator: ", ") + ")"),
         (["--memory", "1GiB", "--measure", "--oracle-rounds", "0"], "--oracle-rounds must be in 1...10000, found 0"),
         (["--memory", "1GiB", "--measure", "--oracle-builds", "1000000000000"], "--oracle-builds must be in 1...1000, found 1000000000000"),

@@ -283,6 +283,40 @@ import Testing
         #expect(model.medianError(records(18...24, 40)) < 0.1)
     }
 
+    /// An ensemble's networks are the single models its seeds would train: its prediction is
+    /// their mean, and the search's penalty adds `uncertaintyWeight` standard deviations of their
+    /// totals (for two networks, half their difference).
+    @Test func ensemblePredictsItsNetworksMeanAndPenalizesTheirSpread() throws {
+        let (_, records) = try Self.fittedModel()
+        let singles = [UInt64(1), 2].map { NeuroShardCostModel(batchSize: 512, seed: $0) }
+        for single in singles { single.train(records, epochs: 10, seed: single === singles[0] ? 1 : 2) }
+        let ensemble = NeuroShardCostModel(batchSize: 512, members: 2, uncertaintyWeight: 1.5, seed: 1)
+        ensemble.train(records, epochs: 10, seed: 1)
+        var penalizedAbove = 0
+        for record in records.prefix(40) {
+            let pieces = record.pieces
+            let totals = singles.map { let p = $0.predict(pieces, batch: 512); return p.forward + p.backward }
+            let mean = ensemble.predict(pieces, batch: 512)
+            #expect(abs(mean.forward + mean.backward - (totals[0] + totals[1]) / 2) <= 1e-5 * (totals[0] + totals[1]))
+            let penalized = ensemble.predict(pieces, batch: 512, penalized: true)
+            let expected = (totals[0] + totals[1]) / 2 + 1.5 * abs(totals[0] - totals[1]) / 2
+            #expect(abs(penalized.forward + penalized.backward - expected) <= 1e-5 * expected)
+            if penalized.forward + penalized.backward > mean.forward + mean.backward { penalizedAbove += 1 }
+        }
+        #expect(penalizedAbove > 0)
+        try withTemporaryFile("") { path in
+            try ensemble.write(to: path, heldOutMedianError: nil, unseenTablesMedianError: nil)
+            let read = try NeuroShardCostModel.read(path)
+            #expect(read.members == 2 && read.uncertaintyWeight == 1.5 && read.medianError(records) == ensemble.medianError(records))
+            var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            json["members"] = 3
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+            do { _ = try NeuroShardCostModel.read(path); Issue.record("a file with too few parameters for its networks was read") } catch {
+                #expect("\(error)".hasPrefix("\(path): ") && "\(error)".contains("parameters for 3 networks"), "\(error)")
+            }
+        }
+    }
+
     @Test func costModelFilesRoundTripAndRefuseOtherVersions() throws {
         let (model, records) = try Self.fittedModel()
         model.train(records, epochs: 5, seed: 1)

@@ -1,13 +1,17 @@
 import Models
 
 extension NeuroShardCostModel {
-    /// Measures `count` random shard sets of 1-15 tables from `tables` with `oracle`, eight at a
+    /// The largest set `collect` draws by default: a rank of an 8-rank shard-large plan (100-200
+    /// tables) holds 12-25 pieces.
+    public static let defaultMaxTables = 25
+
+    /// Measures `count` random shard sets of 1 to `maxTables` tables from `tables` with `oracle`, eight at a
     /// time in interleaved rounds (as the oracle measures a plan's ranks); each table's width is
     /// halved a random number of times (down to 4 columns), as NeuroShard augments its data for
     /// column-wise shards, and a quarter of the tables of 64 rows or more give one of their
     /// halves, quarters or eighths by rows, as row-wise shards hold. `progress` sees the number
     /// of sets measured so far.
-    public static func collect(from tables: [TableSpec], count: Int, oracle: CostOracle, seed: UInt64,
+    public static func collect(from tables: [TableSpec], count: Int, maxTables: Int = defaultMaxTables, oracle: CostOracle, seed: UInt64,
                                progress: (Int) -> Void = { _ in }) -> Dataset {
         var random = SplitMix64(seed: seed, stream: "cost-collection")
         var records: [Record] = []
@@ -15,7 +19,7 @@ extension NeuroShardCostModel {
             var group: [TableSpec] = []
             var sets: [(tables: [TableSpec], columns: [Int], rows: [Range<Int>?], shards: [EmbeddingShardSpec])] = []
             for _ in 0..<min(8, count - records.count) {
-                let size = 1 + random.nextInt(below: min(15, tables.count))
+                let size = 1 + random.nextInt(below: min(maxTables, tables.count))
                 let chosen = Array(tables.indices.shuffled(using: &random).prefix(size)).map { tables[$0] }
                 let columns = chosen.map { table in
                     var width = table.dim

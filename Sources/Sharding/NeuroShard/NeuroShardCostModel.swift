@@ -11,8 +11,13 @@ import Models
 /// since the head only scales it. Times are fit as logarithms, so that small and large sets
 /// count alike, at the batch size the model was trained on; other batch sizes scale linearly.
 /// Communication is priced by the calibrated all-to-all model.
+///
+/// The model is an ensemble of such networks, alike in shape, started from other seeds and fed
+/// the records in other orders (a deep ensemble). It predicts their mean; for the search it can
+/// add a multiple of their spread, so that plans resting on sets the networks disagree about
+/// (the sets the search would otherwise exploit the errors of) look as costly as they may be.
 public final class NeuroShardCostModel {
-    public static let formatVersion = 3
+    public static let formatVersion = 4
     /// Features per piece: width, rows, pooling, bytes, the 17 reuse bins, then what a CPU pays
     /// for: the bytes a batch reads after reuse, the table's full width, and the sharding type
     /// (cut by columns, cut by rows).
@@ -113,6 +118,29 @@ public final class NeuroShardCostModel {
         }
     }
 
+    /// One network of the ensemble: the per-table MLP, the cost layer and the head, in one buffer.
+    final class Network {
+        let parameters: ParameterBuffer
+        let tableMLP: MLP
+        /// Embedding to the table's own forward and backward log-milliseconds.
+        let costLayer: MLP
+        /// Mean embedding and scaled log table count to a log factor on each additive sum.
+        let headMLP: MLP
+
+        init(tableSizes: [Int], headSizes: [Int], seed: UInt64) {
+            let costSizes = [tableSizes.last!, 2]
+            parameters = ParameterBuffer(count: MLP.parameterCount(sizes: tableSizes) + MLP.parameterCount(sizes: costSizes)
+                                            + MLP.parameterCount(sizes: headSizes))
+            tableMLP = MLP(sizes: tableSizes, reluOnLast: true, parameters: parameters, offset: 0)
+            costLayer = MLP(sizes: costSizes, reluOnLast: false, parameters: parameters, offset: tableMLP.parameterCount)
+            headMLP = MLP(sizes: headSizes, reluOnLast: false, parameters: parameters, offset: tableMLP.parameterCount + costLayer.parameterCount)
+            var random = SplitMix64(seed: seed, stream: "neuroshard-cost-model")
+            tableMLP.initialize(&random)
+            costLayer.initialize(&random)
+            headMLP.initialize(&random)
+        }
+    }
+
     let tableSizes: [Int]
     let headSizes: [Int]
     public let batchSize: Int
@@ -122,35 +150,36 @@ public final class NeuroShardCostModel {
     /// The machine its training records were measured on (nil: a model from before
     /// fingerprints, an unknown machine).
     public var hardware: HardwareFingerprint?
-    let parameters: ParameterBuffer
-    let tableMLP: MLP
-    /// Embedding to the table's own forward and backward log-milliseconds.
-    let costLayer: MLP
-    /// Mean embedding and scaled log table count to a log factor on each additive sum.
-    let headMLP: MLP
+    let networks: [Network]
+    /// Standard deviations of the networks' disagreement that the search adds to a set's
+    /// predicted time (`head(_:batch:penalized:)`); reports always read the plain mean.
+    public var uncertaintyWeight: Double
 
     var embeddingWidth: Int { tableSizes.last! }
+    /// Floats one network adds to a piece's vector: its embedding and its own two times.
+    private var memberStride: Int { embeddingWidth + 2 }
+    /// Where a piece's vector holds the count (1) and the bytes a batch reads, after every
+    /// network's part.
+    private var countIndex: Int { networks.count * memberStride }
     /// Table counts are fed to the head as log(count) / log(16): about 1 for the largest
     /// collected sets.
     static let countScale = Float(log(16.0))
     /// A set's bytes read per batch over the last-level cache, fed as log2(ratio) / 8.
     static let cacheScale = Float(8)
 
-    public init(batchSize: Int, hidden: Int = 64, embedding: Int = 32, seed: UInt64) {
+    /// A model of `members` networks, the m-th started from `seed + m`.
+    public init(batchSize: Int, hidden: Int = 64, embedding: Int = 32, members: Int = 1, uncertaintyWeight: Double = 0, seed: UInt64) {
         self.batchSize = batchSize
+        self.uncertaintyWeight = uncertaintyWeight
         tableSizes = [Self.featureCount, hidden, embedding]
         headSizes = [embedding + 2, hidden, 2]
-        let costSizes = [embedding, 2]
-        parameters = ParameterBuffer(count: MLP.parameterCount(sizes: tableSizes) + MLP.parameterCount(sizes: costSizes)
-                                        + MLP.parameterCount(sizes: headSizes))
-        tableMLP = MLP(sizes: tableSizes, reluOnLast: true, parameters: parameters, offset: 0)
-        costLayer = MLP(sizes: costSizes, reluOnLast: false, parameters: parameters, offset: tableMLP.parameterCount)
-        headMLP = MLP(sizes: headSizes, reluOnLast: false, parameters: parameters, offset: tableMLP.parameterCount + costLayer.parameterCount)
-        var random = SplitMix64(seed: seed, stream: "neuroshard-cost-model")
-        tableMLP.initialize(&random)
-        costLayer.initialize(&random)
-        headMLP.initialize(&random)
+        networks = (0..<max(members, 1)).map { [tableSizes, headSizes] m in
+            Network(tableSizes: tableSizes, headSizes: headSizes, seed: seed &+ UInt64(m))
+        }
     }
+
+    /// Networks in the ensemble.
+    public var members: Int { networks.count }
 
     /// The normalised features of `piece` at `batchSize` samples. Shards are stored compact,
     /// so the row stride a lookup walks is the piece's own width; the full width tells the model
@@ -171,45 +200,69 @@ public final class NeuroShardCostModel {
 
     // MARK: - Prediction
 
-    /// What each piece adds to a shard set: its embedding, its own forward and backward
-    /// milliseconds, a count of 1 and the bytes a batch reads of it. A shard set is the sum of
-    /// its pieces' vectors, so a planner can try a piece on every rank without running the
-    /// table network again.
+    /// What each piece adds to a shard set: per network, its embedding and its own forward and
+    /// backward milliseconds; then a count of 1 and the bytes a batch reads of it. A shard set
+    /// is the sum of its pieces' vectors, so a planner can try a piece on every rank without
+    /// running the table networks again.
     public func embed(_ pieces: [Piece]) -> [[Float]] {
         guard !pieces.isEmpty else { return [] }
         let touched = pieces.map { $0.bytesTouched(batchSize: batchSize) }
-        let embedded = tableMLP.forward(pieces.indices.flatMap { Self.features(pieces[$0], bytesTouched: touched[$0]) }, rows: pieces.count)
-        let own = costLayer.forward(embedded, rows: pieces.count)
+        let features = pieces.indices.flatMap { Self.features(pieces[$0], bytesTouched: touched[$0]) }
+        var vectors = [[Float]](repeating: [], count: pieces.count)
         let width = embeddingWidth
-        return (0..<pieces.count).map { i in
-            Array(embedded[i * width ..< (i + 1) * width]) + [exp(own[2 * i]), exp(own[2 * i + 1]), 1, Float(touched[i])]
+        for network in networks {
+            let embedded = network.tableMLP.forward(features, rows: pieces.count)
+            let own = network.costLayer.forward(embedded, rows: pieces.count)
+            for i in pieces.indices { vectors[i] += embedded[i * width ..< (i + 1) * width] + [exp(own[2 * i]), exp(own[2 * i + 1])] }
         }
+        for i in pieces.indices { vectors[i] += [1, Float(touched[i])] }
+        return vectors
     }
 
-    /// Forward and backward milliseconds at `batch` samples of sets whose summed table vectors
-    /// (from `embed`) are `sums`; an empty set costs nothing.
-    public func head(_ sums: [[Float]], batch: Int) -> [(forward: Double, backward: Double)] {
+    /// Forward and backward milliseconds at `batch` samples of sets whose summed piece vectors
+    /// (from `embed`) are `sums`: the networks' mean, scaled when `penalized` so that the
+    /// total is the mean plus `uncertaintyWeight` standard deviations of the networks' totals.
+    /// An empty set costs nothing.
+    public func head(_ sums: [[Float]], batch: Int, penalized: Bool = false) -> [(forward: Double, backward: Double)] {
         guard !sums.isEmpty else { return [] }
-        let factors = headMLP.forward(sums.flatMap { headRow($0, cache: lastLevelCacheBytes) }, rows: sums.count)
-        let scale = Double(batch) / Double(batchSize), width = embeddingWidth
+        let scale = Double(batch) / Double(batchSize), width = embeddingWidth, stride = memberStride
+        // times[i][m]: set i's forward and backward by network m.
+        var times = [[(forward: Double, backward: Double)]](repeating: [], count: sums.count)
+        for (m, network) in networks.enumerated() {
+            let start = m * stride
+            let factors = network.headMLP.forward(sums.flatMap { headRow($0[start ..< start + width], count: $0[countIndex], touched: $0[countIndex + 1]) },
+                                                  rows: sums.count)
+            for i in sums.indices {
+                let own = m * stride + width
+                times[i].append((Double(sums[i][own]) * exp(Double(factors[2 * i])) * scale,
+                                 Double(sums[i][own + 1]) * exp(Double(factors[2 * i + 1])) * scale))
+            }
+        }
+        let members = Double(networks.count)
         return sums.indices.map { i in
-            sums[i][width + 2] < 0.5 ? (0, 0)
-                : (Double(sums[i][width]) * exp(Double(factors[2 * i])) * scale, Double(sums[i][width + 1]) * exp(Double(factors[2 * i + 1])) * scale)
+            guard sums[i][countIndex] >= 0.5 else { return (0, 0) }
+            let forward = times[i].reduce(0) { $0 + $1.forward } / members, backward = times[i].reduce(0) { $0 + $1.backward } / members
+            guard penalized, uncertaintyWeight != 0, networks.count > 1 else { return (forward, backward) }
+            let mean = forward + backward
+            let variance = times[i].reduce(0) { $0 + ($1.forward + $1.backward - mean) * ($1.forward + $1.backward - mean) } / members
+            let factor = mean > 0 ? max(mean + uncertaintyWeight * variance.squareRoot(), 0) / mean : 1
+            return (forward * factor, backward * factor)
         }
     }
 
-    /// The head's input for a set's summed vector: the mean embedding, the scaled log count,
-    /// and the scaled log ratio of the bytes a batch reads to the last-level cache `cache`.
-    private func headRow(_ sum: [Float], cache: Int) -> [Float] {
-        let count = max(sum[embeddingWidth + 2], 1)
-        return sum[0..<embeddingWidth].map { $0 / count }
-            + [log(count) / Self.countScale, log2(max(sum[embeddingWidth + 3], 1) / Float(max(cache, 1))) / Self.cacheScale]
+    /// A head's input for a set of `count` pieces whose embeddings sum to `embeddings` and of
+    /// which a batch reads `touched` bytes: the mean embedding, the scaled log count, and the
+    /// scaled log ratio of those bytes to the last-level cache.
+    private func headRow(_ embeddings: ArraySlice<Float>, count: Float, touched: Float) -> [Float] {
+        let count = max(count, 1)
+        return embeddings.map { $0 / count }
+            + [log(count) / Self.countScale, log2(max(touched, 1) / Float(max(lastLevelCacheBytes, 1))) / Self.cacheScale]
     }
 
-    /// Predicted forward and backward milliseconds of one shard set.
-    public func predict(_ pieces: [Piece], batch: Int) -> (forward: Double, backward: Double) {
+    /// Predicted forward and backward milliseconds of one shard set (penalized as `head`'s).
+    public func predict(_ pieces: [Piece], batch: Int, penalized: Bool = false) -> (forward: Double, backward: Double) {
         guard !pieces.isEmpty else { return (0, 0) }
-        return head([Self.sum(embed(pieces))], batch: batch)[0]
+        return head([Self.sum(embed(pieces))], batch: batch, penalized: penalized)[0]
     }
 
     static func sum(_ rows: [[Float]]) -> [Float] {
@@ -223,51 +276,71 @@ public final class NeuroShardCostModel {
     /// Median absolute percentage error of forward + backward on `records`.
     public func medianError(_ records: [Record]) -> Double { CostCalibration.errors(of: self, on: records).all }
 
-    /// Fits the model to `records` (measured on a machine whose last-level cache is
+    /// Fits every network to `records` (measured on a machine whose last-level cache is
     /// `lastLevelCacheBytes`) with Adam on the squared error of the log times, in mini-batches
-    /// of `setsPerBatch` sets, the rate decaying linearly to zero. Returns the training loss of
-    /// each epoch.
+    /// of `setsPerBatch` sets, the rate decaying linearly to zero; network m shuffles from
+    /// `seed + m`. Returns the training loss of each epoch, averaged over the networks.
     @discardableResult
     public func train(_ records: [Record], epochs: Int, learningRate: Float = 3e-3, setsPerBatch: Int = 32, seed: UInt64) -> [Double] {
-        var adam = Adam(parameterCount: parameters.count, learningRate: learningRate)
-        var random = SplitMix64(seed: seed, stream: "neuroshard-train")
-        let pieces = records.map(\.pieces), cache = lastLevelCacheBytes
+        let pieces = records.map(\.pieces)
         let touchedByPiece = pieces.map { $0.map { $0.bytesTouched(batchSize: batchSize) } }
-        let features = pieces.indices.map { r in pieces[r].indices.flatMap { Self.features(pieces[r][$0], bytesTouched: touchedByPiece[r][$0]) } }
-        let touched = touchedByPiece.map { $0.reduce(Float(0)) { $0 + Float($1) } }
+        let data = TrainingData(
+            features: pieces.indices.map { r in pieces[r].indices.flatMap { Self.features(pieces[r][$0], bytesTouched: touchedByPiece[r][$0]) } },
+            pieceCounts: pieces.map(\.count),
+            touched: touchedByPiece.map { $0.reduce(Float(0)) { $0 + Float($1) } },
+            targets: records.map { [log(Float($0.forward)), log(Float($0.backward))] })
+        var losses = [Double](repeating: 0, count: epochs)
+        for (m, network) in networks.enumerated() {
+            let memberLosses = train(network, on: data, epochs: epochs, learningRate: learningRate, setsPerBatch: setsPerBatch, seed: seed &+ UInt64(m))
+            for epoch in 0..<epochs { losses[epoch] += memberLosses[epoch] / Double(networks.count) }
+        }
+        return losses
+    }
+
+    /// Records as every network trains on them: each set's piece features (one row per
+    /// piece), its piece count, the bytes a batch reads of it, and its log forward and backward
+    /// times.
+    private struct TrainingData {
+        var features: [[Float]]
+        var pieceCounts: [Int]
+        var touched: [Float]
+        var targets: [[Float]]
+    }
+
+    private func train(_ network: Network, on data: TrainingData, epochs: Int, learningRate: Float, setsPerBatch: Int, seed: UInt64) -> [Double] {
+        var adam = Adam(parameterCount: network.parameters.count, learningRate: learningRate)
+        var random = SplitMix64(seed: seed, stream: "neuroshard-train")
         let width = embeddingWidth
         var losses: [Double] = []
-        parameters.zeroGradients()
+        network.parameters.zeroGradients()
         for epoch in 0..<epochs {
             // A linear decay to zero: a constant rate leaves the last epochs' noise (a bias of
             // several percent across all sets) in the weights.
             adam.learningRate = learningRate * (1 - Float(epoch) / Float(epochs))
             var total = 0.0
-            let order = records.indices.shuffled(using: &random)
+            let order = data.features.indices.shuffled(using: &random)
             for start in stride(from: 0, to: order.count, by: setsPerBatch) {
                 let batch = Array(order[start..<min(start + setsPerBatch, order.count)])
                 var groups: [Range<Int>] = [], rows = 0
                 for r in batch {
-                    groups.append(rows..<rows + records[r].tables.count)
-                    rows += records[r].tables.count
+                    groups.append(rows..<rows + data.pieceCounts[r])
+                    rows += data.pieceCounts[r]
                 }
-                let input = batch.flatMap { features[$0] }
-                let embedded = tableMLP.forward(input, rows: rows)
-                let own = costLayer.forward(embedded, rows: rows)
+                let input = batch.flatMap { data.features[$0] }
+                let embedded = network.tableMLP.forward(input, rows: rows)
+                let own = network.costLayer.forward(embedded, rows: rows)
                 var headInput: [Float] = []
                 for (k, group) in groups.enumerated() {
-                    var sum = [Float](repeating: 0, count: width + 4)
+                    var sum = [Float](repeating: 0, count: width)
                     for i in group { for j in 0..<width { sum[j] += embedded[i * width + j] } }
-                    sum[width + 2] = Float(group.count)
-                    sum[width + 3] = touched[batch[k]]
-                    headInput += headRow(sum, cache: cache)
+                    headInput += headRow(sum[...], count: Float(group.count), touched: data.touched[batch[k]])
                 }
-                let factors = headMLP.forward(headInput, rows: batch.count)
+                let factors = network.headMLP.forward(headInput, rows: batch.count)
                 // log time = logsumexp of the tables' own log times + the head's log factor.
                 var factorGradient = [Float](repeating: 0, count: 2 * batch.count)
                 var ownGradient = [Float](repeating: 0, count: 2 * rows)
                 for (k, group) in groups.enumerated() {
-                    let targets = [log(Float(records[batch[k]].forward)), log(Float(records[batch[k]].backward))]
+                    let targets = data.targets[batch[k]]
                     for o in 0..<2 {
                         let top = group.map { own[2 * $0 + o] }.max()!
                         let partition = group.reduce(Float(0)) { $0 + exp(own[2 * $1 + o] - top) }
@@ -278,16 +351,16 @@ public final class NeuroShardCostModel {
                         for i in group { ownGradient[2 * i + o] = g * exp(own[2 * i + o] - top) / partition }
                     }
                 }
-                let headGradient = headMLP.backward(headInput, outputGradient: factorGradient, rows: batch.count)
-                var embeddedGradient = costLayer.backward(embedded, outputGradient: ownGradient, rows: rows)
+                let headGradient = network.headMLP.backward(headInput, outputGradient: factorGradient, rows: batch.count)
+                var embeddedGradient = network.costLayer.backward(embedded, outputGradient: ownGradient, rows: rows)
                 for (k, group) in groups.enumerated() {
                     let perTable = 1 / Float(group.count)
                     for i in group { for j in 0..<width { embeddedGradient[i * width + j] += headGradient[k * (width + 2) + j] * perTable } }
                 }
-                tableMLP.backward(input, outputGradient: embeddedGradient, rows: rows, wantInputGradient: false)
-                parameters.step(&adam)
+                network.tableMLP.backward(input, outputGradient: embeddedGradient, rows: rows, wantInputGradient: false)
+                network.parameters.step(&adam)
             }
-            losses.append(total / Double(2 * records.count))
+            losses.append(total / Double(2 * data.features.count))
         }
         return losses
     }
@@ -300,6 +373,9 @@ public final class NeuroShardCostModel {
         var batchSize: Int
         var tableSizes: [Int]
         var headSizes: [Int]
+        var members: Int
+        var uncertaintyWeight: Double
+        /// Every network's parameters, one after the other.
         var parameters: [Float]
         var heldOutMedianError: Double?
         var unseenTablesMedianError: Double?
@@ -310,7 +386,8 @@ public final class NeuroShardCostModel {
     /// tables, and on sets of tables it never saw.
     public func write(to path: String, heldOutMedianError: Double?, unseenTablesMedianError: Double?) throws(PlanError) {
         let file = File(formatVersion: Self.formatVersion, featureCount: Self.featureCount, batchSize: batchSize,
-                        tableSizes: tableSizes, headSizes: headSizes, parameters: parameters.valueArray,
+                        tableSizes: tableSizes, headSizes: headSizes, members: members, uncertaintyWeight: uncertaintyWeight,
+                        parameters: networks.flatMap(\.parameters.valueArray),
                         heldOutMedianError: heldOutMedianError, unseenTablesMedianError: unseenTablesMedianError, hardware: hardware)
         do { try JSONFile.write(file, to: path) } catch { throw PlanError(error.description) }
     }
@@ -322,16 +399,21 @@ public final class NeuroShardCostModel {
         }
         guard file.tableSizes.count == 3, file.tableSizes.first == featureCount, file.headSizes.count == 3, file.headSizes.last == 2,
               file.tableSizes[2] + 2 == file.headSizes[0], (file.tableSizes + file.headSizes).allSatisfy({ (1...4096).contains($0) }),
-              (1...(1 << 30)).contains(file.batchSize) else {
-            throw PlanError("\(path): layers \(file.tableSizes) and \(file.headSizes) (batch \(file.batchSize)) are not a cost model "
-                            + "this build reads (\(featureCount)-H-E and (E+2)-H-2, sizes up to 4096)")
+              (1...(1 << 30)).contains(file.batchSize), (1...64).contains(file.members) else {
+            throw PlanError("\(path): layers \(file.tableSizes) and \(file.headSizes) (batch \(file.batchSize), \(file.members) networks) are not "
+                            + "a cost model this build reads (\(featureCount)-H-E and (E+2)-H-2, sizes up to 4096, 1-64 networks)")
         }
-        let model = NeuroShardCostModel(batchSize: file.batchSize, hidden: file.tableSizes[1], embedding: file.tableSizes[2], seed: 0)
-        guard model.headSizes == file.headSizes, file.parameters.count == model.parameters.count else {
-            throw PlanError("\(path): \(file.parameters.count) parameters for layers \(file.tableSizes) and \(file.headSizes)")
+        guard file.uncertaintyWeight.isFinite else { throw PlanError("\(path): the uncertainty weight \(file.uncertaintyWeight) is not a finite number") }
+        let model = NeuroShardCostModel(batchSize: file.batchSize, hidden: file.tableSizes[1], embedding: file.tableSizes[2],
+                                        members: file.members, uncertaintyWeight: file.uncertaintyWeight, seed: 0)
+        let perNetwork = model.networks[0].parameters.count
+        guard model.headSizes == file.headSizes, file.parameters.count == file.members * perNetwork else {
+            throw PlanError("\(path): \(file.parameters.count) parameters for \(file.members) networks of layers \(file.tableSizes) and \(file.headSizes)")
         }
         guard file.parameters.allSatisfy(\.isFinite) else { throw PlanError("\(path): the cost model has parameters that are not finite numbers") }
-        file.parameters.withUnsafeBufferPointer { model.parameters.values.update(from: $0.baseAddress!, count: $0.count) }
+        file.parameters.withUnsafeBufferPointer { all in
+            for (m, network) in model.networks.enumerated() { network.parameters.values.update(from: all.baseAddress! + m * perNetwork, count: perNetwork) }
+        }
         model.hardware = file.hardware
         return model
     }

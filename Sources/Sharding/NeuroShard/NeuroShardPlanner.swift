@@ -6,7 +6,9 @@ import Models
 /// shards on the bottleneck rank looks for a cheaper plan. Tables larger than a rank are cut
 /// by rows first (`RowBlocks`); tables under the task's data-parallel limit are replicated
 /// where the model predicts a cheaper step. Plans are judged by the model's
-/// predicted cost (max over ranks of compute plus communication); memory is a hard limit.
+/// predicted cost (max over ranks of compute plus communication), each rank's compute raised
+/// by the ensemble's disagreement about it (`NeuroShardCostModel.uncertaintyWeight`); memory
+/// is a hard limit.
 public struct NeuroShardPlanner: Planner {
     public let name = "neuroshard"
     public let model: NeuroShardCostModel
@@ -92,7 +94,7 @@ public struct NeuroShardPlanner: Planner {
     private func splits(of state: Candidate, _ search: Search) -> [[Piece]] {
         guard let bottleneck = state.rankCosts.indices.max(by: { state.rankCosts[$0] < state.rankCosts[$1] }) else { return [] }
         let mine = state.pieces.indices.filter { state.ranks[$0] == bottleneck && state.pieces[$0].columns.count >= 32 }
-        let single = model.head(model.embed(mine.map { search.modelPiece(state.pieces[$0]) }), batch: search.task.batchSize)
+        let single = model.head(model.embed(mine.map { search.modelPiece(state.pieces[$0]) }), batch: search.task.batchSize, penalized: true)
         let order = mine.indices.sorted { single[$0].forward + single[$0].backward > single[$1].forward + single[$1].backward }
         return order.prefix(candidates).map { k in
             let i = mine[k], piece = state.pieces[i]
@@ -111,7 +113,7 @@ public struct NeuroShardPlanner: Planner {
     func greedyGrid(_ search: Search, pieces: [Piece]) throws(PlanError) -> Candidate {
         let task = search.task, items = pieces.map(search.modelPiece)
         let embeddings = model.embed(items)
-        let alone = model.head(embeddings, batch: task.batchSize)
+        let alone = model.head(embeddings, batch: task.batchSize, penalized: true)
         let bytes = pieces.map { task.tables[$0.table].bytes(columns: $0.columns.count, optimizer: task.optimizer) }
         let byCost = pieces.indices.sorted { (alone[$0].forward + alone[$0].backward, $1) > (alone[$1].forward + alone[$1].backward, $0) }
         let bySize = pieces.indices.sorted { (bytes[$0], $1) > (bytes[$1], $0) }
@@ -138,7 +140,7 @@ public struct NeuroShardPlanner: Planner {
                     let capped = roomy.filter { Double(dims[$0] + items[i].columns) <= cap * meanDims + 1e-9 }
                     let choices = capped.isEmpty ? roomy : capped
                     let trial = choices.map { r in zip(sums[r], embeddings[i]).map { $0 + $1 } }
-                    let compute = model.head(trial, batch: task.batchSize)
+                    let compute = model.head(trial, batch: task.batchSize, penalized: true)
                     let costs = choices.indices.map { k in
                         compute[k].forward + compute[k].backward
                             + communication.rank(width: dims[choices[k]] + items[i].columns,
@@ -153,7 +155,7 @@ public struct NeuroShardPlanner: Planner {
                     ranks[i] = r
                 }
                 guard placedAll else { continue }
-                let compute = model.head(sums, batch: task.batchSize)
+                let compute = model.head(sums, batch: task.batchSize, penalized: true)
                 let rankCosts = (0..<task.ranks).map { r in
                     compute[r].forward + compute[r].backward
                         + communication.rank(width: dims[r], lookups: lookups[r], ranks: task.ranks, batchSize: task.batchSize)
