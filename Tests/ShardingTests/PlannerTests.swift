@@ -309,6 +309,12 @@ import Testing
             let read = try NeuroShardCostModel.read(path)
             #expect(read.members == 2 && read.uncertaintyWeight == 1.5 && read.medianError(records) == ensemble.medianError(records))
             var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            json["uncertaintyWeight"] = -1
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+            #expect(throws: PlanError("\(path): the uncertainty weight -1.0 is not a number of standard deviations, 0 or more")) {
+                try NeuroShardCostModel.read(path)
+            }
+            json["uncertaintyWeight"] = 1.5
             json["members"] = 3
             try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
             do { _ = try NeuroShardCostModel.read(path); Issue.record("a file with too few parameters for its networks was read") } catch {

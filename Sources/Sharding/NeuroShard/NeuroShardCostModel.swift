@@ -233,7 +233,7 @@ public final class NeuroShardCostModel {
             let factors = network.headMLP.forward(sums.flatMap { headRow($0[start ..< start + width], count: $0[countIndex], touched: $0[countIndex + 1]) },
                                                   rows: sums.count)
             for i in sums.indices {
-                let own = m * stride + width
+                let own = start + width
                 times[i].append((Double(sums[i][own]) * exp(Double(factors[2 * i])) * scale,
                                  Double(sums[i][own + 1]) * exp(Double(factors[2 * i + 1])) * scale))
             }
@@ -403,7 +403,9 @@ public final class NeuroShardCostModel {
             throw PlanError("\(path): layers \(file.tableSizes) and \(file.headSizes) (batch \(file.batchSize), \(file.members) networks) are not "
                             + "a cost model this build reads (\(featureCount)-H-E and (E+2)-H-2, sizes up to 4096, 1-64 networks)")
         }
-        guard file.uncertaintyWeight.isFinite else { throw PlanError("\(path): the uncertainty weight \(file.uncertaintyWeight) is not a finite number") }
+        guard file.uncertaintyWeight.isFinite, file.uncertaintyWeight >= 0 else {
+            throw PlanError("\(path): the uncertainty weight \(file.uncertaintyWeight) is not a number of standard deviations, 0 or more")
+        }
         let model = NeuroShardCostModel(batchSize: file.batchSize, hidden: file.tableSizes[1], embedding: file.tableSizes[2],
                                         members: file.members, uncertaintyWeight: file.uncertaintyWeight, seed: 0)
         let perNetwork = model.networks[0].parameters.count
